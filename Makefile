@@ -1,0 +1,98 @@
+# om - one plain Makefile: libom (format/), the programs (tools/), the tests.
+#
+#   make                      build libom and the programs
+#   make check                install what is missing, build, run every test
+#   make SANITIZE=address,undefined check
+#   make bench                the benchmarks (docs/performance.md)
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION    = 0.1.0
+PREFIX    ?= /usr/local
+BINDIR     = $(PREFIX)/bin
+MANDIR     = $(PREFIX)/share/man
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+PKGS       = libarchive libsodium libzstd libpq jansson
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
+ALL_CFLAGS = -std=c17 -D_POSIX_C_SOURCE=200809L -DOM_VERSION='"$(VERSION)"' \
+	     $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=$(SANITIZE)
+endif
+
+B = build
+
+LIB_SRC  = $(wildcard format/*.c)
+LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
+LIB      = $(B)/libom.a
+PROGS    = om-store
+TOOL_OBJ = $(B)/tools/common.o
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+MAN      = $(wildcard docs/*.1)
+
+all: $(PROGS)
+
+# Objects depend on the flags they were built with, so that switching
+# SANITIZE or CFLAGS rebuilds everything.
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+
+$(B)/format/%.o: format/%.c format/*.h $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# spec/store.sql, built into libom so that om-store init needs no data files.
+$(B)/format/store_sql.c: spec/store.sql tests/embed.sh
+	@mkdir -p $(@D)
+	sh tests/embed.sh om_store_sql < spec/store.sql > $@
+
+$(B)/format/store_sql.o: $(B)/format/store_sql.c $(B)/flags
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(B)/tools/%.o: tools/%.c tools/*.h format/*.h $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+om-%: $(B)/tools/om-%.o $(TOOL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB) $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+tests: $(UNIT)
+
+# The one test command: set-up, build, a throwaway PostgreSQL, every test.
+check:
+	@sh tests/deps.sh
+	@$(MAKE) --no-print-directory all tests
+	@sh tests/check.sh
+
+bench:
+	@sh tests/deps.sh
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	$(if $(MAN),install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/)
+
+clean:
+	rm -rf $(B) $(PROGS)
+
+FORCE:
+.PHONY: all check bench install clean tests FORCE
+.SECONDARY:

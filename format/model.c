@@ -1,0 +1,767 @@
+/*
+ * model.c - the catalog of document kinds, and the walker for its paths.
+ *
+ * The shapes follow Octopus Server's own documents (PascalCase members, Ids
+ * as strings, {"SensitiveValue": ...} objects); spec/model.md explains each
+ * entry and `om-store model` prints the table as the tools see it.
+ */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define REFS(a) a, N(a)
+
+/* Members that change without a user change, on most kinds. */
+static const char *const vol_common[] = {"LastModified", "DataVersion", NULL};
+/* Process and variable-set versions count saves on one server only. */
+static const char *const vol_versioned[] = {"LastModified", "DataVersion", "Version", NULL};
+/* Health and status of machines move on their own. */
+static const char *const vol_machine[] = {
+	"LastModified", "DataVersion", "HealthStatus", "StatusSummary",
+	"HasLatestCalamari", "IsInProcess", "HealthLastChecked", NULL};
+
+/* Templates with sensitive defaults: projects, library variable sets. */
+static const char *const sec_templates[] = {"Templates[]/DefaultValue/SensitiveValue", NULL};
+
+/* ---- server level ---- */
+
+static const struct om_ref refs_space[] = {
+	{"SpaceManagersTeams[]", "Team", OM_REF_ID, 0, 0, 0, 0},
+	{"SpaceManagersTeamMembers[]", "User", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_team[] = {
+	{"MemberUserIds[]", "User", OM_REF_ID, 0, 0, 0, 0},
+	{"UserRoles[]/UserRoleId", "UserRole", OM_REF_ID, 0, 0, 0, 0},
+	{"UserRoles[]/SpaceId", "Space", OM_REF_ID, 0, 0, 0, 0},
+	{"UserRoles[]/EnvironmentIds[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"UserRoles[]/ProjectIds[]", "Project", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"UserRoles[]/ProjectGroupIds[]", "ProjectGroup", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"UserRoles[]/TenantIds[]", "Tenant", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+};
+
+/* ---- infrastructure ---- */
+
+static const struct om_ref refs_lifecycle[] = {
+	{"Phases[]/AutomaticDeploymentTargets[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"Phases[]/OptionalDeploymentTargets[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_projectgroup[] = {
+	{"EnvironmentIds[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+};
+
+static const char *const sec_feed[] = {"Password", NULL};
+
+/* Environment and tenant restrictions of accounts and certificates are
+ * optional bindings: Octopus's migrator drops those it cannot resolve. */
+static const struct om_ref refs_account[] = {
+	{"EnvironmentIds[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"TenantIds[]", "Tenant", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"TenantTags[]", "TagSet", OM_REF_TAG, OM_REF_DROPPABLE, 0, "Tags[]", "Name"},
+};
+static const char *const sec_account[] = {
+	"Password", "SecretKey", "ClientSecret", "Token", "PrivateKeyFile",
+	"PrivateKeyPassphrase", "JsonKey", NULL};
+
+static const struct om_ref refs_certificate[] = {
+	{"EnvironmentIds[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"TenantIds[]", "Tenant", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"TenantTags[]", "TagSet", OM_REF_TAG, OM_REF_DROPPABLE, 0, "Tags[]", "Name"},
+	{"ReplacedBy", "Certificate", OM_REF_ID, 0, 0, 0, 0},
+};
+static const char *const sec_certificate[] = {"CertificateData", "Password", NULL};
+
+static const struct om_ref refs_worker[] = {
+	{"WorkerPoolIds[]", "WorkerPool", OM_REF_ID, 0, 0, 0, 0},
+	{"MachinePolicyId", "MachinePolicy", OM_REF_ID, 0, 0, 0, 0},
+	{"Endpoint/AccountId", "Account", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_machinepolicy[] = {
+	{"MachineUpdatePolicy/TentacleUpdateAccountId", "Account", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_machine[] = {
+	{"EnvironmentIds[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"TenantIds[]", "Tenant", OM_REF_ID, 0, 0, 0, 0},
+	{"TenantTags[]", "TagSet", OM_REF_TAG, 0, 0, "Tags[]", "Name"},
+	{"MachinePolicyId", "MachinePolicy", OM_REF_ID, 0, 0, 0, 0},
+	{"Endpoint/AccountId", "Account", OM_REF_ID, 0, 0, 0, 0},
+	{"Endpoint/DefaultWorkerPoolId", "WorkerPool", OM_REF_ID, 0, 0, 0, 0},
+};
+
+/* ---- tenants ---- */
+
+static const struct om_ref refs_tenant[] = {
+	{"ProjectEnvironments{key}", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"ProjectEnvironments{}[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"ProjectIds[]", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"TenantTags[]", "TagSet", OM_REF_TAG, 0, 0, "Tags[]", "Name"},
+	{"ClonedFromTenantId", "Tenant", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+};
+
+/* A tenant's value for a template of a project (per environment) or of a
+ * library variable set (EnvironmentId null).  The template is named by the
+ * Id of an element of the owner's Templates[]. */
+static const struct om_ref refs_tenantvariable[] = {
+	{"TenantId", "Tenant", OM_REF_ID, 0, 0, 0, 0},
+	{"OwnerId", NULL, OM_REF_ID, 0, 0, 0, 0},
+	{"EnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"VariableTemplateId", NULL, OM_REF_INNER, 0, "OwnerId", "Templates[]", "Name"},
+};
+static const char *const sec_tenantvariable[] = {"Value/SensitiveValue", NULL};
+
+/* ---- variables ---- */
+
+static const struct om_ref refs_libraryvariableset[] = {
+	{"VariableSetId", "VariableSet", OM_REF_ID, 0, 0, 0, 0},
+};
+
+/* Variable types whose value is the Id of an account. */
+#define ACCOUNT_TYPES \
+	"AmazonWebServicesAccount|AzureAccount|GoogleCloudAccount|UsernamePasswordAccount|" \
+	"GenericOidcAccount|TokenAccount|SshKeyPairAccount"
+
+/* Scopes are optional bindings; an action scope names an action of the
+ * owning project's deployment process, a process-owner scope a project or
+ * one of its runbooks. */
+static const struct om_ref refs_variableset[] = {
+	{"OwnerId", NULL, OM_REF_ID, 0, 0, 0, 0},
+	{"Variables[]/Scope/Environment[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"Variables[]/Scope/Machine[]", "Machine", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"Variables[]/Scope/Channel[]", "Channel", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"Variables[]/Scope/TenantTag[]", "TagSet", OM_REF_TAG, OM_REF_DROPPABLE, 0, "Tags[]", "Name"},
+	{"Variables[]/Scope/ProcessOwner[]", NULL, OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"Variables[]/Scope/Action[]", NULL, OM_REF_INNER, OM_REF_DROPPABLE,
+	 "OwnerId>DeploymentProcessId", "Steps[]/Actions[]", "Name"},
+	{"Variables[Type=" ACCOUNT_TYPES "]/Value", "Account", OM_REF_ID, 0, 0, 0, 0},
+	{"Variables[Type=Certificate]/Value", "Certificate", OM_REF_ID, 0, 0, 0, 0},
+	{"Variables[Type=WorkerPool]/Value", "WorkerPool", OM_REF_ID, 0, 0, 0, 0},
+	{"RelatedDocumentIds[]", NULL, OM_REF_ID, 0, 0, 0, 0},
+};
+static const char *const sec_variableset[] = {"Variables[Type=Sensitive]/Value", NULL};
+
+/* ---- processes ---- */
+
+/* The references of a step list, shared by deployment and runbook processes. */
+#define STEP_REFS(p) \
+	{p "Steps[]/Actions[]/WorkerPoolId", "WorkerPool", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Container/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Environments[]", "Environment", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/ExcludedEnvironments[]", "Environment", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Channels[]", "Channel", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/TenantTags[]", "TagSet", OM_REF_TAG, 0, 0, "Tags[]", "Name"}, \
+	{p "Steps[]/Actions[]/Packages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Package.FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Template.Id", "ActionTemplate", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Manual.ResponsibleTeamIds", "Team", OM_REF_CSV, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Azure.AccountId", "Account", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.AwsAccount.Id", "Account", OM_REF_ID, 0, 0, 0, 0}, \
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Certificate.Id", "Certificate", OM_REF_ID, 0, 0, 0, 0}
+static const char *const sec_process[] = {
+	"Steps[]/Actions[]/Properties{}/SensitiveValue", NULL};
+
+static const struct om_ref refs_deploymentprocess[] = {
+	{"OwnerId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	STEP_REFS(""),
+};
+
+static const struct om_ref refs_runbookprocess[] = {
+	{"RunbookId", "Runbook", OM_REF_ID, 0, 0, 0, 0},
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	STEP_REFS(""),
+};
+
+static const struct om_ref refs_actiontemplate[] = {
+	{"Packages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
+	{"Properties/Octopus.Action.Package.FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
+};
+static const char *const sec_actiontemplate[] = {
+	"Parameters[]/DefaultValue/SensitiveValue", "Properties{}/SensitiveValue", NULL};
+
+/* ---- projects ---- */
+
+static const struct om_ref refs_project[] = {
+	{"ProjectGroupId", "ProjectGroup", OM_REF_ID, 0, 0, 0, 0},
+	{"LifecycleId", "Lifecycle", OM_REF_ID, 0, 0, 0, 0},
+	{"VariableSetId", "VariableSet", OM_REF_ID, 0, 0, 0, 0},
+	{"DeploymentProcessId", "DeploymentProcess", OM_REF_ID, 0, 0, 0, 0},
+	{"DeploymentSettingsId", "DeploymentSettings", OM_REF_ID, 0, 0, 0, 0},
+	{"IncludedLibraryVariableSetIds[]", "LibraryVariableSet", OM_REF_ID, 0, 0, 0, 0},
+	{"ClonedFromProjectId", "Project", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"ReleaseCreationStrategy/ChannelId", "Channel", OM_REF_ID, 0, 0, 0, 0},
+	{"AutoDeployReleaseOverrides[]/EnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"AutoDeployReleaseOverrides[]/TenantId", "Tenant", OM_REF_ID, 0, 0, 0, 0},
+	{"AutoDeployReleaseOverrides[]/ReleaseId", "Release", OM_REF_ID, 0, 0, 0, 0},
+	{"DynamicEnvironmentSettings/ProvisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
+	{"DynamicEnvironmentSettings/DeprovisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_channel[] = {
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"LifecycleId", "Lifecycle", OM_REF_ID, 0, 0, 0, 0},
+	{"TenantTags[]", "TagSet", OM_REF_TAG, 0, 0, "Tags[]", "Name"},
+};
+
+static const struct om_ref refs_deploymentsettings[] = {
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_runbook[] = {
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"RunbookProcessId", "RunbookProcess", OM_REF_ID, 0, 0, 0, 0},
+	{"Environments[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+};
+
+/* Environment and tenant restrictions of triggers. */
+static const struct om_ref refs_projecttrigger[] = {
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"Filter/EnvironmentIds[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/SourceEnvironmentIds[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/DestinationEnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/EnvironmentIds[]", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/ChannelId", "Channel", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/RunbookId", "Runbook", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/TenantIds[]", "Tenant", OM_REF_ID, 0, 0, 0, 0},
+	{"Action/TenantTags[]", "TagSet", OM_REF_TAG, 0, 0, "Tags[]", "Name"},
+};
+
+/* ---- deployments ---- */
+
+/* A release remembers the library variable sets it was made with, which the
+ * project may no longer include. */
+static const struct om_ref refs_release[] = {
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"ChannelId", "Channel", OM_REF_ID, 0, 0, 0, 0},
+	{"LibraryVariableSetIds[]", "LibraryVariableSet", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_deployment[] = {
+	{"ReleaseId", "Release", OM_REF_ID, 0, 0, 0, 0},
+	{"ProjectId", "Project", OM_REF_ID, 0, 0, 0, 0},
+	{"ChannelId", "Channel", OM_REF_ID, 0, 0, 0, 0},
+	{"EnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
+	{"TenantId", "Tenant", OM_REF_ID, 0, 0, 0, 0},
+	{"TaskId", "ServerTask", OM_REF_ID, 0, 0, 0, 0},
+	{"DeployedById", "User", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"SpecificMachineIds[]", "Machine", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"ExcludedMachineIds[]", "Machine", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+};
+
+/* ---- history ---- */
+
+static const struct om_ref refs_event[] = {
+	{"UserId", "User", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"RelatedDocumentIds[]", NULL, OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"MessageReferences[]/ReferencedDocumentId", NULL, OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+};
+
+static const struct om_ref refs_servertask[] = {
+	{"ProjectId", "Project", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"EnvironmentId", "Environment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"TenantId", "Tenant", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"Arguments/DeploymentId", "Deployment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+};
+
+static const struct om_ref refs_artifact[] = {
+	{"ServerTaskId", "ServerTask", OM_REF_ID, 0, 0, 0, 0},
+	{"RelatedDocumentIds[]", NULL, OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+};
+
+static const struct om_ref refs_package[] = {
+	{"FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
+};
+
+static const struct om_ref refs_none[] = {{0, 0, 0, 0, 0, 0, 0}};
+#define NOREFS refs_none, 0
+
+/* In dependency order: a kind comes after the kinds its identity refers to. */
+const struct om_kind om_kinds[] = {
+	{"Space", "spaces", "Spaces-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_space), NULL, vol_common, NULL},
+	{"User", "users", "Users-", NULL, OM_SERVER, {"Username"}, NULL, OM_HIST_NONE,
+	 NOREFS, NULL, vol_common, NULL},
+	{"UserRole", "userroles", "UserRoles-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
+	 NOREFS, NULL, vol_common, NULL},
+	{"Team", "teams", "Teams-", NULL, OM_SPACE_OPTIONAL, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_team), NULL, vol_common, NULL},
+	{"Environment", "environments", "Environments-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 NOREFS, NULL, vol_common, NULL},
+	{"Lifecycle", "lifecycles", "Lifecycles-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_lifecycle), NULL, vol_common, NULL},
+	{"ProjectGroup", "projectgroups", "ProjectGroups-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_projectgroup), NULL, vol_common, NULL},
+	{"Feed", "feeds", "Feeds-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 NOREFS, sec_feed, vol_common, NULL},
+	{"Account", "accounts", "Accounts-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_account), sec_account, vol_common, NULL},
+	{"Certificate", "certificates", "Certificates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_CERTIFICATES,
+	 REFS(refs_certificate), sec_certificate, vol_common, NULL},
+	{"WorkerPool", "workerpools", "WorkerPools-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 NOREFS, NULL, vol_common, NULL},
+	{"MachinePolicy", "machinepolicies", "MachinePolicies-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_machinepolicy), NULL, vol_common, NULL},
+	{"Worker", "workers", "Workers-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
+	 REFS(refs_worker), NULL, vol_machine, NULL},
+	{"Machine", "machines", "Machines-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
+	 REFS(refs_machine), NULL, vol_machine, NULL},
+	{"TagSet", "tagsets", "TagSets-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 NOREFS, NULL, vol_common, NULL},
+	{"Tenant", "tenants", "Tenants-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_TENANTS,
+	 REFS(refs_tenant), NULL, vol_common, NULL},
+	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL},
+	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
+	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL},
+	{"Project", "projects", "Projects-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
+	 REFS(refs_project), sec_templates, vol_common, NULL},
+	{"VariableSet", "variablesets", "variableset-", "OwnerId", OM_SPACE, {"OwnerId"}, "OwnerId",
+	 OM_HIST_NONE, REFS(refs_variableset), sec_variableset, vol_versioned, NULL},
+	{"Channel", "channels", "Channels-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
+	 REFS(refs_channel), NULL, vol_common, NULL},
+	{"DeploymentProcess", "deploymentprocesses", "deploymentprocess-", "OwnerId", OM_SPACE, {"OwnerId"},
+	 "OwnerId", OM_HIST_NONE, REFS(refs_deploymentprocess), sec_process, vol_versioned, NULL},
+	{"DeploymentSettings", "deploymentsettings", "deploymentsettings-", "ProjectId", OM_SPACE, {"ProjectId"},
+	 "ProjectId", OM_HIST_NONE, REFS(refs_deploymentsettings), NULL, vol_common, NULL},
+	{"Runbook", "runbooks", "Runbooks-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
+	 REFS(refs_runbook), NULL, vol_common, NULL},
+	{"RunbookProcess", "runbookprocesses", "RunbookProcess-", "RunbookId", OM_SPACE, {"RunbookId"},
+	 "RunbookId", OM_HIST_NONE, REFS(refs_runbookprocess), sec_process, vol_versioned, NULL},
+	{"ProjectTrigger", "projecttriggers", "ProjectTriggers-", NULL, OM_SPACE, {"ProjectId", "Name"},
+	 "ProjectId", OM_HIST_NONE, REFS(refs_projecttrigger), NULL, vol_common, NULL},
+	{"TenantVariable", "tenantvariables", "TenantVariables-", NULL, OM_SPACE,
+	 {"TenantId", "OwnerId", "EnvironmentId", "VariableTemplateId"}, "TenantId", OM_HIST_TENANTS,
+	 REFS(refs_tenantvariable), sec_tenantvariable, vol_common, NULL},
+	{"Release", "releases", "Releases-", NULL, OM_SPACE, {"ProjectId", "Version"}, "ProjectId",
+	 OM_HIST_DEPLOYMENTS, REFS(refs_release), NULL, vol_common, NULL},
+	{"ServerTask", "servertasks", "ServerTasks-", NULL, OM_SPACE_OPTIONAL, {"QueueTime", "Description"},
+	 NULL, OM_HIST_HISTORY, REFS(refs_servertask), NULL, vol_common, "TaskLogs/{Id}.txt"},
+	{"Deployment", "deployments", "Deployments-", NULL, OM_SPACE,
+	 {"ReleaseId", "EnvironmentId", "TenantId", "Created"}, "ReleaseId", OM_HIST_DEPLOYMENTS,
+	 REFS(refs_deployment), NULL, vol_common, NULL},
+	{"Artifact", "artifacts", "Artifacts-", NULL, OM_SPACE_OPTIONAL, {"ServerTaskId", "Filename"},
+	 "ServerTaskId", OM_HIST_HISTORY, REFS(refs_artifact), NULL, vol_common,
+	 "Artifacts/{ServerTaskId}/{Filename}"},
+	{"Event", "events", "Events-", NULL, OM_SPACE_OPTIONAL, {"Occurred", "Category", "Message"}, NULL,
+	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL},
+	{"Package", "packages", "packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
+	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
+	 "Packages/{PackageId}/{PackageId}.{Version}{FileExtension}"},
+};
+const size_t om_nkinds = N(om_kinds);
+
+const struct om_kind *om_kind_by_name(const char *name)
+{
+	for (size_t i = 0; i < om_nkinds; i++)
+		if (strcmp(om_kinds[i].name, name) == 0)
+			return &om_kinds[i];
+	return NULL;
+}
+
+const struct om_kind *om_kind_by_table(const char *table)
+{
+	for (size_t i = 0; i < om_nkinds; i++)
+		if (strcmp(om_kinds[i].table, table) == 0)
+			return &om_kinds[i];
+	return NULL;
+}
+
+const struct om_kind *om_kind_of_id(const char *id)
+{
+	/* The longest matching prefix wins, though no two prefixes nest today. */
+	const struct om_kind *best = NULL;
+	size_t bestlen = 0;
+
+	for (size_t i = 0; i < om_nkinds; i++) {
+		size_t n = strlen(om_kinds[i].id_prefix);
+		if (n > bestlen && strncmp(id, om_kinds[i].id_prefix, n) == 0 && id[n]) {
+			best = &om_kinds[i];
+			bestlen = n;
+		}
+	}
+	return best;
+}
+
+const char *om_history_name(enum om_history h)
+{
+	static const char *const names[] = {
+		[OM_HIST_NONE] = "",
+		[OM_HIST_HISTORY] = "history",
+		[OM_HIST_DEPLOYMENTS] = "deployments",
+		[OM_HIST_MACHINES] = "machines",
+		[OM_HIST_TENANTS] = "tenants",
+		[OM_HIST_CERTIFICATES] = "certificates",
+	};
+	return (unsigned)h < N(names) ? names[h] : "";
+}
+
+/* ---- the path walker ---- */
+
+enum step_op { OP_MEMBER, OP_EACH, OP_FILTER, OP_VALUES, OP_KEYS };
+
+/* One parsed step: a member name and what to do with its value. */
+struct step {
+	const char *name;
+	size_t namelen;
+	enum step_op op;
+	const char *filter; /* OP_FILTER: "T=x|y" */
+	size_t filterlen;
+	const char *rest;   /* the path after this step, "" at the end */
+};
+
+static int step_parse(const char *p, struct step *s, struct om_err *err, const char *path)
+{
+	const char *q = p;
+
+	while (*q && *q != '/' && *q != '[' && *q != '{')
+		q++;
+	s->name = p;
+	s->namelen = (size_t)(q - p);
+	s->op = OP_MEMBER;
+	s->filter = NULL;
+	s->filterlen = 0;
+	/* A step without a name applies its [] or {} to the value at hand. */
+	if (s->namelen == 0 && (p == path || (*q != '[' && *q != '{')))
+		goto bad;
+	if (*q == '[') {
+		const char *e = strchr(q, ']');
+		if (!e)
+			goto bad;
+		if (e == q + 1) {
+			s->op = OP_EACH;
+		} else {
+			s->op = OP_FILTER;
+			s->filter = q + 1;
+			s->filterlen = (size_t)(e - q - 1);
+			if (!memchr(s->filter, '=', s->filterlen))
+				goto bad;
+		}
+		q = e + 1;
+	} else if (*q == '{') {
+		if (strncmp(q, "{}", 2) == 0) {
+			s->op = OP_VALUES;
+			q += 2;
+		} else if (strncmp(q, "{key}", 5) == 0) {
+			s->op = OP_KEYS;
+			q += 5;
+			if (*q)
+				goto bad; /* keys are strings: nothing can follow */
+		} else {
+			goto bad;
+		}
+	}
+	if (*q == '/') {
+		q++;
+		if (!*q)
+			goto bad;
+	} else if (*q && !((*q == '[' || *q == '{') && s->op != OP_MEMBER)) {
+		/* Only another [] or {} may follow [] or {} directly:
+		 * "ProjectEnvironments{}[]" is every element of every value. */
+		goto bad;
+	}
+	s->rest = q;
+	return 0;
+bad:
+	om_err_set(err, "model: malformed path '%s'", path);
+	return -1;
+}
+
+/* Does element e pass the filter "T=x|y"? */
+static int filter_match(json_t *e, const char *f, size_t flen)
+{
+	const char *eq = memchr(f, '=', flen);
+	char member[128];
+	size_t mlen = (size_t)(eq - f);
+	const char *v, *alts = eq + 1, *end = f + flen;
+
+	if (!json_is_object(e) || mlen >= sizeof member)
+		return 0;
+	memcpy(member, f, mlen);
+	member[mlen] = 0;
+	v = json_string_value(json_object_get(e, member));
+	if (!v)
+		return 0;
+	while (alts <= end) {
+		const char *bar = memchr(alts, '|', (size_t)(end - alts));
+		size_t n = (size_t)((bar ? bar : end) - alts);
+		if (strlen(v) == n && memcmp(v, alts, n) == 0)
+			return 1;
+		if (!bar)
+			break;
+		alts = bar + 1;
+	}
+	return 0;
+}
+
+static int strcmp_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+struct walk {
+	const char *path;
+	om_hit_fn *fn;
+	void *ctx;
+	struct om_err *err;
+	char where[512];
+};
+
+static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen);
+
+/* Append to w->where at wlen; returns the new length (cut when too long). */
+static size_t where_put(struct walk *w, size_t wlen, const char *fmt, const char *s, size_t n,
+			size_t idx)
+{
+	int k;
+
+	if (wlen >= sizeof w->where - 1)
+		return wlen;
+	if (s)
+		k = snprintf(w->where + wlen, sizeof w->where - wlen, fmt, (int)n, s);
+	else
+		k = snprintf(w->where + wlen, sizeof w->where - wlen, fmt, idx);
+	if (k < 0)
+		return wlen;
+	wlen += (size_t)k;
+	return wlen < sizeof w->where ? wlen : sizeof w->where - 1;
+}
+
+/* Deliver value (inside parent), or go on with the rest of the path. */
+static int walk_next(struct walk *w, json_t *parent, json_t *value, const char *key,
+		     const char *rest, size_t wlen)
+{
+	if (*rest)
+		return walk_at(w, value, rest, wlen);
+	struct om_hit hit = {value, key, parent, w->where};
+	return w->fn(&hit, w->ctx);
+}
+
+static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen)
+{
+	struct step s;
+	char name[128];
+	json_t *v;
+	int r;
+
+	if (step_parse(p, &s, w->err, w->path) < 0)
+		return -1;
+	if (s.namelen && !json_is_object(node))
+		return 0;
+	if (s.namelen >= sizeof name) {
+		om_err_set(w->err, "model: member name too long in path '%s'", w->path);
+		return -1;
+	}
+	if (s.namelen == 0) {
+		v = node;
+	} else {
+		memcpy(name, s.name, s.namelen);
+		name[s.namelen] = 0;
+		if (!(v = json_object_get(node, name)))
+			return 0;
+		wlen = where_put(w, wlen, wlen ? "/%.*s" : "%.*s", s.name, s.namelen, 0);
+	}
+
+	switch (s.op) {
+	case OP_MEMBER:
+		return walk_next(w, node, v, NULL, s.rest, wlen);
+	case OP_EACH:
+	case OP_FILTER:
+		if (!json_is_array(v))
+			return 0;
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *e = json_array_get(v, i);
+			if (s.op == OP_FILTER && !filter_match(e, s.filter, s.filterlen))
+				continue;
+			size_t l = where_put(w, wlen, "[%zu]", NULL, 0, i);
+			if ((r = walk_next(w, v, e, NULL, s.rest, l)) != 0)
+				return r;
+		}
+		return 0;
+	case OP_VALUES:
+	case OP_KEYS: {
+		if (!json_is_object(v))
+			return 0;
+		/* Bytewise member order, so that walks are deterministic. */
+		size_t n = json_object_size(v), i = 0;
+		const char **keys;
+		const char *k;
+		json_t *mv;
+		if (n == 0)
+			return 0;
+		keys = malloc(n * sizeof *keys);
+		if (!keys) {
+			om_err_set(w->err, "out of memory");
+			return -1;
+		}
+		json_object_foreach(v, k, mv) keys[i++] = k;
+		qsort(keys, n, sizeof *keys, strcmp_ptr);
+		r = 0;
+		for (i = 0; i < n && r == 0; i++) {
+			size_t l = where_put(w, wlen, "/%.*s", keys[i], strlen(keys[i]), 0);
+			r = walk_next(w, v, json_object_get(v, keys[i]),
+				      s.op == OP_KEYS ? keys[i] : NULL, s.rest, l);
+		}
+		free(keys);
+		return r;
+	}
+	}
+	return 0;
+}
+
+/* Parse every step of a path without a document. */
+static int path_check(const char *path, struct om_err *err)
+{
+	struct step s;
+	const char *p = path;
+
+	do {
+		if (step_parse(p, &s, err, path) < 0)
+			return -1;
+		p = s.rest;
+	} while (*p);
+	return 0;
+}
+
+int om_path_walk(json_t *doc, const char *path, om_hit_fn *fn, void *ctx, struct om_err *err)
+{
+	struct walk w = {path, fn, ctx, err, {0}};
+
+	/* A bad path is an error whatever the document holds. */
+	if (path_check(path, err) < 0)
+		return -1;
+	return walk_at(&w, doc, path, 0);
+}
+
+int om_model_check(struct om_err *err)
+{
+	const struct om_kind *k = NULL;
+
+	for (size_t i = 0; i < om_nkinds; i++) {
+		k = &om_kinds[i];
+		for (size_t j = 0; j < k->nrefs; j++) {
+			const struct om_ref *r = &k->refs[j];
+			if (path_check(r->path, err) < 0)
+				goto bad;
+			if (r->target && !om_kind_by_name(r->target)) {
+				om_err_set(err, "model: unknown kind '%s'", r->target);
+				goto bad;
+			}
+			if ((r->form == OM_REF_INNER || r->form == OM_REF_TAG) &&
+			    (!r->inner || !r->inner_name || path_check(r->inner, err) < 0)) {
+				if (!r->inner || !r->inner_name)
+					om_err_set(err, "model: '%s' names no inner elements", r->path);
+				goto bad;
+			}
+			if ((r->form == OM_REF_INNER) != (r->via != NULL)) {
+				om_err_set(err, "model: '%s': via goes with inner references only", r->path);
+				goto bad;
+			}
+		}
+		for (const char *const *s = k->secrets; s && *s; s++)
+			if (path_check(*s, err) < 0)
+				goto bad;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(om_kinds[j].id_prefix, k->id_prefix) == 0 ||
+			    strcmp(om_kinds[j].table, k->table) == 0) {
+				om_err_set(err, "model: kinds %s and %s share a prefix or table",
+					   om_kinds[j].name, k->name);
+				goto bad;
+			}
+	}
+	return 0;
+bad:
+	om_err_prefix(err, "kind %s", k->name);
+	return -1;
+}
+
+struct refs_ctx {
+	const struct om_ref *ref;
+	om_ref_fn *fn;
+	void *ctx;
+	struct om_err *err;
+};
+
+static int refs_hit(const struct om_hit *hit, void *vctx)
+{
+	struct refs_ctx *c = vctx;
+	struct om_ref_hit rh = {c->ref, NULL, hit};
+	const char *s = hit->key ? hit->key : json_string_value(hit->value);
+	char buf[256];
+	int r;
+
+	if (!s || !*s)
+		return 0;
+	if (c->ref->form != OM_REF_CSV) {
+		rh.id = s;
+		return c->fn(&rh, c->ctx);
+	}
+	/* Comma-separated Ids, as Octopus writes them into step properties;
+	 * blanks around the commas are allowed. */
+	while (*s) {
+		const char *e = strchr(s, ',');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		while (n && (*s == ' ' || *s == '\t'))
+			s++, n--;
+		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n >= sizeof buf) {
+			om_err_set(c->err, "%s: Id too long", hit->where);
+			return -1;
+		}
+		if (n) {
+			memcpy(buf, s, n);
+			buf[n] = 0;
+			rh.id = buf;
+			if ((r = c->fn(&rh, c->ctx)) != 0)
+				return r;
+		}
+		if (!e)
+			break;
+		s = e + 1;
+	}
+	return 0;
+}
+
+int om_refs_each(const struct om_kind *k, json_t *doc, om_ref_fn *fn, void *ctx,
+		 struct om_err *err)
+{
+	for (size_t i = 0; i < k->nrefs; i++) {
+		struct refs_ctx c = {&k->refs[i], fn, ctx, err};
+		int r = om_path_walk(doc, k->refs[i].path, refs_hit, &c, err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+struct secrets_ctx {
+	om_hit_fn *fn;
+	void *ctx;
+};
+
+static int secrets_hit(const struct om_hit *hit, void *vctx)
+{
+	struct secrets_ctx *c = vctx;
+	const char *s = json_string_value(hit->value);
+
+	if (!s || !*s)
+		return 0;
+	return c->fn(hit, c->ctx);
+}
+
+int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *ctx,
+		    struct om_err *err)
+{
+	struct secrets_ctx c = {fn, ctx};
+
+	for (const char *const *s = k->secrets; s && *s; s++) {
+		int r = om_path_walk(doc, *s, secrets_hit, &c, err);
+		if (r)
+			return r;
+	}
+	return 0;
+}

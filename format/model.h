@@ -1,0 +1,180 @@
+/*
+ * model.h - the catalog of document kinds.
+ *
+ * One table, om_kinds[], says for every kind of document in the store what
+ * the tools need to know about it: its table, the form of its Ids, what
+ * identifies it (its name, or a compound key), whether it lives in a space,
+ * every place in its body that refers to another document and in what form,
+ * where its secrets are, which history class it belongs to, which fields
+ * change without a user change, and which file of the home directory belongs
+ * to it.  The tools have no per-kind code where this table can say it; adding
+ * a kind is an entry here, a table in spec/store.sql, a fixture and a test.
+ *
+ * Places in a document are written in a small path language (spec/model.md):
+ *
+ *   Name            the member "Name" of an object
+ *   A/B             member B of member A
+ *   A[]             every element of the array A
+ *   A[T=x|y]        the elements of A whose string member T is x or y
+ *   A{}             every member value of the object A
+ *   A{key}          every member name of the object A (Ids used as keys)
+ *
+ * A step that meets a missing member, null or a value of another type yields
+ * nothing: a path names where something may be, not that it must be there.
+ *
+ * Everything here is static and read-only; nothing is allocated.
+ */
+#ifndef OM_MODEL_H
+#define OM_MODEL_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "err.h"
+
+/* The form a reference takes at its place. */
+enum om_ref_form {
+	OM_REF_ID,    /* a string holding one Id (null: no reference) */
+	OM_REF_CSV,   /* a string of comma-separated Ids ("Teams-1,Teams-4") */
+	OM_REF_TAG,   /* a tenant tag "TagSets-1/Tags-3": the tag set and a tag in its Tags[] */
+	OM_REF_INNER, /* the Id of an element inside another document (see via, inner) */
+};
+
+/* Reference flags. */
+enum {
+	/* An optional binding (a scope, a restriction) that an import may drop,
+	 * with a warning, when its target exists neither in the bundle nor in
+	 * the target server. */
+	OM_REF_DROPPABLE = 1u << 0,
+	/* History may name documents that are gone (an event about a deleted
+	 * project): such a reference is allowed to dangle. */
+	OM_REF_WEAK = 1u << 1,
+};
+
+struct om_ref {
+	const char *path;   /* where the reference is, in the path language */
+	const char *target; /* the kind referred to; NULL: told by the Id's prefix */
+	enum om_ref_form form;
+	unsigned flags;
+	/* OM_REF_INNER: the reference fields to follow from this document to
+	 * the one holding the element, separated by '>' ("OwnerId" or
+	 * "OwnerId>DeploymentProcessId"), the path of the elements there
+	 * ("Templates[]"), matched by their "Id", and the member that names an
+	 * element across servers ("Name"). */
+	const char *via;
+	const char *inner;
+	const char *inner_name;
+};
+
+/* The history classes, for the export's --ignore-* options. */
+enum om_history {
+	OM_HIST_NONE,
+	OM_HIST_HISTORY,      /* events, server tasks, artifacts */
+	OM_HIST_DEPLOYMENTS,  /* releases, deployments */
+	OM_HIST_MACHINES,     /* deployment targets, workers */
+	OM_HIST_TENANTS,      /* tenants and their variables */
+	OM_HIST_CERTIFICATES, /* certificates */
+};
+
+/* Where a kind lives. */
+enum om_scope {
+	OM_SERVER,         /* server level: no SpaceId */
+	OM_SPACE,          /* in a space: SpaceId always set */
+	OM_SPACE_OPTIONAL, /* in a space, or at server level when SpaceId is null */
+};
+
+struct om_kind {
+	const char *name;      /* "Project" */
+	const char *table;     /* "projects" */
+	/* Ids are id_prefix + a number from the allocator ("Projects-12"), or,
+	 * when derived_from is set, id_prefix + the Id held in that member
+	 * ("variableset-" + OwnerId). */
+	const char *id_prefix;
+	const char *derived_from;
+	enum om_scope scope;
+	/* The members whose values identify a document within its space (or
+	 * the server): a member that is a reference stands for the identity of
+	 * the document it names.  Matching across servers uses this, never the
+	 * Id.  For kinds in a space the space is part of the identity. */
+	const char *identity[5];
+	/* The member naming the document this one belongs to (a channel's
+	 * ProjectId), or NULL for a document that stands on its own. */
+	const char *owner;
+	enum om_history history;
+	const struct om_ref *refs;
+	size_t nrefs;
+	const char *const *secrets;  /* NULL-terminated paths of sealed values */
+	const char *const *volatiles; /* NULL-terminated top-level members left out of exports */
+	/* The file of the home directory that belongs to a document, a pattern
+	 * with {Member} replaced by that member's value, or NULL. */
+	const char *file;
+};
+
+extern const struct om_kind om_kinds[];
+extern const size_t om_nkinds;
+
+/* The kind of that name, or NULL. */
+const struct om_kind *om_kind_by_name(const char *name);
+
+/* The kind whose table has that name, or NULL. */
+const struct om_kind *om_kind_by_table(const char *table);
+
+/* The kind an Id belongs to, told by its prefix, or NULL. */
+const struct om_kind *om_kind_of_id(const char *id);
+
+/* The name of a history class ("deployments"), "" for OM_HIST_NONE. */
+const char *om_history_name(enum om_history h);
+
+/* ---- walking paths ---- */
+
+/* One place a path reaches. */
+struct om_hit {
+	json_t *value;     /* the value there; for A{key}, the member's value */
+	const char *key;   /* for A{key}: the member name, else NULL */
+	json_t *parent;    /* the object or array holding value */
+	const char *where; /* readable location: "Steps[0]/Actions[1]/Name" */
+};
+
+/* Called for each hit; a non-zero return stops the walk and is returned. */
+typedef int om_hit_fn(const struct om_hit *hit, void *ctx);
+
+/*
+ * Call fn for every place in doc that path reaches, in document order
+ * (arrays by index, objects by member name in bytewise order).  Returns 0,
+ * what fn returned when it stopped the walk, or -1 with err set when the
+ * path itself is malformed.
+ */
+int om_path_walk(json_t *doc, const char *path, om_hit_fn *fn, void *ctx,
+		 struct om_err *err);
+
+/* Check that every path in the catalog parses; -1 and err naming the first bad one. */
+int om_model_check(struct om_err *err);
+
+/* ---- references ---- */
+
+/* One reference found in a document. */
+struct om_ref_hit {
+	const struct om_ref *ref;
+	const char *id;      /* the Id referred to (one of a CSV list; the whole tag) */
+	const struct om_hit *at; /* where it is */
+};
+
+typedef int om_ref_fn(const struct om_ref_hit *hit, void *ctx);
+
+/*
+ * Call fn for every reference a document of kind k holds, in the order of
+ * k->refs and then document order.  A CSV string gives one call per Id;
+ * empty strings and nulls give none.  Returns as om_path_walk.
+ */
+int om_refs_each(const struct om_kind *k, json_t *doc, om_ref_fn *fn, void *ctx,
+		 struct om_err *err);
+
+/*
+ * Call fn for every sealed secret a document of kind k holds: each hit's
+ * value is a JSON string (nulls, missing members and empty strings are not
+ * secrets).  Returns as om_path_walk.
+ */
+int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *ctx,
+		    struct om_err *err);
+
+#endif

@@ -1,0 +1,569 @@
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "idmap.h"
+#include "model.h"
+#include "seal.h"
+
+/* The server's message, on one line. */
+static void pg_err(struct om_err *err, PGconn *conn, const char *what)
+{
+	char msg[512];
+	size_t n;
+
+	snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
+	for (n = 0; msg[n]; n++)
+		if (msg[n] == '\n' || msg[n] == '\r')
+			msg[n] = ' ';
+	while (n && msg[n - 1] == ' ')
+		msg[--n] = 0;
+	om_err_set(err, "%s: %s", what, n ? msg : "unknown database error");
+}
+
+static int exec_ok(PGconn *conn, const char *sql, const char *what, struct om_err *err)
+{
+	PGresult *r = PQexec(conn, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		pg_err(err, conn, what);
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+PGconn *om_store_connect(const char *conninfo, struct om_err *err)
+{
+	PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
+
+	if (!conn) {
+		om_err_set(err, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		pg_err(err, conn, "cannot connect to the database");
+		PQfinish(conn);
+		return NULL;
+	}
+	/* Quiet notices: libpq would print them on standard error. */
+	PQsetNoticeProcessor(conn, NULL, NULL);
+	if (exec_ok(conn, "SET client_min_messages = warning; SET client_encoding = 'UTF8'",
+		    "cannot set up the session", err) < 0) {
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+int om_store_open(PGconn *conn, struct om_err *err)
+{
+	PGresult *r = PQexec(conn,
+		"SELECT store_format FROM server WHERE "
+		"to_regclass('server') IS NOT NULL");
+	int rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		/* The query fails before to_regclass when the table is missing. */
+		om_err_set(err, "database '%s' is not an om store (no server table)", PQdb(conn));
+	} else if (PQntuples(r) != 1) {
+		om_err_set(err, "database '%s' is not an om store (no server row)", PQdb(conn));
+	} else if (atoi(PQgetvalue(r, 0, 0)) != OM_STORE_FORMAT) {
+		om_err_set(err, "database '%s' has store format %s; this om reads format %d",
+			   PQdb(conn), PQgetvalue(r, 0, 0), OM_STORE_FORMAT);
+	} else {
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int om_store_create(PGconn *conn, struct om_err *err)
+{
+	PGresult *r = PQexec(conn, "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+				   "ON n.oid = c.relnamespace WHERE n.nspname = 'public'");
+	int empty = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_err(err, conn, "cannot look at the database");
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	if (!empty) {
+		om_err_set(err, "database '%s' is not empty", PQdb(conn));
+		return -1;
+	}
+	if (exec_ok(conn, "BEGIN", "cannot begin", err) < 0)
+		return -1;
+	if (exec_ok(conn, om_store_sql, "cannot create the store", err) < 0 ||
+	    exec_ok(conn, "COMMIT", "cannot commit the new store", err) < 0) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	return 0;
+}
+
+int om_store_set_key(PGconn *conn, const struct om_key *key, struct om_err *err)
+{
+	char check[OM_KEY_CHECK_SIZE];
+	const char *params[1] = {check};
+	PGresult *r;
+	int rc = 0;
+
+	om_key_check(key, check);
+	r = PQexecParams(conn, "UPDATE server SET master_key_check = $1", 1, NULL, params,
+			 NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_err(err, conn, "cannot record the master key");
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int om_store_check_key(PGconn *conn, const struct om_key *key, struct om_err *err)
+{
+	char check[OM_KEY_CHECK_SIZE];
+	PGresult *r = PQexec(conn, "SELECT master_key_check FROM server");
+	int rc;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		pg_err(err, conn, "cannot read the server row");
+		PQclear(r);
+		return -1;
+	}
+	om_key_check(key, check);
+	if (PQgetisnull(r, 0, 0)) {
+		om_err_set(err, "the store has no master key recorded (run om-store init)");
+		rc = -1;
+	} else if (strcmp(PQgetvalue(r, 0, 0), check) != 0) {
+		om_err_set(err, "the master key is not this server's");
+		rc = 1;
+	} else {
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- verification ---- */
+
+#define FETCH_ROWS 1000
+#define CACHE_DOCS 16
+
+struct verify {
+	PGconn *conn;
+	const struct om_key *key;
+	const char *home;
+	om_problem_fn *fn;
+	void *ctx;
+	struct om_err *err;
+	struct om_idmap *ids;
+	long problems;
+	/* A few documents fetched for inner references, round robin. */
+	struct {
+		char *id;
+		json_t *doc;
+	} cache[CACHE_DOCS];
+	unsigned next;
+	/* The document being checked. */
+	const struct om_kind *kind;
+	const char *id, *space, *label;
+};
+
+static void problem(struct verify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct verify *v, const char *fmt, ...)
+{
+	char msg[900], line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof line, "%s %s: %s", v->kind->name, v->label, msg);
+	v->fn(line, v->ctx);
+	v->problems++;
+}
+
+/* Run fn on every row of a query, a cursor batch at a time, so that fn may
+ * issue queries of its own between batches. Inside the caller's transaction. */
+typedef int row_fn(PGresult *r, int row, void *ctx);
+
+static int each_row(PGconn *conn, const char *sql, row_fn *fn, void *ctx, struct om_err *err)
+{
+	char *decl;
+	size_t n = strlen(sql) + 64;
+	int rc = 0;
+
+	if (!(decl = malloc(n))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	snprintf(decl, n, "DECLARE om_rows NO SCROLL CURSOR FOR %s", sql);
+	if (exec_ok(conn, decl, "cannot read the store", err) < 0) {
+		free(decl);
+		return -1;
+	}
+	free(decl);
+	for (;;) {
+		char fetch[64];
+		snprintf(fetch, sizeof fetch, "FETCH %d FROM om_rows", FETCH_ROWS);
+		PGresult *r = PQexec(conn, fetch);
+		int nt;
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_err(err, conn, "cannot read the store");
+			PQclear(r);
+			return -1;
+		}
+		nt = PQntuples(r);
+		for (int i = 0; i < nt && rc == 0; i++)
+			rc = fn(r, i, ctx);
+		PQclear(r);
+		if (rc || nt < FETCH_ROWS)
+			break;
+	}
+	if (exec_ok(conn, "CLOSE om_rows", "cannot read the store", err) < 0)
+		return -1;
+	return rc;
+}
+
+static int collect_id(PGresult *r, int row, void *vctx)
+{
+	struct verify *v = vctx;
+
+	if (om_idmap_put(v->ids, PQgetvalue(r, row, 0), v->kind,
+			 PQgetisnull(r, row, 1) ? NULL : PQgetvalue(r, row, 1)) < 0) {
+		om_err_set(v->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The body of the document with that Id, from the cache or the store;
+ * NULL when there is none. */
+static json_t *fetch_doc(struct verify *v, const char *id)
+{
+	const struct om_idval *iv = om_idmap_get(v->ids, id);
+	char sql[128];
+	const char *params[1] = {id};
+	PGresult *r;
+	json_t *doc = NULL;
+	unsigned slot;
+
+	if (!iv)
+		return NULL;
+	for (unsigned i = 0; i < CACHE_DOCS; i++)
+		if (v->cache[i].id && strcmp(v->cache[i].id, id) == 0)
+			return v->cache[i].doc;
+	snprintf(sql, sizeof sql, "SELECT doc::text FROM %s WHERE id = $1", iv->kind->table);
+	r = PQexecParams(v->conn, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	PQclear(r);
+	if (!doc)
+		return NULL;
+	slot = v->next++ % CACHE_DOCS;
+	free(v->cache[slot].id);
+	json_decref(v->cache[slot].doc);
+	v->cache[slot].id = strdup(id);
+	v->cache[slot].doc = doc;
+	if (!v->cache[slot].id) {
+		json_decref(doc);
+		v->cache[slot].doc = NULL;
+		return NULL;
+	}
+	return doc;
+}
+
+struct find_elem {
+	const char *id;
+	int found;
+};
+
+static int match_elem(const struct om_hit *hit, void *vctx)
+{
+	struct find_elem *f = vctx;
+	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+
+	if (id && strcmp(id, f->id) == 0) {
+		f->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Does the document hold an element with that Id at the path? */
+static int has_elem(json_t *doc, const char *path, const char *id, struct om_err *err)
+{
+	struct find_elem f = {id, 0};
+
+	if (om_path_walk(doc, path, match_elem, &f, err) < 0)
+		return -1;
+	return f.found;
+}
+
+static int check_inner(struct verify *v, json_t *doc, const struct om_ref_hit *h)
+{
+	const struct om_ref *ref = h->ref;
+	const char *via = ref->via, *holder = NULL;
+	json_t *cur = doc;
+	char field[128];
+	int r;
+
+	/* Follow the chain of reference fields to the holding document. */
+	while (*via) {
+		const char *gt = strchr(via, '>');
+		size_t n = gt ? (size_t)(gt - via) : strlen(via);
+		if (n >= sizeof field)
+			n = sizeof field - 1;
+		memcpy(field, via, n);
+		field[n] = 0;
+		holder = json_string_value(json_object_get(cur, field));
+		if (!holder || !(cur = fetch_doc(v, holder))) {
+			problem(v, "%s: %s: cannot reach the document holding it through %s",
+				h->at->where, h->id, ref->via);
+			return 0;
+		}
+		via += n + (gt ? 1 : 0);
+	}
+	if ((r = has_elem(cur, ref->inner, h->id, v->err)) < 0)
+		return -1;
+	if (!r)
+		problem(v, "%s: %s is not the Id of an element of %s in %s", h->at->where, h->id,
+			ref->inner, holder);
+	return 0;
+}
+
+static int check_tag(struct verify *v, const struct om_ref_hit *h)
+{
+	const char *slash = strchr(h->id, '/');
+	char setid[128];
+	json_t *set;
+	int r;
+
+	if (!slash || (size_t)(slash - h->id) >= sizeof setid) {
+		problem(v, "%s: '%s' is not a tenant tag (TagSets-N/Tags-M)", h->at->where, h->id);
+		return 0;
+	}
+	memcpy(setid, h->id, (size_t)(slash - h->id));
+	setid[slash - h->id] = 0;
+	const struct om_idval *iv = om_idmap_get(v->ids, setid);
+	if (!iv || strcmp(iv->kind->name, "TagSet") != 0 || !(set = fetch_doc(v, setid))) {
+		problem(v, "%s: %s: tag set %s does not exist", h->at->where, h->id, setid);
+		return 0;
+	}
+	if ((r = has_elem(set, h->ref->inner, h->id, v->err)) < 0)
+		return -1;
+	if (!r)
+		problem(v, "%s: tag %s does not exist in %s", h->at->where, h->id, setid);
+	return 0;
+}
+
+static int check_ref(const struct om_ref_hit *h, void *vctx)
+{
+	struct verify *v = vctx;
+	const struct om_ref *ref = h->ref;
+	const struct om_idval *iv;
+
+	if (ref->form == OM_REF_TAG)
+		return check_tag(v, h);
+	if (ref->form == OM_REF_INNER)
+		return 0; /* checked with the whole document in check_doc */
+	iv = om_idmap_get(v->ids, h->id);
+	if (!iv) {
+		if (!(ref->flags & OM_REF_WEAK))
+			problem(v, "%s: %s does not exist", h->at->where, h->id);
+		return 0;
+	}
+	if (ref->target && strcmp(iv->kind->name, ref->target) != 0) {
+		problem(v, "%s: %s is a %s, not a %s", h->at->where, h->id, iv->kind->name,
+			ref->target);
+		return 0;
+	}
+	/* Documents refer within their space, or to server-level ones. */
+	if (iv->space && v->space && strcmp(iv->space, v->space) != 0)
+		problem(v, "%s: %s is in %s, not in %s", h->at->where, h->id, iv->space, v->space);
+	return 0;
+}
+
+struct inner_ctx {
+	struct verify *v;
+	json_t *doc;
+};
+
+static int check_inner_ref(const struct om_ref_hit *h, void *vctx)
+{
+	struct inner_ctx *c = vctx;
+
+	if (h->ref->form != OM_REF_INNER)
+		return 0;
+	return check_inner(c->v, c->doc, h);
+}
+
+static int check_secret(const struct om_hit *hit, void *vctx)
+{
+	struct verify *v = vctx;
+	const char *tok = json_string_value(hit->value);
+	char *clear;
+	size_t len;
+	struct om_err e;
+	int r;
+
+	if (!om_is_sealed(tok)) {
+		problem(v, "%s: secret is not sealed", hit->where);
+		return 0;
+	}
+	if (!v->key)
+		return 0;
+	r = om_unseal(v->key, tok, &clear, &len, &e);
+	if (r != 0)
+		problem(v, "%s: %s", hit->where, e.msg);
+	om_clear_free(clear);
+	return 0;
+}
+
+/* The home file of a document, from the kind's pattern; 0 and a problem
+ * when a member it needs is missing or would leave the directory. */
+static int home_path(struct verify *v, json_t *doc, char *out, size_t outlen)
+{
+	const char *p = v->kind->file;
+	size_t n = 0;
+
+	while (*p) {
+		if (*p == '{') {
+			const char *e = strchr(p, '}');
+			char member[64];
+			const char *val;
+			size_t ml = (size_t)(e - p - 1), vl;
+			if (ml >= sizeof member)
+				ml = sizeof member - 1;
+			memcpy(member, p + 1, ml);
+			member[ml] = 0;
+			val = json_string_value(json_object_get(doc, member));
+			if (!val || !*val || strchr(val, '/') || strcmp(val, ".") == 0 ||
+			    strcmp(val, "..") == 0) {
+				problem(v, "%s: cannot name a file in the home directory", member);
+				return 0;
+			}
+			vl = strlen(val);
+			if (n + vl >= outlen)
+				return 0;
+			memcpy(out + n, val, vl);
+			n += vl;
+			p = e + 1;
+		} else {
+			if (n + 1 >= outlen)
+				return 0;
+			out[n++] = *p++;
+		}
+	}
+	out[n] = 0;
+	return 1;
+}
+
+static int check_doc(PGresult *r, int row, void *vctx)
+{
+	struct verify *v = vctx;
+	json_error_t jerr;
+	json_t *doc = json_loads(PQgetvalue(r, row, 0), 0, &jerr);
+	const char *name;
+	char label[300];
+	int rc;
+
+	if (!doc) {
+		om_err_set(v->err, "%s: cannot parse a document: %s", v->kind->table, jerr.text);
+		return -1;
+	}
+	v->id = json_string_value(json_object_get(doc, "Id"));
+	v->space = json_string_value(json_object_get(doc, "SpaceId"));
+	name = json_string_value(json_object_get(doc, "Name"));
+	if (!name)
+		name = json_string_value(json_object_get(doc, "Username"));
+	if (name)
+		snprintf(label, sizeof label, "'%s' (%s)", name, v->id);
+	else
+		snprintf(label, sizeof label, "%s", v->id);
+	v->label = label;
+
+	if (om_kind_of_id(v->id) != v->kind)
+		problem(v, "Id does not have the form %s...", v->kind->id_prefix);
+	if (v->kind->scope == OM_SERVER && json_object_get(doc, "SpaceId") &&
+	    !json_is_null(json_object_get(doc, "SpaceId")))
+		problem(v, "SpaceId: a server-level document has no space");
+	if (v->space) {
+		const struct om_idval *sv = om_idmap_get(v->ids, v->space);
+		if (!sv || strcmp(sv->kind->name, "Space") != 0)
+			problem(v, "SpaceId: %s does not exist", v->space);
+	}
+	rc = om_refs_each(v->kind, doc, check_ref, v, v->err);
+	if (rc == 0) {
+		struct inner_ctx c = {v, doc};
+		rc = om_refs_each(v->kind, doc, check_inner_ref, &c, v->err);
+	}
+	if (rc == 0)
+		rc = om_secrets_each(v->kind, doc, check_secret, v, v->err);
+	if (rc == 0 && v->home && v->kind->file) {
+		char rel[1024], path[4096];
+		struct stat st;
+		if (home_path(v, doc, rel, sizeof rel)) {
+			snprintf(path, sizeof path, "%s/%s", v->home, rel);
+			if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+				problem(v, "file %s is missing from the home directory", rel);
+		}
+	}
+	json_decref(doc);
+	return rc < 0 ? -1 : 0;
+}
+
+long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
+		     om_problem_fn *fn, void *ctx, struct om_err *err)
+{
+	struct verify v = {0};
+	char sql[256];
+	long rc = -1;
+
+	v.conn = conn;
+	v.key = key;
+	v.home = home;
+	v.fn = fn;
+	v.ctx = ctx;
+	v.err = err;
+	if (!(v.ids = om_idmap_new())) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	if (exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
+		    err) < 0)
+		goto out;
+	/* First every Id, then every document against them. */
+	for (size_t i = 0; i < om_nkinds; i++) {
+		v.kind = &om_kinds[i];
+		snprintf(sql, sizeof sql, "SELECT id, doc->>'SpaceId' FROM %s", v.kind->table);
+		if (each_row(conn, sql, collect_id, &v, err) < 0)
+			goto rollback;
+	}
+	for (size_t i = 0; i < om_nkinds; i++) {
+		v.kind = &om_kinds[i];
+		snprintf(sql, sizeof sql, "SELECT doc::text FROM %s ORDER BY id", v.kind->table);
+		if (each_row(conn, sql, check_doc, &v, err) < 0)
+			goto rollback;
+	}
+	rc = v.problems;
+rollback:
+	PQclear(PQexec(conn, "ROLLBACK"));
+out:
+	for (unsigned i = 0; i < CACHE_DOCS; i++) {
+		free(v.cache[i].id);
+		json_decref(v.cache[i].doc);
+	}
+	om_idmap_free(v.ids);
+	return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * store.h - the server's store: a PostgreSQL database made by spec/store.sql.
+ *
+ * These functions take an open libpq connection and leave it as they found
+ * it (no transaction left open).  They return -1 with err set on trouble;
+ * database errors carry the server's message.
+ */
+#ifndef OM_STORE_H
+#define OM_STORE_H
+
+#include <libpq-fe.h>
+
+#include "err.h"
+
+struct om_key;
+
+/* The store format these tools read and write (server.store_format). */
+#define OM_STORE_FORMAT 1
+
+/* spec/store.sql, built into the library. */
+extern const char om_store_sql[];
+
+/* Connect; a NULL or empty conninfo means libpq's PG* environment. */
+PGconn *om_store_connect(const char *conninfo, struct om_err *err);
+
+/* Is this database an om store of our format?  0 yes, -1 no (err says why). */
+int om_store_open(PGconn *conn, struct om_err *err);
+
+/* Create the empty store in an empty database, in one transaction. */
+int om_store_create(PGconn *conn, struct om_err *err);
+
+/* Record key as the server's master key (its check value). */
+int om_store_set_key(PGconn *conn, const struct om_key *key, struct om_err *err);
+
+/* Is key the server's master key?  0 yes, 1 no, -1 trouble. */
+int om_store_check_key(PGconn *conn, const struct om_key *key, struct om_err *err);
+
+/* Called with one line for each problem a verification finds. */
+typedef void om_problem_fn(const char *msg, void *ctx);
+
+/*
+ * Verify the whole store against the model in one read-only snapshot:
+ * every document's Id has its kind's form and its space exists; every
+ * reference resolves, to a document of the kind the model expects, in the
+ * same space (or at server level); inner references and tenant tags name an
+ * element that exists; every secret has the sealed form and, when key is
+ * given, opens with it; and, when home is given, every file the model
+ * names exists there.  Weak references (history) may dangle.
+ *
+ * Returns the number of problems reported to fn, or -1 on trouble.
+ */
+long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
+		     om_problem_fn *fn, void *ctx, struct om_err *err);
+
+#endif

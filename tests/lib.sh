@@ -1,0 +1,49 @@
+# lib.sh - helpers for the CLI cases of tests/cli/, sourced before each case.
+#
+# A case is a shell script run in a fresh empty directory (its HOME too),
+# with LC_ALL=C, the built programs first on PATH and PG* pointing at the
+# throwaway server.  Its exit status, standard output and standard error are
+# compared with NAME.exit (0 when absent), NAME.out and NAME.err.
+set -eu
+
+# run.sh sets OM_TOP to the top of the source tree.
+: "${OM_TOP:?}"
+PATH=$OM_TOP:$PATH
+OM_FIXTURES=$OM_TOP/fixtures
+# Third-party test data lives beside the repository, not in it.
+OM_TESTDATA=${OM_TESTDATA:-$OM_TOP/../shared/testdata}
+export PATH OM_TOP OM_FIXTURES OM_TESTDATA
+
+# must_fail CODE CMD...: CMD must exit with exactly CODE.  A crash, a signal
+# or a sanitizer abort never passes for an expected failure.
+must_fail() {
+	_want=$1
+	shift
+	set +e
+	"$@"
+	_got=$?
+	set -e
+	if [ "$_got" -ne "$_want" ]; then
+		if [ "$_got" -gt 128 ]; then
+			echo "must_fail: '$*' died of signal $((_got - 128))" >&2
+		else
+			echo "must_fail: '$*' exited $_got, expected $_want" >&2
+		fi
+		return 1
+	fi
+	return 0
+}
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+# The sample instance, loaded once per run into a template database.
+setup_templates() {
+	createdb acme_tmpl &&
+	psql_q -d acme_tmpl -f "$OM_TOP/spec/store.sql" &&
+	psql_q -d acme_tmpl -f "$OM_FIXTURES/acme.sql"
+}
+
+# new_acme NAME: a fresh database NAME holding the sample instance.
+new_acme() {
+	createdb -T acme_tmpl "$1"
+}

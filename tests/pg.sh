@@ -1,0 +1,77 @@
+#!/bin/sh
+# Throwaway PostgreSQL for the tests: a cluster in a temporary directory,
+# listening on a Unix socket only (no TCP port), removed when the command ends.
+#
+#   tests/pg.sh COMMAND [ARG...]
+#
+# Runs COMMAND with PGHOST (the socket directory), PGPORT, PGUSER and
+# PGDATABASE set for the new server and OM_PG_TMP naming its directory, then
+# stops the server and removes the directory, whether COMMAND succeeds, fails
+# or is interrupted.  The exit status is COMMAND's.  initdb refuses to run as
+# root, so as root the cluster is run by the "postgres" system user that the
+# Debian package creates.
+set -u
+
+bindir=${OM_PG_BINDIR:-}
+if [ -z "$bindir" ]; then
+	bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+fi
+if [ ! -x "$bindir/initdb" ]; then
+	echo "pg.sh: no PostgreSQL server found (install postgresql)" >&2
+	exit 2
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/om-pg.XXXXXX") || exit 2
+as_owner() { "$@"; }
+if [ "$(id -u)" = 0 ]; then
+	chown postgres "$tmp" || { rm -rf "$tmp"; exit 2; }
+	as_owner() { runuser -u postgres -- "$@"; }
+fi
+chmod 755 "$tmp"
+
+started=0
+child=
+cleanup() {
+	trap '' INT TERM HUP
+	if [ -n "$child" ]; then
+		kill "$child" 2>/dev/null
+		wait "$child" 2>/dev/null
+	fi
+	if [ "$started" = 1 ]; then
+		as_owner "$bindir/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1
+	fi
+	rm -rf "$tmp"
+}
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
+
+if ! as_owner "$bindir/initdb" -D "$tmp/data" -U om -A trust -E UTF8 --locale=C.UTF-8 \
+		>"$tmp/initdb.log" 2>&1; then
+	echo "pg.sh: initdb failed:" >&2
+	cat "$tmp/initdb.log" >&2
+	cleanup
+	exit 2
+fi
+# Sized for the two-core test machines; fsync off because the data is thrown away.
+if ! as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -s \
+		-o "-c listen_addresses= -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40" \
+		start; then
+	echo "pg.sh: the server did not start:" >&2
+	cat "$tmp/server.log" >&2
+	cleanup
+	exit 2
+fi
+started=1
+
+PGHOST=$tmp PGPORT=5432 PGUSER=om PGDATABASE=postgres OM_PG_TMP=$tmp
+export PGHOST PGPORT PGUSER PGDATABASE OM_PG_TMP
+unset PGPASSWORD PGSERVICE PGHOSTADDR
+"$@" &
+child=$!
+# wait returns early when a trapped signal arrives; the trap then cleans up.
+wait "$child"
+rc=$?
+child=
+cleanup
+exit $rc

@@ -1,0 +1,105 @@
+#!/bin/sh
+# run.sh - the test runner, started by check.sh inside tests/pg.sh (PGHOST
+# and friends point at the throwaway server).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+update=0
+if [ "${1:-}" = --update ]; then
+	update=1
+	shift
+fi
+passed=0
+failed=0
+failures=
+
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); failures="$failures $1"; echo "FAIL $1"; }
+
+# A scratch directory for the whole run, removed at the end by pg.sh's
+# cleanup (it lives inside the server's temporary directory).
+work=$(mktemp -d "$OM_PG_TMP/run.XXXXXX") || exit 2
+chmod 755 "$work"
+
+# ---- unit tests ----
+if [ $# -eq 0 ]; then
+	for t in "$top"/build/tests/test_*; do
+		[ -x "$t" ] || continue
+		out=$("$t" 2>"$work/unit.err")
+		rc=$?
+		echo "$out" | while read -r st name; do
+			[ "$st" = FAIL ] && echo "FAIL $(basename "$t"): $name"
+		done
+		n_ok=$(echo "$out" | grep -c '^ok ')
+		n_fail=$(echo "$out" | grep -c '^FAIL ')
+		passed=$((passed + n_ok))
+		failed=$((failed + n_fail))
+		if [ "$rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+			fail "$(basename "$t") (exit $rc)"
+		fi
+		[ -s "$work/unit.err" ] && [ "$rc" -ne 0 ] && sed 's/^/    /' "$work/unit.err"
+	done
+fi
+
+# ---- a database holding the sample instance, copied per case ----
+OM_TOP=$top
+export OM_TOP
+. "$top/tests/lib.sh"
+set +e
+if ! setup_templates >"$work/setup.log" 2>&1; then
+	echo "FAIL setting up the sample instance:"
+	sed 's/^/    /' "$work/setup.log"
+	echo "$passed passed, $((failed + 1)) failed"
+	exit 1
+fi
+
+# ---- CLI cases ----
+cases=
+if [ $# -gt 0 ]; then
+	for c in "$@"; do cases="$cases $top/tests/cli/${c%.sh}.sh"; done
+else
+	cases=$(ls "$top"/tests/cli/*.sh 2>/dev/null)
+fi
+for c in $cases; do
+	name=$(basename "$c" .sh)
+	base=${c%.sh}
+	dir=$(mktemp -d "$work/$name.XXXXXX")
+	chmod 755 "$dir"
+	(cd "$dir" && LC_ALL=C OM_CASE=$name HOME=$dir sh -c '. "$1"; . "$2"' sh \
+		"$top/tests/lib.sh" "$c" >"$dir/.stdout" 2>"$dir/.stderr")
+	rc=$?
+	want_rc=0
+	[ -f "$base.exit" ] && want_rc=$(cat "$base.exit")
+	if [ "$update" = 1 ]; then
+		cp "$dir/.stdout" "$base.out"
+		cp "$dir/.stderr" "$base.err"
+		[ "$rc" = 0 ] && rm -f "$base.exit" || echo "$rc" > "$base.exit"
+		[ -s "$base.out" ] || rm -f "$base.out"
+		[ -s "$base.err" ] || rm -f "$base.err"
+		pass
+		rm -rf "$dir"
+		continue
+	fi
+	ok=1
+	if [ "$rc" != "$want_rc" ]; then
+		echo "  $name: exit status $rc, expected $want_rc"
+		ok=0
+	fi
+	for s in out err; do
+		want=$base.$s
+		[ -f "$want" ] || want=/dev/null
+		if ! cmp -s "$want" "$dir/.std$s"; then
+			echo "  $name: std$s differs:"
+			diff -u "$want" "$dir/.std$s" | sed -n '3,40p' | sed 's/^/    /'
+			ok=0
+		fi
+	done
+	if [ "$ok" = 1 ]; then
+		pass
+	else
+		fail "$name"
+	fi
+	rm -rf "$dir"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,174 @@
+/* Unit tests of the model catalog and its path walker. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../format/model.h"
+#include "t.h"
+
+struct collect {
+	char buf[2048];
+};
+
+static int collect_hit(const struct om_hit *hit, void *ctx)
+{
+	struct collect *c = ctx;
+	const char *s = hit->key ? hit->key : json_string_value(hit->value);
+	size_t n = strlen(c->buf);
+
+	snprintf(c->buf + n, sizeof c->buf - n, "%s%s=%s", n ? ";" : "", hit->where,
+		 s ? s : "?");
+	return 0;
+}
+
+static const char *walk(const char *json, const char *path)
+{
+	static struct collect c;
+	struct om_err err;
+	json_t *doc = json_loads(json, 0, NULL);
+
+	c.buf[0] = 0;
+	if (!doc)
+		return "(bad json)";
+	if (om_path_walk(doc, path, collect_hit, &c, &err) < 0)
+		snprintf(c.buf, sizeof c.buf, "error: %s", err.msg);
+	json_decref(doc);
+	return c.buf;
+}
+
+static void test_catalog_is_well_formed(void)
+{
+	struct om_err err;
+
+	CHECK(om_model_check(&err) == 0);
+	CHECK(om_nkinds >= 33);
+	CHECK(om_kind_by_name("Project") == om_kind_by_table("projects"));
+	CHECK(om_kind_of_id("Projects-12") == om_kind_by_name("Project"));
+	CHECK(om_kind_of_id("variableset-Projects-12") == om_kind_by_name("VariableSet"));
+	CHECK(om_kind_of_id("RunbookProcess-Runbooks-1") == om_kind_by_name("RunbookProcess"));
+	CHECK(om_kind_of_id("Projects-") == NULL);
+	CHECK(om_kind_of_id("Nothing-1") == NULL);
+	/* Every kind DESIGN.md lists is in the catalog. */
+	static const char *const kinds[] = {
+		"Space", "User", "Team", "UserRole", "Environment", "Lifecycle", "ProjectGroup",
+		"Feed", "Account", "Certificate", "WorkerPool", "Worker", "MachinePolicy",
+		"Machine", "TagSet", "Tenant", "TenantVariable", "LibraryVariableSet",
+		"VariableSet", "ActionTemplate", "Project", "Channel", "DeploymentProcess",
+		"DeploymentSettings", "Runbook", "RunbookProcess", "ProjectTrigger", "Release",
+		"Deployment", "Event", "ServerTask", "Artifact"};
+	for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+		CHECK(om_kind_by_name(kinds[i]) != NULL);
+}
+
+static void test_paths(void)
+{
+	CHECK_STR(walk("{\"A\":\"x\"}", "A"), "A=x");
+	CHECK_STR(walk("{\"A\":null}", "A"), "A=?");
+	CHECK_STR(walk("{\"B\":1}", "A"), "");
+	CHECK_STR(walk("{\"A\":[\"x\",\"y\"]}", "A[]"), "A[0]=x;A[1]=y");
+	CHECK_STR(walk("{\"A\":{\"b\":\"1\",\"a\":\"2\"}}", "A{key}"), "A/a=a;A/b=b");
+	CHECK_STR(walk("{\"A\":{\"b\":\"1\",\"a\":\"2\"}}", "A{}"), "A/a=2;A/b=1");
+	CHECK_STR(walk("{\"A\":{\"k\":[\"x\"],\"j\":[\"y\",\"z\"]}}", "A{}[]"),
+		  "A/j[0]=y;A/j[1]=z;A/k[0]=x");
+	CHECK_STR(walk("{\"S\":[{\"A\":[{\"P\":{\"Octopus.Action.Template.Id\":\"T-1\"}}]}]}",
+		       "S[]/A[]/P/Octopus.Action.Template.Id"),
+		  "S[0]/A[0]/P/Octopus.Action.Template.Id=T-1");
+	CHECK_STR(walk("{\"V\":[{\"T\":\"a\",\"X\":\"1\"},{\"T\":\"b\",\"X\":\"2\"},"
+		       "{\"T\":\"c\",\"X\":\"3\"},{\"X\":\"4\"}]}", "V[T=a|c]/X"),
+		  "V[0]/X=1;V[2]/X=3");
+	/* Wrong types on the way yield nothing, not an error. */
+	CHECK_STR(walk("{\"A\":\"x\"}", "A[]"), "");
+	CHECK_STR(walk("{\"A\":[1,2]}", "A[]/B"), "");
+	CHECK_STR(walk("{\"A\":[]}", "A{key}"), "");
+	/* Malformed paths are errors. */
+	CHECK(strncmp(walk("{}", "A//B"), "error:", 6) == 0);
+	CHECK(strncmp(walk("{}", "[]"), "error:", 6) == 0);
+	CHECK(strncmp(walk("{}", "A{key}/B"), "error:", 6) == 0);
+	CHECK(strncmp(walk("{}", "A[x]"), "error:", 6) == 0);
+	CHECK(strncmp(walk("{}", "A/"), "error:", 6) == 0);
+}
+
+static int collect_ref(const struct om_ref_hit *h, void *ctx)
+{
+	struct collect *c = ctx;
+	size_t n = strlen(c->buf);
+
+	snprintf(c->buf + n, sizeof c->buf - n, "%s%s>%s", n ? ";" : "", h->at->where, h->id);
+	return 0;
+}
+
+static const char *refs(const char *kind, const char *json)
+{
+	static struct collect c;
+	struct om_err err;
+	json_t *doc = json_loads(json, 0, NULL);
+
+	c.buf[0] = 0;
+	if (om_refs_each(om_kind_by_name(kind), doc, collect_ref, &c, &err) < 0)
+		snprintf(c.buf, sizeof c.buf, "error: %s", err.msg);
+	json_decref(doc);
+	return c.buf;
+}
+
+static void test_reference_forms(void)
+{
+	/* Comma-separated Ids inside a step property, blanks allowed. */
+	CHECK_STR(refs("DeploymentProcess",
+		       "{\"OwnerId\":\"Projects-1\",\"Steps\":[{\"Actions\":[{\"Properties\":"
+		       "{\"Octopus.Action.Manual.ResponsibleTeamIds\":\"Teams-2, Teams-3,\"}}]}]}"),
+		  "OwnerId>Projects-1;"
+		  "Steps[0]/Actions[0]/Properties/Octopus.Action.Manual.ResponsibleTeamIds>Teams-2;"
+		  "Steps[0]/Actions[0]/Properties/Octopus.Action.Manual.ResponsibleTeamIds>Teams-3");
+	/* Ids as object keys and in the arrays they key. */
+	CHECK_STR(refs("Tenant", "{\"ProjectEnvironments\":{\"Projects-2\":[\"Environments-1\"]},"
+				 "\"TenantTags\":[\"TagSets-1/Tags-3\"]}"),
+		  "ProjectEnvironments/Projects-2>Projects-2;"
+		  "ProjectEnvironments/Projects-2[0]>Environments-1;TenantTags[0]>TagSets-1/Tags-3");
+	/* Account- and certificate-typed variable values; sensitive ones are not refs. */
+	CHECK_STR(refs("VariableSet",
+		       "{\"OwnerId\":\"Projects-1\",\"Variables\":["
+		       "{\"Type\":\"String\",\"Value\":\"Accounts-1\"},"
+		       "{\"Type\":\"AmazonWebServicesAccount\",\"Value\":\"Accounts-2\"},"
+		       "{\"Type\":\"Certificate\",\"Value\":\"Certificates-1\"},"
+		       "{\"Type\":\"Sensitive\",\"Value\":\"x\",\"Scope\":{\"Action\":[\"g-1\"],"
+		       "\"ProcessOwner\":[\"Runbooks-4\"]}}]}"),
+		  "OwnerId>Projects-1;Variables[3]/Scope/ProcessOwner[0]>Runbooks-4;"
+		  "Variables[3]/Scope/Action[0]>g-1;Variables[1]/Value>Accounts-2;"
+		  "Variables[2]/Value>Certificates-1");
+	/* Nulls and empty strings are no references. */
+	CHECK_STR(refs("Project", "{\"LifecycleId\":null,\"ProjectGroupId\":\"\"}"), "");
+}
+
+static int count_hit(const struct om_hit *hit, void *ctx)
+{
+	(void)hit;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void test_secrets(void)
+{
+	struct om_err err;
+	int n = 0;
+	json_t *doc = json_loads(
+		"{\"Variables\":[{\"Type\":\"Sensitive\",\"Value\":\"s1\"},"
+		"{\"Type\":\"String\",\"Value\":\"plain\"},{\"Type\":\"Sensitive\",\"Value\":null},"
+		"{\"Type\":\"Sensitive\",\"Value\":\"\"}]}", 0, NULL);
+
+	CHECK(om_secrets_each(om_kind_by_name("VariableSet"), doc, count_hit, &n, &err) == 0);
+	CHECK(n == 1);
+	json_decref(doc);
+	n = 0;
+	doc = json_loads("{\"Value\":{\"SensitiveValue\":\"s\"}}", 0, NULL);
+	CHECK(om_secrets_each(om_kind_by_name("TenantVariable"), doc, count_hit, &n, &err) == 0);
+	CHECK(n == 1);
+	json_decref(doc);
+}
+
+int main(void)
+{
+	RUN(test_catalog_is_well_formed);
+	RUN(test_paths);
+	RUN(test_reference_forms);
+	RUN(test_secrets);
+	return T_EXIT();
+}

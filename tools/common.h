@@ -1,0 +1,23 @@
+/*
+ * common.h - what every om program does the same way: messages, exit
+ * statuses, standard output.  Exit statuses: 0 success, 1 "the answer is
+ * no", 2 trouble (usage, I/O, bad input, database).
+ */
+#ifndef OM_COMMON_H
+#define OM_COMMON_H
+
+extern const char *om_progname;
+
+/* Print "prog: message" on standard error and exit with status. */
+_Noreturn void om_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A usage error: the message (if any) and a pointer to --help; exit 2. */
+_Noreturn void om_die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Flush and close standard output; a write error (a full disk) is exit 2. */
+void om_close_stdout(void);
+
+/* "prog (om) VERSION" on standard output. */
+void om_print_version(void);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * om-store - create, check and describe an om server store.
+ *
+ * The administration companion of the four om tools: it makes the empty
+ * server an import goes into, the master key it seals secrets with, and
+ * checks a store against the model.  See docs/om-store.1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../format/model.h"
+#include "../format/seal.h"
+#include "../format/store.h"
+#include "common.h"
+
+static const char usage_text[] =
+	"usage: om-store init [--db CONNINFO] --master-key-file FILE [--new-key]\n"
+	"       om-store check [--db CONNINFO] [--master-key-file FILE] [--home DIR]\n"
+	"       om-store keygen FILE\n"
+	"       om-store key-check --master-key-file FILE\n"
+	"       om-store seal --master-key-file FILE\n"
+	"       om-store model\n"
+	"\n"
+	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
+	"  --master-key-file FILE  the server's master key (or OM_MASTER_KEY_FILE)\n"
+	"  --new-key               init: create FILE with a new random key first\n"
+	"  --home DIR              check: the server's home directory, for its files\n"
+	"  -h, --help              show this help and exit\n"
+	"  -V, --version           show the version and exit\n";
+
+struct opts {
+	const char *cmd;
+	const char *db;
+	const char *keyfile;
+	const char *home;
+	int new_key;
+	const char *arg; /* keygen FILE */
+};
+
+static struct om_key *load_key(const struct opts *o)
+{
+	struct om_err err;
+	struct om_key *key;
+
+	if (!o->keyfile)
+		om_die_usage("--master-key-file is required (or OM_MASTER_KEY_FILE)");
+	if (!(key = om_key_load(o->keyfile, &err)))
+		om_die(2, "%s", err.msg);
+	return key;
+}
+
+static PGconn *connect_db(const struct opts *o)
+{
+	struct om_err err;
+	PGconn *conn = om_store_connect(o->db, &err);
+
+	if (!conn)
+		om_die(2, "%s", err.msg);
+	return conn;
+}
+
+static int cmd_init(const struct opts *o)
+{
+	struct om_err err;
+	struct om_key *key;
+	PGconn *conn;
+
+	if (!o->keyfile)
+		om_die_usage("--master-key-file is required (or OM_MASTER_KEY_FILE)");
+	conn = connect_db(o);
+	if (o->new_key && om_key_create(o->keyfile, &err) < 0)
+		om_die(2, "%s", err.msg);
+	key = load_key(o);
+	if (om_store_create(conn, &err) < 0 || om_store_set_key(conn, key, &err) < 0) {
+		om_key_free(key);
+		PQfinish(conn);
+		om_die(2, "%s", err.msg);
+	}
+	om_key_free(key);
+	PQfinish(conn);
+	return 0;
+}
+
+static void print_problem(const char *msg, void *ctx)
+{
+	(void)ctx;
+	printf("%s\n", msg);
+}
+
+static int cmd_check(const struct opts *o)
+{
+	struct om_err err;
+	struct om_key *key = o->keyfile ? load_key(o) : NULL;
+	PGconn *conn = connect_db(o);
+	long n;
+
+	if (om_store_open(conn, &err) < 0)
+		goto trouble;
+	if (key) {
+		int r = om_store_check_key(conn, key, &err);
+		if (r < 0)
+			goto trouble;
+		if (r > 0) {
+			om_key_free(key);
+			PQfinish(conn);
+			om_die(2, "%s: %s", o->keyfile, err.msg);
+		}
+	}
+	n = om_store_verify(conn, key, o->home, print_problem, NULL, &err);
+	if (n < 0)
+		goto trouble;
+	om_key_free(key);
+	PQfinish(conn);
+	om_close_stdout();
+	if (n > 0)
+		fprintf(stderr, "om-store: %ld problem%s found\n", n, n == 1 ? "" : "s");
+	return n > 0 ? 1 : 0;
+trouble:
+	om_key_free(key);
+	PQfinish(conn);
+	om_die(2, "%s", err.msg);
+}
+
+static int cmd_keygen(const struct opts *o)
+{
+	struct om_err err;
+
+	if (!o->arg)
+		om_die_usage("keygen needs a FILE");
+	if (om_key_create(o->arg, &err) < 0)
+		om_die(2, "%s", err.msg);
+	return 0;
+}
+
+static int cmd_key_check(const struct opts *o)
+{
+	struct om_key *key = load_key(o);
+	char check[OM_KEY_CHECK_SIZE];
+
+	om_key_check(key, check);
+	om_key_free(key);
+	printf("%s\n", check);
+	om_close_stdout();
+	return 0;
+}
+
+/* One clear value per line in, one sealed token per line out. */
+static int cmd_seal(const struct opts *o)
+{
+	struct om_key *key = load_key(o);
+	struct om_err err;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long lineno = 0;
+
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		char *tok;
+		lineno++;
+		if (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		if (!(tok = om_seal(key, line, (size_t)n, &err)))
+			om_die(2, "standard input, line %ld: %s", lineno, err.msg);
+		puts(tok);
+		free(tok);
+	}
+	if (ferror(stdin))
+		om_die(2, "cannot read standard input: %s", strerror(errno));
+	if (line)
+		memset(line, 0, cap);
+	free(line);
+	om_key_free(key);
+	om_close_stdout();
+	return 0;
+}
+
+static void print_paths(const char *what, const char *const *paths)
+{
+	for (; paths && *paths; paths++)
+		printf("  %s %s\n", what, *paths);
+}
+
+/* The catalog as the tools see it: spec/model.md quotes this output. */
+static int cmd_model(void)
+{
+	static const char *const scopes[] = {"server", "space", "space or server"};
+	static const char *const forms[] = {"id", "csv", "tag", "inner"};
+
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		printf("%s\n  table %s\n  ids %s%s%s\n  scope %s\n  identity", k->name, k->table,
+		       k->id_prefix, k->derived_from ? "<" : "N",
+		       k->derived_from ? k->derived_from : "", scopes[k->scope]);
+		for (size_t j = 0; j < 5 && k->identity[j]; j++)
+			printf(" %s", k->identity[j]);
+		printf("\n");
+		if (k->owner)
+			printf("  owner %s\n", k->owner);
+		if (k->history)
+			printf("  history %s\n", om_history_name(k->history));
+		for (size_t j = 0; j < k->nrefs; j++) {
+			const struct om_ref *r = &k->refs[j];
+			printf("  ref %s -> %s (%s", r->path, r->target ? r->target : "*",
+			       forms[r->form]);
+			if (r->via)
+				printf(" via %s", r->via);
+			if (r->inner)
+				printf(" in %s by %s", r->inner, r->inner_name);
+			if (r->flags & OM_REF_DROPPABLE)
+				printf(", droppable");
+			if (r->flags & OM_REF_WEAK)
+				printf(", weak");
+			printf(")\n");
+		}
+		print_paths("secret", k->secrets);
+		print_paths("volatile", k->volatiles);
+		if (k->file)
+			printf("  file %s\n", k->file);
+	}
+	om_close_stdout();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"master-key-file", required_argument, NULL, 'k'},
+		{"home", required_argument, NULL, 'H'},
+		{"new-key", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o = {0};
+	struct om_err err;
+	int c;
+
+	om_progname = "om-store";
+	o.keyfile = getenv("OM_MASTER_KEY_FILE");
+	if (o.keyfile && !*o.keyfile)
+		o.keyfile = NULL;
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.db = optarg; break;
+		case 'k': o.keyfile = optarg; break;
+		case 'H': o.home = optarg; break;
+		case 'n': o.new_key = 1; break;
+		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
+		case 'V': om_print_version(); return 0;
+		default: om_die_usage(NULL);
+		}
+	}
+	if (optind >= argc)
+		om_die_usage("no command given");
+	o.cmd = argv[optind++];
+	if (optind < argc)
+		o.arg = argv[optind++];
+	if (optind < argc || (o.arg && strcmp(o.cmd, "keygen") != 0))
+		om_die_usage("too many arguments");
+	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
+		om_die(2, "%s", err.msg);
+
+	if (strcmp(o.cmd, "init") == 0)
+		return cmd_init(&o);
+	if (strcmp(o.cmd, "check") == 0)
+		return cmd_check(&o);
+	if (strcmp(o.cmd, "keygen") == 0)
+		return cmd_keygen(&o);
+	if (strcmp(o.cmd, "key-check") == 0)
+		return cmd_key_check(&o);
+	if (strcmp(o.cmd, "seal") == 0)
+		return cmd_seal(&o);
+	if (strcmp(o.cmd, "model") == 0)
+		return cmd_model();
+	om_die_usage("unknown command '%s'", o.cmd);
+}
