@@ -84,7 +84,7 @@ int om_store_open(PGconn *conn, struct om_err *err)
 	return rc;
 }
 
-int om_store_create(PGconn *conn, struct om_err *err)
+int om_store_create(PGconn *conn, const struct om_key *key, struct om_err *err)
 {
 	PGresult *r = PQexec(conn, "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
 				   "ON n.oid = c.relnamespace WHERE n.nspname = 'public'");
@@ -103,6 +103,7 @@ int om_store_create(PGconn *conn, struct om_err *err)
 	if (exec_ok(conn, "BEGIN", "cannot begin", err) < 0)
 		return -1;
 	if (exec_ok(conn, om_store_sql, "cannot create the store", err) < 0 ||
+	    om_store_set_key(conn, key, err) < 0 ||
 	    exec_ok(conn, "COMMIT", "cannot commit the new store", err) < 0) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return -1;

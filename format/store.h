@@ -26,8 +26,9 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err);
 /* Is this database an om store of our format?  0 yes, -1 no (err says why). */
 int om_store_open(PGconn *conn, struct om_err *err);
 
-/* Create the empty store in an empty database, in one transaction. */
-int om_store_create(PGconn *conn, struct om_err *err);
+/* Create the empty store in an empty database and record key as its
+ * master key, in one transaction. */
+int om_store_create(PGconn *conn, const struct om_key *key, struct om_err *err);
 
 /* Record key as the server's master key (its check value). */
 int om_store_set_key(PGconn *conn, const struct om_key *key, struct om_err *err);

@@ -36,14 +36,16 @@ must_fail() {
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
-# The sample instance, loaded once per run into a template database.
-setup_templates() {
-	createdb acme_tmpl &&
-	psql_q -d acme_tmpl -f "$OM_TOP/spec/store.sql" &&
-	psql_q -d acme_tmpl -f "$OM_FIXTURES/acme.sql"
-}
-
-# new_acme NAME: a fresh database NAME holding the sample instance.
+# new_acme NAME: a fresh database NAME holding the sample instance, copied
+# from a template database loaded on first use in a run.
 new_acme() {
+	if [ -z "$(psql_q -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'acme_tmpl'")" ]; then
+		createdb acme_tmpl &&
+		psql_q -d acme_tmpl -f "$OM_TOP/spec/store.sql" &&
+		psql_q -d acme_tmpl -f "$OM_FIXTURES/acme.sql" >/dev/null || {
+			dropdb --if-exists acme_tmpl
+			return 2
+		}
+	fi
 	createdb -T acme_tmpl "$1"
 }

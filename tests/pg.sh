@@ -67,7 +67,9 @@ started=1
 PGHOST=$tmp PGPORT=5432 PGUSER=om PGDATABASE=postgres OM_PG_TMP=$tmp
 export PGHOST PGPORT PGUSER PGDATABASE OM_PG_TMP
 unset PGPASSWORD PGSERVICE PGHOSTADDR
-"$@" &
+# An asynchronous command of a non-interactive shell starts with SIGINT
+# ignored; give it back the default so that Ctrl-C reaches the tests.
+env --default-signal=INT,QUIT "$@" &
 child=$!
 # wait returns early when a trapped signal arrives; the trap then cleans up.
 wait "$child"

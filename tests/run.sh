@@ -40,18 +40,8 @@ if [ $# -eq 0 ]; then
 	done
 fi
 
-# ---- a database holding the sample instance, copied per case ----
 OM_TOP=$top
 export OM_TOP
-. "$top/tests/lib.sh"
-set +e
-if ! setup_templates >"$work/setup.log" 2>&1; then
-	echo "FAIL setting up the sample instance:"
-	sed 's/^/    /' "$work/setup.log"
-	echo "$passed passed, $((failed + 1)) failed"
-	exit 1
-fi
-
 # ---- CLI cases ----
 cases=
 if [ $# -gt 0 ]; then

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../format/model.h"
 #include "../format/seal.h"
@@ -74,7 +75,10 @@ static int cmd_init(const struct opts *o)
 	if (o->new_key && om_key_create(o->keyfile, &err) < 0)
 		om_die(2, "%s", err.msg);
 	key = load_key(o);
-	if (om_store_create(conn, &err) < 0 || om_store_set_key(conn, key, &err) < 0) {
+	if (om_store_create(conn, key, &err) < 0) {
+		/* A key made for a store that was not made would only mislead. */
+		if (o->new_key)
+			unlink(o->keyfile);
 		om_key_free(key);
 		PQfinish(conn);
 		om_die(2, "%s", err.msg);
