@@ -54,7 +54,8 @@ static const struct om_ref refs_projectgroup[] = {
 	{"EnvironmentIds[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
 };
 
-static const char *const sec_feed[] = {"Password", NULL};
+/* ECR feeds keep an AWS secret key beside the usual password. */
+static const char *const sec_feed[] = {"Password", "SecretKey", NULL};
 
 /* Environment and tenant restrictions of accounts and certificates are
  * optional bindings: Octopus's migrator drops those it cannot resolve. */
@@ -64,7 +65,7 @@ static const struct om_ref refs_account[] = {
 	{"TenantTags[]", "TagSet", OM_REF_TAG, OM_REF_DROPPABLE, 0, "Tags[]", "Name"},
 };
 static const char *const sec_account[] = {
-	"Password", "SecretKey", "ClientSecret", "Token", "PrivateKeyFile",
+	"Password", "SecretKey", "Token", "PrivateKeyFile",
 	"PrivateKeyPassphrase", "JsonKey", NULL};
 
 static const struct om_ref refs_certificate[] = {
@@ -92,6 +93,10 @@ static const struct om_ref refs_machine[] = {
 	{"MachinePolicyId", "MachinePolicy", OM_REF_ID, 0, 0, 0, 0},
 	{"Endpoint/AccountId", "Account", OM_REF_ID, 0, 0, 0, 0},
 	{"Endpoint/DefaultWorkerPoolId", "WorkerPool", OM_REF_ID, 0, 0, 0, 0},
+	/* Kubernetes targets. */
+	{"Endpoint/Authentication/AccountId", "Account", OM_REF_ID, 0, 0, 0, 0},
+	{"Endpoint/ClusterCertificate", "Certificate", OM_REF_ID, 0, 0, 0, 0},
+	{"Endpoint/ClientCertificate", "Certificate", OM_REF_ID, 0, 0, 0, 0},
 };
 
 /* ---- tenants ---- */
@@ -159,9 +164,7 @@ static const char *const sec_variableset[] = {"Variables[Type=Sensitive]/Value",
 	{p "Steps[]/Actions[]/Properties/Octopus.Action.Package.FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0}, \
 	{p "Steps[]/Actions[]/Properties/Octopus.Action.Template.Id", "ActionTemplate", OM_REF_ID, 0, 0, 0, 0}, \
 	{p "Steps[]/Actions[]/Properties/Octopus.Action.Manual.ResponsibleTeamIds", "Team", OM_REF_CSV, 0, 0, 0, 0}, \
-	{p "Steps[]/Actions[]/Properties/Octopus.Action.Azure.AccountId", "Account", OM_REF_ID, 0, 0, 0, 0}, \
-	{p "Steps[]/Actions[]/Properties/Octopus.Action.AwsAccount.Id", "Account", OM_REF_ID, 0, 0, 0, 0}, \
-	{p "Steps[]/Actions[]/Properties/Octopus.Action.Certificate.Id", "Certificate", OM_REF_ID, 0, 0, 0, 0}
+	{p "Steps[]/Actions[]/Properties/Octopus.Action.Azure.AccountId", "Account", OM_REF_ID, 0, 0, 0, 0}
 static const char *const sec_process[] = {
 	"Steps[]/Actions[]/Properties{}/SensitiveValue", NULL};
 
@@ -249,6 +252,7 @@ static const struct om_ref refs_deployment[] = {
 	{"TaskId", "ServerTask", OM_REF_ID, 0, 0, 0, 0},
 	{"DeployedById", "User", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"SpecificMachineIds[]", "Machine", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"DeployedToMachineIds[]", "Machine", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"ExcludedMachineIds[]", "Machine", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 };
 

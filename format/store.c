@@ -385,7 +385,7 @@ static int check_ref(const struct om_ref_hit *h, void *vctx)
 		return 0;
 	}
 	if (ref->target && strcmp(iv->kind->name, ref->target) != 0) {
-		problem(v, "%s: %s is a %s, not a %s", h->at->where, h->id, iv->kind->name,
+		problem(v, "%s: %s is of kind %s, not %s", h->at->where, h->id, iv->kind->name,
 			ref->target);
 		return 0;
 	}

@@ -57,6 +57,11 @@ for c in $cases; do
 	(cd "$dir" && LC_ALL=C OM_CASE=$name HOME=$dir sh -c '. "$1"; . "$2"' sh \
 		"$top/tests/lib.sh" "$c" >"$dir/.stdout" 2>"$dir/.stderr")
 	rc=$?
+	# Each case starts with the server as it was: drop what it created.
+	for db in $(psql -X -At -d postgres -c "SELECT datname FROM pg_database
+			WHERE datname NOT IN ('postgres', 'template0', 'template1', 'acme_tmpl')"); do
+		dropdb "$db"
+	done
 	want_rc=0
 	[ -f "$base.exit" ] && want_rc=$(cat "$base.exit")
 	if [ "$update" = 1 ]; then

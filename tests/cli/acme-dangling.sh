@@ -16,8 +16,12 @@ q "UPDATE tenants SET doc = jsonb_set(doc, '{TenantTags}', to_jsonb(ARRAY[$(firs
 q "UPDATE tenants SET doc = jsonb_set(doc, '{ProjectEnvironments,Projects-999}', '[]') WHERE id = $(first tenants)"
 # An inner reference: a tenant variable for a template its owner lacks.
 q "UPDATE tenantvariables SET doc = jsonb_set(doc, '{VariableTemplateId}', '\"00000000-0000-0000-0000-000000000000\"') WHERE id = $(first tenantvariables)"
-# A variable's account-typed value naming no account.
-q "UPDATE variablesets SET doc = regexp_replace(doc::text, '(\"Type\": \"(AmazonWebServicesAccount|AzureAccount|UsernamePasswordAccount)\", \"Value\": \")Accounts-[0-9]+', '\\1Accounts-999')::jsonb WHERE id = (SELECT min(id) FROM variablesets WHERE doc::text ~ '\"Type\": \"(AmazonWebServicesAccount|AzureAccount|UsernamePasswordAccount)\"')"
+# Account- and certificate-typed variable values naming nothing.
+for t in AmazonWebServicesAccount:Accounts-999 Certificate:Certificates-999; do
+	q "UPDATE variablesets v SET doc = jsonb_set(doc, ARRAY['Variables', (e.i - 1)::text, 'Value'], to_jsonb('${t#*:}'::text))
+	   FROM (SELECT id, i FROM variablesets, jsonb_array_elements(doc->'Variables') WITH ORDINALITY AS x(var, i)
+		 WHERE var->>'Type' = '${t%%:*}' ORDER BY id, i LIMIT 1) e WHERE v.id = e.id"
+done
 # A secret sealed under another key, and one left in the clear.
 om-store keygen other.key
 sealed=$(echo hunter2 | om-store seal --master-key-file other.key)
