@@ -80,9 +80,17 @@ check:
 	@$(MAKE) --no-print-directory all tests
 	@sh tests/check.sh
 
+# The benchmarks' instance generator (bench/README.md); not part of `all`.
+bench/om-gen: $(B)/bench/om-gen.o $(TOOL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bench/%.o: bench/%.c tools/*.h format/*.h $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 bench:
 	@sh tests/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all bench/om-gen
 	@sh bench/run.sh
 
 install: all
@@ -91,7 +99,7 @@ install: all
 	$(if $(MAN),install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/)
 
 clean:
-	rm -rf $(B) $(PROGS)
+	rm -rf $(B) $(PROGS) bench/om-gen
 
 FORCE:
 .PHONY: all check bench install clean tests FORCE
