@@ -1,0 +1,40 @@
+/*
+ * names.h - names of documents as path components of a bundle.
+ *
+ * A bundle's paths are built from names, never Ids (spec/bundle.md, "Names
+ * as path components").  om_name_component() escapes one name so that it is
+ * a safe, portable file name: no '/', no control characters, no characters
+ * Windows forbids, never "." or ".." or a dot-file, no Windows device name,
+ * not too long.  The escaping is reversible (om_name_unescape) except for
+ * cut names, whose full name is inside the document.
+ */
+#ifndef OM_NAMES_H
+#define OM_NAMES_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/* The longest component om_name_component() writes, in bytes. */
+#define OM_NAME_MAX 200
+
+/*
+ * The path component for a name of len bytes of UTF-8, as a malloc()ed
+ * string; NULL only when out of memory (err says so).  With collides set
+ * (another name in the same directory is equal to this one but for ASCII
+ * case), a suffix made from the exact name keeps the two apart on
+ * case-insensitive file systems.
+ */
+char *om_name_component(const char *name, size_t len, int collides, struct om_err *err);
+
+/* Are a and b equal but for ASCII case?  (Then they collide.) */
+int om_name_collide(const char *a, const char *b);
+
+/*
+ * The name a component stands for, as a malloc()ed string, or NULL with err
+ * set when the component is malformed or was cut (ends with a %~ suffix:
+ * its name is only in the document).  A collision suffix is removed.
+ */
+char *om_name_unescape(const char *component, struct om_err *err);
+
+#endif
