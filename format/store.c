@@ -568,3 +568,87 @@ out:
 	om_idmap_free(v.ids);
 	return rc;
 }
+
+/* ---- usage of the model ---- */
+
+struct usage {
+	const struct om_kind *kind;
+	unsigned long *refs;    /* per reference of the kind */
+	unsigned long *secrets; /* per secret path of the kind */
+	struct om_err *err;
+};
+
+static int count_ref(const struct om_ref_hit *h, void *vctx)
+{
+	struct usage *u = vctx;
+
+	u->refs[h->ref - u->kind->refs]++;
+	return 0;
+}
+
+static int count_secret(const struct om_hit *hit, void *vctx)
+{
+	unsigned long *n = vctx;
+	const char *s = json_string_value(hit->value);
+
+	if (s && *s)
+		++*n;
+	return 0;
+}
+
+static int usage_doc(PGresult *r, int row, void *vctx)
+{
+	struct usage *u = vctx;
+	json_t *doc = json_loads(PQgetvalue(r, row, 0), 0, NULL);
+	int rc;
+
+	if (!doc) {
+		om_err_set(u->err, "%s: cannot parse a document", u->kind->table);
+		return -1;
+	}
+	rc = om_refs_each(u->kind, doc, count_ref, u, u->err);
+	for (size_t i = 0; rc == 0 && u->kind->secrets && u->kind->secrets[i]; i++)
+		rc = om_path_walk(doc, u->kind->secrets[i], count_secret, &u->secrets[i], u->err);
+	json_decref(doc);
+	return rc < 0 ? -1 : 0;
+}
+
+int om_store_usage(PGconn *conn, om_usage_fn *fn, void *ctx, struct om_err *err)
+{
+	char sql[256];
+	int rc = -1;
+
+	if (exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
+		    err) < 0)
+		return -1;
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		size_t ns = 0;
+		while (k->secrets && k->secrets[ns])
+			ns++;
+		struct usage u = {k, calloc(k->nrefs + 1, sizeof *u.refs),
+				  calloc(ns + 1, sizeof *u.secrets), err};
+		if (!u.refs || !u.secrets) {
+			free(u.refs);
+			free(u.secrets);
+			om_err_set(err, "out of memory");
+			goto out;
+		}
+		snprintf(sql, sizeof sql, "SELECT doc::text FROM %s", k->table);
+		if (each_row(conn, sql, usage_doc, &u, err) < 0) {
+			free(u.refs);
+			free(u.secrets);
+			goto out;
+		}
+		for (size_t j = 0; j < k->nrefs; j++)
+			fn(k, "ref", k->refs[j].path, u.refs[j], ctx);
+		for (size_t j = 0; j < ns; j++)
+			fn(k, "secret", k->secrets[j], u.secrets[j], ctx);
+		free(u.refs);
+		free(u.secrets);
+	}
+	rc = 0;
+out:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	return rc;
+}

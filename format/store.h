@@ -13,6 +13,7 @@
 #include "err.h"
 
 struct om_key;
+struct om_kind;
 
 /* The store format these tools read and write (server.store_format). */
 #define OM_STORE_FORMAT 1
@@ -52,5 +53,17 @@ typedef void om_problem_fn(const char *msg, void *ctx);
  */
 long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
 		     om_problem_fn *fn, void *ctx, struct om_err *err);
+
+/* Called once per reference and secret place of the model. */
+typedef void om_usage_fn(const struct om_kind *kind, const char *what, const char *path,
+			 unsigned long count, void *ctx);
+
+/*
+ * How often the store uses each place of the model: fn is called, in the
+ * catalog's order, for every reference ("ref") and secret ("secret") path of
+ * every kind with the number of references or secrets found there.  Shows
+ * which forms a server uses, and that a fixture covers the model.
+ */
+int om_store_usage(PGconn *conn, om_usage_fn *fn, void *ctx, struct om_err *err);
 
 #endif

@@ -24,6 +24,7 @@ static const char usage_text[] =
 	"       om-store key-check --master-key-file FILE\n"
 	"       om-store seal --master-key-file FILE\n"
 	"       om-store model\n"
+	"       om-store usage [--db CONNINFO]\n"
 	"\n"
 	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
 	"  --master-key-file FILE  the server's master key (or OM_MASTER_KEY_FILE)\n"
@@ -126,6 +127,28 @@ trouble:
 	om_key_free(key);
 	PQfinish(conn);
 	om_die(2, "%s", err.msg);
+}
+
+static void print_usage_line(const struct om_kind *k, const char *what, const char *path,
+			     unsigned long count, void *ctx)
+{
+	(void)ctx;
+	printf("%lu\t%s\t%s\t%s\n", count, k->name, what, path);
+}
+
+/* How often the store uses each reference and secret place of the model. */
+static int cmd_usage(const struct opts *o)
+{
+	struct om_err err;
+	PGconn *conn = connect_db(o);
+
+	if (om_store_open(conn, &err) < 0 || om_store_usage(conn, print_usage_line, NULL, &err) < 0) {
+		PQfinish(conn);
+		om_die(2, "%s", err.msg);
+	}
+	PQfinish(conn);
+	om_close_stdout();
+	return 0;
 }
 
 static int cmd_keygen(const struct opts *o)
@@ -280,5 +303,7 @@ int main(int argc, char **argv)
 		return cmd_seal(&o);
 	if (strcmp(o.cmd, "model") == 0)
 		return cmd_model();
+	if (strcmp(o.cmd, "usage") == 0)
+		return cmd_usage(&o);
 	om_die_usage("unknown command '%s'", o.cmd);
 }
