@@ -1,0 +1,1990 @@
+#include "bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <locale.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+/* The fixed tar metadata (spec/bundle-container.md, "Tar form"). */
+#define TAR_MTIME 0
+#define TAR_FILE_MODE 0644
+#define TAR_DIR_MODE 0755
+/* libarchive buffers its output in blocks of this size (the last one is
+ * not padded, see tar_start). */
+#define TAR_BLOCK 10240
+/* zstd's own default: about pg_dump's speed, a tenth of the size. */
+#define ZSTD_LEVEL "3"
+
+/* The unit of streaming: a writer or reader holds two or three of these,
+ * whatever the size of the files. */
+#define CHUNK 65536
+/* A dot name: readers skip it and the update rule never removes it. */
+#define STAGE_NAME ".om-tmp-XXXXXX"
+#define JOURNAL "journal"
+/* Open writers at once; a program has one or two. */
+#define SLOTS 16
+
+const struct om_bundle_limits om_bundle_default_limits = {
+	.max_entry_size = (uint64_t)1 << 30,
+	.max_total_size = (uint64_t)64 << 30,
+	.max_entries = 10000000,
+};
+
+/* ---- names and messages ---- */
+
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2)
+		return 0;
+	if ((s[1] & 0xc0) != 0x80)
+		return 0;
+	if (c < 0xe0)
+		return 2;
+	if ((s[2] & 0xc0) != 0x80)
+		return 0;
+	if (c < 0xf0) {
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (c > 0xf4 || (s[3] & 0xc0) != 0x80)
+		return 0;
+	if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return 4;
+}
+
+/* A hostile name must not break the one-line message: control bytes and
+ * invalid UTF-8 are shown as \xNN, and a long name is cut. */
+struct qname {
+	char s[256];
+};
+
+static const char *quote(struct qname *q, const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t o = 0;
+
+	while (*s && o < sizeof q->s - 8) {
+		size_t k = utf8_seq(s);
+		if (*s < 0x20 || *s == 0x7f || k == 0) {
+			snprintf(q->s + o, 5, "\\x%02x", *s);
+			o += 4;
+			s++;
+		} else {
+			memcpy(q->s + o, s, k);
+			o += k;
+			s += k;
+		}
+	}
+	if (*s) {
+		memcpy(q->s + o, "...", 3);
+		o += 3;
+	}
+	q->s[o] = 0;
+	return q->s;
+}
+
+/* "'NAME'", or "standard input/output" for "-". */
+static char *display_name(const char *name, int output)
+{
+	struct qname q;
+	char *d;
+
+	if (strcmp(name, "-") == 0)
+		return strdup(output ? "standard output" : "standard input");
+	quote(&q, name);
+	if ((d = malloc(strlen(q.s) + 3)))
+		sprintf(d, "'%s'", q.s);
+	return d;
+}
+
+static void entry_err(struct om_err *err, const char *disp, const char *entry, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void entry_err(struct om_err *err, const char *disp, const char *entry, const char *fmt, ...)
+{
+	char why[600];
+	struct qname q;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	om_err_set(err, "%s: entry '%s': %s", disp, quote(&q, entry), why);
+}
+
+/* libarchive's message in our style: lowercase, no final full stop. */
+static const char *la_msg(struct archive *a, char *buf, size_t size)
+{
+	const char *m = archive_error_string(a);
+	size_t n;
+
+	snprintf(buf, size, "%s", m ? m : "unknown error");
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && (buf[1] == ' ' || (buf[1] >= 'a' && buf[1] <= 'z')))
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '.' || buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return buf;
+}
+
+enum om_bundle_form om_bundle_form_for_path(const char *path)
+{
+	size_t n = strlen(path);
+
+	/* A bare ".tar" is a dot-file's name, not a suffix: a directory. */
+	if (strcmp(path, "-") == 0)
+		return OM_FORM_TAR;
+	if (n > 8 && strcmp(path + n - 8, ".tar.zst") == 0)
+		return OM_FORM_TAR_ZST;
+	if (n > 4 && strcmp(path + n - 4, ".tar") == 0)
+		return OM_FORM_TAR;
+	return OM_FORM_DIR;
+}
+
+const char *om_bundle_path_problem(const char *path)
+{
+	const unsigned char *s = (const unsigned char *)path;
+	const char *c = path;
+	size_t len = strlen(path);
+
+	if (len == 0)
+		return "empty path";
+	if (path[0] == '/')
+		return "absolute path";
+	/* Components first, so that "../x" is reported as what matters most
+	 * about it, whatever else is wrong with it. */
+	for (;;) {
+		const char *e = strchr(c, '/');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return "path leaves the bundle";
+		if (n == 0)
+			return e ? "empty path component" : "path ends with '/'";
+		if (n == 1 && c[0] == '.')
+			return "'.' path component";
+		if (n > OM_BUNDLE_NAME_MAX)
+			return "path component too long";
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	if (len > OM_BUNDLE_PATH_MAX)
+		return "path too long";
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_seq(s + i);
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return "control character in path";
+		if (k == 0)
+			return "path is not valid UTF-8";
+		i += k;
+	}
+	return NULL;
+}
+
+/* Does a component of path begin with '.'?  Such entries are outside the
+ * bundle's content. */
+static int is_dot_path(const char *path)
+{
+	if (path[0] == '.')
+		return 1;
+	for (const char *s = path; (s = strchr(s, '/')); s++)
+		if (s[1] == '.')
+			return 1;
+	return 0;
+}
+
+/* ---- entry order ---- */
+
+/*
+ * Paths must increase strictly, and no path may lie below an earlier file.
+ * In sorted order, an earlier file F can only be the directory of a later
+ * path P if every path between them begins with F, so the files that matter
+ * form a chain of prefixes of the previous path: their lengths are kept on a
+ * small stack (memory bounded by the path length, not the entry count).
+ */
+struct order {
+	char *prev;
+	size_t plen;
+	int have;
+	size_t *files, nfiles, cap;
+};
+
+enum { ORD_OK, ORD_DUP, ORD_BACK, ORD_BELOW_FILE, ORD_NOMEM };
+
+static int order_push(struct order *o, const char *p, int is_file, size_t *conflict)
+{
+	size_t len = strlen(p), l = 0;
+
+	if (!o->prev && !(o->prev = malloc(OM_BUNDLE_PATH_MAX + 2)))
+		return ORD_NOMEM;
+	if (o->have) {
+		int c = strcmp(o->prev, p);
+		if (c == 0)
+			return ORD_DUP;
+		if (c > 0)
+			return ORD_BACK;
+		while (l < o->plen && o->prev[l] == p[l])
+			l++;
+	}
+	while (o->nfiles && o->files[o->nfiles - 1] > l)
+		o->nfiles--;
+	for (size_t i = 0; i < o->nfiles; i++)
+		if (p[o->files[i]] == '/') {
+			*conflict = o->files[i];
+			return ORD_BELOW_FILE;
+		}
+	if (is_file) {
+		if (o->nfiles == o->cap) {
+			size_t ncap = o->cap ? 2 * o->cap : 16;
+			size_t *nf = realloc(o->files, ncap * sizeof *nf);
+			if (!nf)
+				return ORD_NOMEM;
+			o->files = nf;
+			o->cap = ncap;
+		}
+		o->files[o->nfiles++] = len;
+	}
+	memcpy(o->prev, p, len + 1);
+	o->plen = len;
+	o->have = 1;
+	return ORD_OK;
+}
+
+static void order_free(struct order *o)
+{
+	free(o->prev);
+	free(o->files);
+}
+
+/* The message for an order_push() failure. */
+static void order_err(struct om_err *err, const char *disp, const struct order *o, const char *p,
+		      int code, size_t conflict)
+{
+	struct qname q;
+	char file[OM_BUNDLE_PATH_MAX + 1];
+
+	switch (code) {
+	case ORD_DUP:
+		entry_err(err, disp, p, "duplicate entry");
+		break;
+	case ORD_BACK:
+		entry_err(err, disp, p, "entries out of order (it comes after '%s')",
+			  quote(&q, o->prev));
+		break;
+	case ORD_BELOW_FILE:
+		memcpy(file, p, conflict);
+		file[conflict] = 0;
+		entry_err(err, disp, p, "'%s' is both a file and a directory", quote(&q, file));
+		break;
+	default:
+		om_err_set(err, "out of memory");
+	}
+}
+
+/* ---- locale ---- */
+
+/*
+ * libarchive converts names through the current locale: its pax writer
+ * crashes on non-ASCII names under the C locale, and readers get different
+ * bytes in different locales.  Every call into libarchive therefore runs
+ * under a thread-local C.UTF-8 locale, whatever the program set.
+ */
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+static locale_t utf8_locale;
+
+static void utf8_init(void)
+{
+	utf8_locale = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0);
+}
+
+static locale_t get_utf8_locale(struct om_err *err)
+{
+	pthread_once(&utf8_once, utf8_init);
+	if (!utf8_locale)
+		om_err_set(err, "cannot load the C.UTF-8 locale");
+	return utf8_locale;
+}
+
+/* ---- small I/O helpers ---- */
+
+/* Pipes and signals give short counts: loop until all is written. */
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Read n bytes unless the end comes first: the count, or -1. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, p + got, n - got);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Open the directory holding the last component of path below rootfd, one
+ * component at a time and never through a symbolic link; missing
+ * directories are made when create is set.  The fd, or -1 with errno;
+ * *leaf points at the last component.
+ */
+static int open_parent(int rootfd, const char *path, int create, const char **leaf)
+{
+	char comp[OM_BUNDLE_NAME_MAX + 1];
+	const char *c = path, *s;
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+
+	while (fd >= 0 && (s = strchr(c, '/'))) {
+		size_t n = (size_t)(s - c);
+		int nfd, e;
+
+		if (n > OM_BUNDLE_NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, c, n);
+		comp[n] = 0;
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0 && errno == ENOENT && create) {
+			if (mkdirat(fd, comp, 0777) == 0 || errno == EEXIST)
+				nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		e = errno;
+		close(fd);
+		errno = e;
+		fd = nfd;
+		c = s + 1;
+	}
+	*leaf = c;
+	return fd;
+}
+
+/* ---- the signal-time cleanup table ---- */
+
+/*
+ * Every writer with temporary files registers them here so that
+ * om_bundle_cleanup_on_signal() can remove them with unlink() and rmdir()
+ * alone: a temporary archive file (SLOT_FILE), or a staging directory whose
+ * files are named 1..count and "journal" (SLOT_STAGE), and the bundle
+ * directory itself when the writer made it.
+ */
+enum { SLOT_FREE, SLOT_FILE, SLOT_STAGE };
+
+static struct slot {
+	volatile sig_atomic_t kind;
+	volatile sig_atomic_t count;
+	volatile sig_atomic_t rmroot;
+	char path[PATH_MAX];
+	char root[PATH_MAX];
+} slots[SLOTS];
+
+static int slot_take(int kind, const char *path, const char *root, const char *disp,
+		     struct om_err *err)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		struct slot *s = &slots[i];
+		if (s->kind != SLOT_FREE)
+			continue;
+		if (strlen(path) >= sizeof s->path || (root && strlen(root) >= sizeof s->root)) {
+			om_err_set(err, "%s: path too long", disp);
+			return -1;
+		}
+		strcpy(s->path, path);
+		strcpy(s->root, root ? root : "");
+		s->count = 0;
+		s->rmroot = root != NULL;
+		/* The handler must never see a kind before its path. */
+		atomic_signal_fence(memory_order_seq_cst);
+		s->kind = kind;
+		return i;
+	}
+	om_err_set(err, "%s: too many bundle writers open", disp);
+	return -1;
+}
+
+static void slot_drop(int i)
+{
+	if (i >= 0)
+		slots[i].kind = SLOT_FREE;
+}
+
+/* Append s to p at *n; async-signal-safe. */
+static void sig_append(char *p, size_t *n, size_t size, const char *s)
+{
+	while (*s && *n + 1 < size)
+		p[(*n)++] = *s++;
+	p[*n] = 0;
+}
+
+void om_bundle_cleanup_on_signal(void)
+{
+	/* No strlen(), snprintf() or malloc() here: only what POSIX lists as
+	 * async-signal-safe, hence the hand-made paths. */
+	for (int i = 0; i < SLOTS; i++) {
+		struct slot *s = &slots[i];
+		char p[PATH_MAX + 32], digits[24];
+		size_t n = 0, base;
+
+		if (s->kind == SLOT_FILE) {
+			unlink(s->path);
+			continue;
+		}
+		if (s->kind != SLOT_STAGE)
+			continue;
+		sig_append(p, &n, sizeof p, s->path);
+		sig_append(p, &n, sizeof p, "/");
+		base = n;
+		for (long k = s->count; k > 0; k--) {
+			size_t d = sizeof digits - 1;
+			digits[d] = 0;
+			for (long v = k; v; v /= 10)
+				digits[--d] = (char)('0' + v % 10);
+			n = base;
+			sig_append(p, &n, sizeof p, digits + d);
+			unlink(p);
+		}
+		n = base;
+		sig_append(p, &n, sizeof p, JOURNAL);
+		unlink(p);
+		rmdir(s->path);
+		if (s->rmroot)
+			rmdir(s->root);
+	}
+}
+
+/* ---- walking a directory bundle in full-path order ---- */
+
+/*
+ * A directory's names are sorted with '/' appended to the names of
+ * directories: then a subtree sorts exactly where its full paths do
+ * ("a b" < "a-b" < "a.json" < "a/" < "a0"), so the walk yields the files in
+ * the same strcmp() order as an archive stores them.
+ */
+struct dent {
+	char *key;		/* the name, and '/' for a directory */
+	size_t len;
+	int dir;
+};
+
+struct level {
+	int fd;
+	struct dent *v;
+	size_t n, i;
+	size_t plen;		/* length of the directory's path, with its '/' */
+};
+
+struct walk {
+	const char *disp;
+	struct level *lv;
+	size_t depth, cap;
+	uint64_t count;		/* files and directories met */
+	int fd;			/* the current file's directory */
+	const char *leaf;	/* and its name */
+	char path[OM_BUNDLE_PATH_MAX + 2];
+};
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->key, ((const struct dent *)b)->key);
+}
+
+static void level_free(struct level *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].key);
+	free(l->v);
+	if (l->fd >= 0)
+		close(l->fd);
+}
+
+/* Why a directory entry cannot be part of a bundle, or NULL. */
+static const char *type_problem(mode_t mode)
+{
+	if (S_ISREG(mode) || S_ISDIR(mode))
+		return NULL;
+	if (S_ISLNK(mode))
+		return "symbolic links are not allowed";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "devices are not allowed";
+	if (S_ISFIFO(mode))
+		return "fifos are not allowed";
+	if (S_ISSOCK(mode))
+		return "sockets are not allowed";
+	return "entry type not allowed";
+}
+
+/* Read, check and sort the directory fd (taken over) as a new level. */
+static int walk_push(struct walk *w, int fd, size_t plen, struct om_err *err)
+{
+	struct level l = {.fd = fd, .plen = plen};
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (w->depth == w->cap) {
+		size_t ncap = w->cap ? 2 * w->cap : 8;
+		struct level *nl = realloc(w->lv, ncap * sizeof *nl);
+		if (!nl)
+			goto nomem;
+		w->lv = nl;
+		w->cap = ncap;
+	}
+	if ((dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		entry_err(err, w->disp, plen ? w->path : ".", "cannot read directory: %s",
+			  strerror(errno));
+		goto fail;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		const char *name = de->d_name, *why;
+		size_t n = strlen(name), room;
+		struct stat st;
+
+		if (name[0] == '.')
+			continue;
+		/* The path for messages, cut if it is too long. */
+		room = sizeof w->path - 1 - plen;
+		memcpy(w->path + plen, name, n < room ? n : room);
+		w->path[plen + (n < room ? n : room)] = 0;
+		/* d_type may be DT_UNKNOWN, and a link must be seen as a
+		 * link: lstat semantics for every name. */
+		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			entry_err(err, w->disp, w->path, "cannot stat: %s", strerror(errno));
+			goto fail_dir;
+		}
+		if (plen + n > OM_BUNDLE_PATH_MAX)
+			why = "path too long";
+		else if (!(why = type_problem(st.st_mode)))
+			why = om_bundle_path_problem(name);
+		if (why) {
+			entry_err(err, w->disp, w->path, "%s", why);
+			goto fail_dir;
+		}
+		if (l.n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct dent *nv = realloc(l.v, ncap * sizeof *nv);
+			if (!nv)
+				goto nomem_dir;
+			l.v = nv;
+			cap = ncap;
+		}
+		struct dent *e = &l.v[l.n];
+		e->dir = S_ISDIR(st.st_mode);
+		e->len = n + (size_t)e->dir;
+		if (!(e->key = malloc(e->len + 1)))
+			goto nomem_dir;
+		memcpy(e->key, name, n);
+		e->key[n] = '/';
+		e->key[e->len] = 0;
+		l.n++;
+	}
+	if (errno) {
+		entry_err(err, w->disp, plen ? w->path : ".", "cannot read directory: %s",
+			  strerror(errno));
+		goto fail_dir;
+	}
+	closedir(d);
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, dent_cmp);
+	w->lv[w->depth++] = l;
+	return 0;
+nomem_dir:
+	om_err_set(err, "out of memory");
+fail_dir:
+	closedir(d);
+	goto fail;
+nomem:
+	om_err_set(err, "out of memory");
+fail:
+	level_free(&l);
+	return -1;
+}
+
+/* Start a walk of the directory rootfd (taken over). */
+static struct walk *walk_open(int rootfd, const char *disp, struct om_err *err)
+{
+	struct walk *w = calloc(1, sizeof *w);
+
+	if (!w) {
+		close(rootfd);
+		om_err_set(err, "out of memory");
+		return NULL;
+	}
+	w->disp = disp;
+	if (walk_push(w, rootfd, 0, err) < 0) {
+		free(w->lv);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void walk_free(struct walk *w)
+{
+	if (!w)
+		return;
+	while (w->depth)
+		level_free(&w->lv[--w->depth]);
+	free(w->lv);
+	free(w);
+}
+
+/* The next file: 1 with w->path, w->fd and w->leaf set, 0 at the end, -1. */
+static int walk_next(struct walk *w, struct om_err *err)
+{
+	while (w->depth) {
+		struct level *l = &w->lv[w->depth - 1];
+		struct dent *d;
+		size_t plen;
+		int fd;
+
+		if (l->i == l->n) {
+			level_free(l);
+			w->depth--;
+			continue;
+		}
+		d = &l->v[l->i++];
+		memcpy(w->path + l->plen, d->key, d->len + 1);
+		w->count++;
+		if (!d->dir) {
+			w->fd = l->fd;
+			w->leaf = w->path + l->plen;
+			return 1;
+		}
+		/* Open without the '/', which would make openat() follow a link. */
+		d->key[d->len - 1] = 0;
+		fd = openat(l->fd, d->key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		d->key[d->len - 1] = '/';
+		plen = l->plen + d->len;
+		if (fd < 0) {
+			w->path[plen - 1] = 0;
+			entry_err(err, w->disp, w->path, "cannot open directory: %s", strerror(errno));
+			return -1;
+		}
+		if (walk_push(w, fd, plen, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- writing ---- */
+
+struct om_bundle_writer {
+	enum om_bundle_form form;
+	char *disp;
+	int failed;
+	struct order ord;
+	unsigned char *buf, *buf2;
+	locale_t loc;
+	int slot;
+	/* The tar forms. */
+	struct archive *a;
+	struct archive_entry *ent;
+	int fd, own_fd, discard;
+	char *tmp, *dest;
+	/* The directory form. */
+	char *root;
+	int rootfd, stagefd, created_root;
+	char *stage;
+	FILE *journal;
+	long nstaged;
+	struct walk *old;
+	int old_has;
+};
+
+static void writer_free(struct om_bundle_writer *w)
+{
+	order_free(&w->ord);
+	free(w->disp);
+	free(w->buf);
+	free(w->buf2);
+	free(w->tmp);
+	free(w->dest);
+	free(w->root);
+	free(w->stage);
+	free(w);
+}
+
+static struct om_bundle_writer *writer_new(enum om_bundle_form form, const char *name,
+					   struct om_err *err)
+{
+	struct om_bundle_writer *w = calloc(1, sizeof *w);
+
+	if (!w) {
+		om_err_set(err, "out of memory");
+		return NULL;
+	}
+	w->form = form;
+	w->slot = -1;
+	w->fd = w->rootfd = w->stagefd = -1;
+	if (!(w->disp = display_name(name, 1)) || !(w->buf = malloc(CHUNK)) ||
+	    !(w->buf2 = malloc(CHUNK))) {
+		om_err_set(err, "out of memory");
+		writer_free(w);
+		return NULL;
+	}
+	if (!(w->loc = get_utf8_locale(err))) {
+		writer_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+
+static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	struct om_bundle_writer *w = ctx;
+
+	/* An aborted stream is cut short: no end-of-archive marker. */
+	if (w->discard)
+		return (la_ssize_t)n;
+	if (write_full(w->fd, buf, n) < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	return (la_ssize_t)n;
+}
+
+static int tar_start(struct om_bundle_writer *w, struct om_err *err)
+{
+	char msg[256];
+	locale_t old;
+	int rc;
+
+	if (!(w->a = archive_write_new()) || !(w->ent = archive_entry_new())) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	old = uselocale(w->loc);
+	/* Plain ustar headers where they suffice, a pax header only for a
+	 * long or non-ASCII path: the most widely readable archive that can
+	 * hold any path. */
+	rc = archive_write_set_format_pax_restricted(w->a);
+	if (rc == ARCHIVE_OK && w->form == OM_FORM_TAR_ZST) {
+		rc = archive_write_add_filter_zstd(w->a);
+		if (rc == ARCHIVE_OK)
+			rc = archive_write_set_filter_option(w->a, "zstd", "compression-level",
+							     ZSTD_LEVEL);
+	}
+	/* No padding after the end-of-archive marker, so that a pipe and a
+	 * file get the same bytes. */
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_per_block(w->a, TAR_BLOCK);
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_set_bytes_in_last_block(w->a, 1);
+	if (rc == ARCHIVE_OK)
+		rc = archive_write_open(w->a, w, NULL, tar_write_cb, NULL);
+	uselocale(old);
+	if (rc != ARCHIVE_OK) {
+		om_err_set(err, "%s: cannot start the archive: %s", w->disp,
+			   la_msg(w->a, msg, sizeof msg));
+		return -1;
+	}
+	return 0;
+}
+
+/* A tar header with the fixed metadata; dir paths end with '/'. */
+static int tar_header(struct om_bundle_writer *w, const char *path, int dir, uint64_t size,
+		      struct om_err *err)
+{
+	struct archive_entry *e = w->ent;
+	char msg[256];
+	int rc;
+
+	/* One entry object for the whole archive: no allocation per file. */
+	archive_entry_clear(e);
+	archive_entry_copy_pathname(e, path);
+	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(e, dir ? TAR_DIR_MODE : TAR_FILE_MODE);
+	archive_entry_set_size(e, dir ? 0 : (la_int64_t)size);
+	archive_entry_set_mtime(e, TAR_MTIME, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	/* A warning would mean a name conversion, hence locale-dependent bytes. */
+	if ((rc = archive_write_header(w->a, e)) != ARCHIVE_OK) {
+		entry_err(err, w->disp, path, "cannot write: %s", la_msg(w->a, msg, sizeof msg));
+		return -1;
+	}
+	return 0;
+}
+
+/* The length of the longest directory prefix ("a/b/") that a and b share. */
+static size_t common_dir(const char *a, const char *b)
+{
+	size_t i = 0, d = 0;
+
+	while (a[i] && a[i] == b[i]) {
+		if (a[i] == '/')
+			d = i + 1;
+		i++;
+	}
+	return d;
+}
+
+static int tar_add(struct om_bundle_writer *w, const char *path, size_t common, uint64_t size,
+		   om_bundle_source_fn *src, void *ctx, struct om_err *err)
+{
+	char dir[OM_BUNDLE_PATH_MAX + 2], msg[256];
+	uint64_t done = 0;
+
+	/* Each directory gets an entry just before its first file: "d/" sorts
+	 * after everything that precedes "d/..." and before it. */
+	for (const char *s = path + common; (s = strchr(s, '/')); s++) {
+		size_t n = (size_t)(s - path) + 1;
+		memcpy(dir, path, n);
+		dir[n] = 0;
+		if (tar_header(w, dir, 1, 0, err) < 0)
+			return -1;
+	}
+	if (tar_header(w, path, 0, size, err) < 0)
+		return -1;
+	while (done < size) {
+		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
+		ssize_t n = src(ctx, w->buf, want, err);
+		if (n < 0)
+			return -1;
+		/* libarchive would pad a short entry with zeros and carry on:
+		 * a silently wrong file, so an error here. */
+		if (n == 0) {
+			entry_err(err, w->disp, path, "the source ended after %llu of %llu bytes",
+				  (unsigned long long)done, (unsigned long long)size);
+			return -1;
+		}
+		if (archive_write_data(w->a, w->buf, (size_t)n) != n) {
+			entry_err(err, w->disp, path, "cannot write: %s",
+				  la_msg(w->a, msg, sizeof msg));
+			return -1;
+		}
+		done += (uint64_t)n;
+	}
+	if (archive_write_finish_entry(w->a) != ARCHIVE_OK) {
+		entry_err(err, w->disp, path, "cannot write: %s", la_msg(w->a, msg, sizeof msg));
+		return -1;
+	}
+	return 0;
+}
+
+/* A random suffix for temporary names (they never reach a bundle's bytes). */
+static void tmp_suffix(char out[7])
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static uint64_t counter;
+	struct timespec ts;
+	uint64_t x;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+	    (++counter * 0x9e3779b97f4a7c15u);
+	for (int i = 0; i < 6; i++) {
+		x ^= x >> 31;
+		x *= 0xbf58476d1ce4e5b9u;
+		x ^= x >> 29;
+		out[i] = al[x % 62];
+	}
+	out[6] = 0;
+}
+
+/* Create .NAME.tmp-XXXXXX beside path, O_EXCL, mode 0644 less the umask
+ * (mkstemp() would make it 0600, and a bundle is no more secret than the
+ * files it holds).  Beside it, so that the rename stays in one file
+ * system. */
+static int archive_file_open(struct om_bundle_writer *w, const char *path, struct om_err *err)
+{
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	size_t dirlen = (size_t)(base - path), baselen = strlen(base);
+	struct stat st;
+	char suffix[7];
+
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		om_err_set(err, "%s: not a file name", w->disp);
+		return -1;
+	}
+	/* Found now rather than by the rename at the very end. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		om_err_set(err, "%s is a directory, not an archive file", w->disp);
+		return -1;
+	}
+	/* Room for ".", ".tmp-XXXXXX" within one component. */
+	if (baselen > OM_BUNDLE_NAME_MAX - 12)
+		baselen = OM_BUNDLE_NAME_MAX - 12;
+	if (!(w->dest = strdup(path)) || !(w->tmp = malloc(dirlen + baselen + 13))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	for (int tries = 0; tries < 100; tries++) {
+		tmp_suffix(suffix);
+		sprintf(w->tmp, "%.*s.%.*s.tmp-%s", (int)dirlen, path, (int)baselen, base, suffix);
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (w->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (w->fd < 0) {
+		om_err_set(err, "%s: cannot create a temporary file: %s", w->disp, strerror(errno));
+		free(w->tmp);
+		w->tmp = NULL;
+		return -1;
+	}
+	w->own_fd = 1;
+	if ((w->slot = slot_take(SLOT_FILE, w->tmp, NULL, w->disp, err)) < 0)
+		return -1;
+	return 0;
+}
+
+/* Open a directory bundle for updating (see the spec's update rule). */
+static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err *err)
+{
+	struct level *top;
+	int has_marker = 0, fd;
+
+	if (!(w->root = strdup(path))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	w->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->rootfd < 0 && errno == ENOENT) {
+		if (mkdir(path, 0777) < 0) {
+			om_err_set(err, "cannot create directory %s: %s", w->disp, strerror(errno));
+			return -1;
+		}
+		w->created_root = 1;
+		w->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (w->rootfd < 0) {
+		om_err_set(err, "cannot open directory %s: %s", w->disp,
+			   errno == ENOTDIR ? "it exists and is not a directory" : strerror(errno));
+		return -1;
+	}
+	/* The walk of the old bundle closes its descriptors as it goes. */
+	if ((fd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		om_err_set(err, "%s: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	if (!(w->old = walk_open(fd, w->disp, err)))
+		return -1;
+	/* Updating deletes what the new bundle lacks: never do that to a
+	 * directory that does not hold a bundle. */
+	top = &w->old->lv[0];
+	for (size_t i = 0; i < top->n; i++)
+		if (!top->v[i].dir && strcmp(top->v[i].key, OM_BUNDLE_MARKER) == 0)
+			has_marker = 1;
+	if (top->n && !has_marker) {
+		om_err_set(err, "%s is not empty and holds no bundle (no %s)", w->disp,
+			   OM_BUNDLE_MARKER);
+		return -1;
+	}
+	if (!(w->stage = malloc(strlen(path) + sizeof STAGE_NAME + 1))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	sprintf(w->stage, "%s/%s", path, STAGE_NAME);
+	if (!mkdtemp(w->stage)) {
+		om_err_set(err, "%s: cannot create a staging directory: %s", w->disp,
+			   strerror(errno));
+		free(w->stage);
+		w->stage = NULL;
+		return -1;
+	}
+	if ((w->slot = slot_take(SLOT_STAGE, w->stage, w->created_root ? path : NULL, w->disp,
+				 err)) < 0)
+		return -1;
+	w->stagefd = open(w->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = w->stagefd < 0 ? -1 :
+	     openat(w->stagefd, JOURNAL, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || !(w->journal = fdopen(fd, "w+"))) {
+		om_err_set(err, "%s: cannot create the staging journal: %s", w->disp,
+			   strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if ((w->old_has = walk_next(w->old, err)) < 0)
+		return -1;
+	return 0;
+}
+
+/* Staged files are numbered, so removing them needs no listing (the
+ * signal handler does the same from its table). */
+static void dir_cleanup(struct om_bundle_writer *w)
+{
+	char name[24];
+
+	if (w->journal)
+		fclose(w->journal);
+	w->journal = NULL;
+	if (w->stagefd >= 0) {
+		for (long k = w->nstaged; k > 0; k--) {
+			snprintf(name, sizeof name, "%ld", k);
+			unlinkat(w->stagefd, name, 0);
+		}
+		unlinkat(w->stagefd, JOURNAL, 0);
+		close(w->stagefd);
+		w->stagefd = -1;
+	}
+	if (w->stage)
+		rmdir(w->stage);
+	if (w->rootfd >= 0)
+		close(w->rootfd);
+	w->rootfd = -1;
+	if (w->created_root)
+		rmdir(w->root);
+	walk_free(w->old);
+	w->old = NULL;
+}
+
+static void tar_cleanup(struct om_bundle_writer *w)
+{
+	if (w->a) {
+		locale_t old = uselocale(w->loc);
+		/* Freeing an open archive writes its end: discarded, so that a
+		 * failed stream does not look complete. */
+		w->discard = 1;
+		archive_write_free(w->a);
+		uselocale(old);
+		w->a = NULL;
+	}
+	if (w->ent)
+		archive_entry_free(w->ent);
+	w->ent = NULL;
+	if (w->own_fd && w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	if (w->tmp)
+		unlink(w->tmp);
+}
+
+void om_bundle_writer_abort(struct om_bundle_writer *w)
+{
+	if (!w)
+		return;
+	if (w->form == OM_FORM_DIR)
+		dir_cleanup(w);
+	else
+		tar_cleanup(w);
+	slot_drop(w->slot);
+	writer_free(w);
+}
+
+struct om_bundle_writer *om_bundle_writer_open_fd(int fd, enum om_bundle_form form,
+						   const char *name, struct om_err *err)
+{
+	struct om_bundle_writer *w;
+
+	if (form == OM_FORM_DIR) {
+		om_err_set(err, "cannot write a directory bundle to a stream");
+		return NULL;
+	}
+	if (!(w = writer_new(form, name, err)))
+		return NULL;
+	/* Not owned: the program closes standard output and checks that. */
+	w->fd = fd;
+	if (tar_start(w, err) < 0) {
+		om_bundle_writer_abort(w);
+		return NULL;
+	}
+	return w;
+}
+
+struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bundle_form form,
+						   struct om_err *err)
+{
+	struct om_bundle_writer *w;
+
+	if (strcmp(path, "-") == 0)
+		return om_bundle_writer_open_fd(STDOUT_FILENO, form, path, err);
+	if (!(w = writer_new(form, path, err)))
+		return NULL;
+	if (form == OM_FORM_DIR ? dir_open(w, path, err) < 0 :
+	    archive_file_open(w, path, err) < 0 || tar_start(w, err) < 0) {
+		om_bundle_writer_abort(w);
+		return NULL;
+	}
+	return w;
+}
+
+struct om_bundle_writer *om_bundle_writer_open(const char *path, struct om_err *err)
+{
+	return om_bundle_writer_open_as(path, om_bundle_form_for_path(path), err);
+}
+
+/* The journal keeps the pending renames and removals on disk, not in
+ * memory: a full export stages hundreds of thousands of files.  A record
+ * is 'R' or 'D', the path, and a NUL. */
+static int journal_add(struct om_bundle_writer *w, char op, const char *path, struct om_err *err)
+{
+	if (fputc(op, w->journal) == EOF || fputs(path, w->journal) == EOF ||
+	    fputc(0, w->journal) == EOF) {
+		om_err_set(err, "%s: cannot write the staging journal: %s", w->disp,
+			   strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Make staging file number ++nstaged. */
+static int stage_create(struct om_bundle_writer *w, const char *path, struct om_err *err)
+{
+	char name[24];
+	int fd;
+
+	if (w->nstaged >= INT_MAX) {
+		entry_err(err, w->disp, path, "too many files");
+		return -1;
+	}
+	/* Counted before it exists, so that a signal never misses it. */
+	slots[w->slot].count = (sig_atomic_t)++w->nstaged;
+	snprintf(name, sizeof name, "%ld", w->nstaged);
+	if ((fd = openat(w->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		entry_err(err, w->disp, path, "cannot create a staging file: %s", strerror(errno));
+	return fd;
+}
+
+/* The old file at path, when it is a regular file of exactly size bytes.
+ * Any failure just means "not the same": the new file is staged, and the
+ * rename at commit reports real trouble. */
+static int open_same_size(struct om_bundle_writer *w, const char *path, uint64_t size)
+{
+	const char *leaf;
+	struct stat st;
+	int pfd = open_parent(w->rootfd, path, 0, &leaf), fd;
+
+	if (pfd < 0)
+		return -1;
+	fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(pfd);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * Stage path's new bytes unless they equal the file already there.  While
+ * they match nothing is written; at the first difference the matching
+ * prefix is copied from the old file and the rest follows from the source,
+ * so an unchanged file costs a read and is never touched.
+ */
+static int dir_add(struct om_bundle_writer *w, const char *path, uint64_t size,
+		   om_bundle_source_fn *src, void *ctx, struct om_err *err)
+{
+	int oldfd, fd = -1, rc = -1;
+	uint64_t done = 0;
+
+	/* Old files that sort before path will not come again: vanished. */
+	while (w->old_has > 0 && strcmp(w->old->path, path) <= 0) {
+		if (strcmp(w->old->path, path) < 0 && journal_add(w, 'D', w->old->path, err) < 0)
+			return -1;
+		if ((w->old_has = walk_next(w->old, err)) < 0)
+			return -1;
+	}
+	if ((oldfd = open_same_size(w, path, size)) < 0 && (fd = stage_create(w, path, err)) < 0)
+		return -1;
+	while (done < size) {
+		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
+		ssize_t n = src(ctx, w->buf, want, err);
+		if (n < 0)
+			goto out;
+		if (n == 0) {
+			entry_err(err, w->disp, path, "the source ended after %llu of %llu bytes",
+				  (unsigned long long)done, (unsigned long long)size);
+			goto out;
+		}
+		if (fd < 0) {
+			/* Still equal so far: read the old file in step. */
+			if (read_full(oldfd, w->buf2, (size_t)n) == n && memcmp(w->buf, w->buf2, (size_t)n) == 0) {
+				done += (uint64_t)n;
+				continue;
+			}
+			if ((fd = stage_create(w, path, err)) < 0)
+				goto out;
+			for (uint64_t off = 0; off < done;) {
+				size_t k = done - off < CHUNK ? (size_t)(done - off) : CHUNK;
+				if (pread(oldfd, w->buf2, k, (off_t)off) != (ssize_t)k ||
+				    write_full(fd, w->buf2, k) < 0) {
+					entry_err(err, w->disp, path, "cannot copy the old file: %s",
+						  strerror(errno));
+					goto out;
+				}
+				off += k;
+			}
+		}
+		if (write_full(fd, w->buf, (size_t)n) < 0) {
+			entry_err(err, w->disp, path, "cannot write: %s", strerror(errno));
+			goto out;
+		}
+		done += (uint64_t)n;
+	}
+	if (fd >= 0) {
+		int c = close(fd);
+		fd = -1;
+		if (c < 0) {
+			entry_err(err, w->disp, path, "cannot write: %s", strerror(errno));
+			goto out;
+		}
+		if (journal_add(w, 'R', path, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (oldfd >= 0)
+		close(oldfd);
+	return rc;
+}
+
+int om_bundle_add_stream(struct om_bundle_writer *w, const char *path, uint64_t size,
+			 om_bundle_source_fn *src, void *ctx, struct om_err *err)
+{
+	const char *why;
+	size_t common, conflict = 0;
+	int rc;
+
+	if (w->failed) {
+		om_err_set(err, "%s: cannot add after an earlier error", w->disp);
+		return -1;
+	}
+	/* Set now and cleared on success: every way out below leaves a
+	 * writer that takes nothing more. */
+	w->failed = 1;
+	if ((why = om_bundle_path_problem(path))) {
+		entry_err(err, w->disp, path, "%s", why);
+		return -1;
+	}
+	common = w->ord.have ? common_dir(w->ord.prev, path) : 0;
+	if ((rc = order_push(&w->ord, path, 1, &conflict)) != ORD_OK) {
+		order_err(err, w->disp, &w->ord, path, rc, conflict);
+		return -1;
+	}
+	if (w->form == OM_FORM_DIR) {
+		rc = dir_add(w, path, size, src, ctx, err);
+	} else {
+		locale_t old = uselocale(w->loc);
+		rc = tar_add(w, path, common, size, src, ctx, err);
+		uselocale(old);
+	}
+	if (rc == 0)
+		w->failed = 0;
+	return rc;
+}
+
+struct mem_source {
+	const char *p;
+	size_t left;
+};
+
+/* Bytes in memory are a source like any other, so that the directory
+ * comparison and the tar writer have one path each. */
+static ssize_t mem_read(void *ctx, void *buf, size_t n, struct om_err *err)
+{
+	struct mem_source *m = ctx;
+
+	(void)err;
+	if (n > m->left)
+		n = m->left;
+	if (n)
+		memcpy(buf, m->p, n);
+	m->p += n;
+	m->left -= n;
+	return (ssize_t)n;
+}
+
+int om_bundle_add(struct om_bundle_writer *w, const char *path, const void *data, size_t len,
+		  struct om_err *err)
+{
+	struct mem_source m = {data, len};
+
+	return om_bundle_add_stream(w, path, len, mem_read, &m, err);
+}
+
+struct fd_source {
+	int fd;
+	const char *disp, *path;
+};
+
+static ssize_t fd_read(void *ctx, void *buf, size_t n, struct om_err *err)
+{
+	struct fd_source *s = ctx;
+
+	for (;;) {
+		ssize_t k = read(s->fd, buf, n);
+		if (k >= 0)
+			return k;
+		if (errno != EINTR) {
+			entry_err(err, s->disp, s->path, "cannot read the source: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+int om_bundle_add_fd(struct om_bundle_writer *w, const char *path, int fd, uint64_t size,
+		     struct om_err *err)
+{
+	struct fd_source s = {fd, w->disp, path};
+
+	return om_bundle_add_stream(w, path, size, fd_read, &s, err);
+}
+
+/* Remove a vanished file and the directories its removal left empty.  A
+ * file already gone is no error: someone else's cleanup is not ours to
+ * fail on. */
+static int dir_remove(struct om_bundle_writer *w, char *path, struct om_err *err)
+{
+	const char *leaf;
+	int pfd = open_parent(w->rootfd, path, 0, &leaf), rc;
+	char *slash;
+
+	if (pfd < 0)
+		return 0;
+	rc = unlinkat(pfd, leaf, 0);
+	close(pfd);
+	if (rc < 0 && errno != ENOENT) {
+		entry_err(err, w->disp, path, "cannot remove: %s", strerror(errno));
+		return -1;
+	}
+	/* rmdir fails on a directory that still holds anything, dot-files
+	 * included, which is where pruning stops. */
+	while ((slash = strrchr(path, '/'))) {
+		*slash = 0;
+		if ((pfd = open_parent(w->rootfd, path, 0, &leaf)) < 0)
+			break;
+		rc = unlinkat(pfd, leaf, AT_REMOVEDIR);
+		close(pfd);
+		if (rc < 0)
+			break;
+	}
+	return 0;
+}
+
+static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
+{
+	char *rec = NULL, name[24];
+	size_t cap = 0;
+	long k;
+
+	while (w->old_has > 0) {
+		if (journal_add(w, 'D', w->old->path, err) < 0)
+			return -1;
+		if ((w->old_has = walk_next(w->old, err)) < 0)
+			return -1;
+	}
+	if (fflush(w->journal) == EOF) {
+		om_err_set(err, "%s: cannot write the staging journal: %s", w->disp,
+			   strerror(errno));
+		return -1;
+	}
+	/* Removals first: a file may replace a directory that they empty. */
+	for (int pass = 0; pass < 2; pass++) {
+		rewind(w->journal);
+		k = 0;
+		while (getdelim(&rec, &cap, 0, w->journal) > 0) {
+			const char *leaf;
+			int pfd;
+
+			if (pass == 0 && rec[0] == 'D' && dir_remove(w, rec + 1, err) < 0)
+				goto fail;
+			if (pass == 0 || rec[0] != 'R')
+				continue;
+			snprintf(name, sizeof name, "%ld", ++k);
+			if ((pfd = open_parent(w->rootfd, rec + 1, 1, &leaf)) < 0) {
+				entry_err(err, w->disp, rec + 1, "cannot create its directory: %s",
+					  strerror(errno));
+				goto fail;
+			}
+			if (renameat(w->stagefd, name, pfd, leaf) < 0) {
+				entry_err(err, w->disp, rec + 1, "cannot rename into place: %s",
+					  strerror(errno));
+				close(pfd);
+				goto fail;
+			}
+			close(pfd);
+		}
+		if (ferror(w->journal)) {
+			om_err_set(err, "%s: cannot read the staging journal", w->disp);
+			goto fail;
+		}
+	}
+	free(rec);
+	/* The bundle may be empty: its directory stays all the same.  And
+	 * the staged files are all gone. */
+	w->created_root = 0;
+	w->nstaged = 0;
+	return 0;
+fail:
+	free(rec);
+	return -1;
+}
+
+/* Write the end of the archive and, for a file, put it in place. */
+static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
+{
+	char msg[256], *slash;
+	locale_t old = uselocale(w->loc);
+	int rc = archive_write_close(w->a), dfd;
+
+	uselocale(old);
+	if (rc != ARCHIVE_OK) {
+		om_err_set(err, "%s: cannot write: %s", w->disp, la_msg(w->a, msg, sizeof msg));
+		return -1;
+	}
+	if (!w->tmp)
+		return 0;
+	/* Data on disk before the name: else a crash could leave an empty
+	 * file under the final name. */
+	if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+		w->fd = -1;
+		om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	w->fd = -1;
+	if (rename(w->tmp, w->dest) < 0) {
+		om_err_set(err, "%s: cannot rename the temporary file into place: %s", w->disp,
+			   strerror(errno));
+		return -1;
+	}
+	free(w->tmp);
+	w->tmp = NULL;
+	/* The rename itself reaches the disk with the directory. */
+	slash = strrchr(w->dest, '/');
+	if (slash == w->dest)
+		dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else if (slash) {
+		*slash = 0;
+		dfd = open(w->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*slash = '/';
+	} else {
+		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int om_bundle_writer_commit(struct om_bundle_writer *w, struct om_err *err)
+{
+	int rc;
+
+	if (w->failed) {
+		om_err_set(err, "%s: not written after an earlier error", w->disp);
+		om_bundle_writer_abort(w);
+		return -1;
+	}
+	rc = w->form == OM_FORM_DIR ? dir_commit(w, err) : tar_commit(w, err);
+	/* After a commit nothing temporary is left, so abort only frees; after
+	 * a failed one it removes what is left. */
+	om_bundle_writer_abort(w);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+struct om_bundle_reader {
+	char *disp;
+	struct om_bundle_limits lim;
+	enum om_bundle_form form;
+	int failed, done;
+	locale_t loc;
+	int fd, own_fd, is_pipe;
+	int in_entry;
+	uint64_t size, got, count, total;
+	/* Archives.  The current entry's path is ord.prev; norm is the name
+	 * being checked (a directory's with its '/'). */
+	struct archive *a;
+	unsigned char *rbuf;
+	struct order ord;
+	char norm[OM_BUNDLE_PATH_MAX + 3];
+	/* Directories. */
+	struct walk *walk;
+	int cur_fd, checked_end;
+};
+
+/* Our own callback rather than archive_read_open_fd(): the descriptor
+ * stays ours to drain, and nothing tries to seek a pipe. */
+static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+	struct om_bundle_reader *r = ctx;
+
+	for (;;) {
+		ssize_t n = read(r->fd, r->rbuf, CHUNK);
+		if (n >= 0) {
+			*buf = r->rbuf;
+			return n;
+		}
+		if (errno != EINTR) {
+			archive_set_error(a, errno, "cannot read: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+void om_bundle_reader_close(struct om_bundle_reader *r)
+{
+	if (!r)
+		return;
+	if (r->a) {
+		locale_t old = uselocale(r->loc);
+		archive_read_free(r->a);
+		uselocale(old);
+	}
+	walk_free(r->walk);
+	if (r->cur_fd >= 0)
+		close(r->cur_fd);
+	if (r->own_fd && r->fd >= 0)
+		close(r->fd);
+	order_free(&r->ord);
+	free(r->rbuf);
+	free(r->disp);
+	free(r);
+}
+
+static struct om_bundle_reader *reader_from_fd(int fd, int own, const char *name,
+					       const struct om_bundle_limits *lim,
+					       struct om_err *err)
+{
+	struct om_bundle_reader *r = calloc(1, sizeof *r);
+	struct stat st;
+	char msg[256];
+	locale_t old;
+	int rc;
+
+	if (!r || !(r->disp = display_name(name, 0))) {
+		if (own)
+			close(fd);
+		free(r);
+		om_err_set(err, "out of memory");
+		return NULL;
+	}
+	r->fd = fd;
+	r->own_fd = own;
+	r->cur_fd = -1;
+	r->lim = lim ? *lim : om_bundle_default_limits;
+	/* One open, then fstat: what is read is what was looked at. */
+	if (fstat(fd, &st) < 0) {
+		om_err_set(err, "cannot read %s: %s", r->disp, strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		int wfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		r->form = OM_FORM_DIR;
+		if (wfd < 0) {
+			om_err_set(err, "cannot read %s: %s", r->disp, strerror(errno));
+			goto fail;
+		}
+		if (!(r->walk = walk_open(wfd, r->disp, err)))
+			goto fail;
+		return r;
+	}
+	r->is_pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+	if (!(r->loc = get_utf8_locale(err)))
+		goto fail;
+	if (!(r->rbuf = malloc(CHUNK)) || !(r->a = archive_read_new())) {
+		om_err_set(err, "out of memory");
+		goto fail;
+	}
+	old = uselocale(r->loc);
+	/* Only tar, and only zstd: anything else is not a bundle. */
+	rc = archive_read_support_filter_zstd(r->a);
+	if (rc == ARCHIVE_OK)
+		rc = archive_read_support_format_tar(r->a);
+	if (rc == ARCHIVE_OK)
+		rc = archive_read_open(r->a, r, NULL, tar_read_cb, NULL);
+	uselocale(old);
+	if (rc != ARCHIVE_OK) {
+		la_msg(r->a, msg, sizeof msg);
+		if (strstr(msg, "nrecognized archive format"))
+			om_err_set(err, "%s is not a bundle: not a tar or tar.zst stream", r->disp);
+		else
+			om_err_set(err, "%s: %s", r->disp, msg);
+		goto fail;
+	}
+	r->form = archive_filter_code(r->a, 0) == ARCHIVE_FILTER_ZSTD ? OM_FORM_TAR_ZST : OM_FORM_TAR;
+	return r;
+fail:
+	om_bundle_reader_close(r);
+	return NULL;
+}
+
+struct om_bundle_reader *om_bundle_reader_open_fd(int fd, const char *name,
+						  const struct om_bundle_limits *limits,
+						  struct om_err *err)
+{
+	return reader_from_fd(fd, 0, name, limits, err);
+}
+
+struct om_bundle_reader *om_bundle_reader_open_with(const char *path,
+						    const struct om_bundle_limits *limits,
+						    struct om_err *err)
+{
+	struct qname q;
+	int fd;
+
+	if (strcmp(path, "-") == 0)
+		return reader_from_fd(STDIN_FILENO, 0, path, limits, err);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		om_err_set(err, "cannot open '%s': %s", quote(&q, path), strerror(errno));
+		return NULL;
+	}
+	return reader_from_fd(fd, 1, path, limits, err);
+}
+
+struct om_bundle_reader *om_bundle_reader_open(const char *path, struct om_err *err)
+{
+	return om_bundle_reader_open_with(path, NULL, err);
+}
+
+enum om_bundle_form om_bundle_reader_form(const struct om_bundle_reader *r)
+{
+	return r->form;
+}
+
+/* The reader's error about its archive: after the last entry, or at the
+ * start. */
+static int tar_fail(struct om_bundle_reader *r, struct om_err *err, const char *why)
+{
+	struct qname q;
+
+	r->failed = 1;
+	if (r->ord.have)
+		om_err_set(err, "%s: after entry '%s': %s", r->disp, quote(&q, r->ord.prev), why);
+	else
+		om_err_set(err, "%s: %s", r->disp, why);
+	return -1;
+}
+
+static int entry_fail(struct om_bundle_reader *r, struct om_err *err, const char *path,
+		      const char *why)
+{
+	r->failed = 1;
+	entry_err(err, r->disp, path, "%s", why);
+	return -1;
+}
+
+/* Why a tar entry of this kind cannot be in a bundle, or NULL. */
+static const char *tar_type_problem(struct archive_entry *e)
+{
+	if (archive_entry_hardlink(e))
+		return "hard links are not allowed";
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+		return archive_entry_sparse_count(e) > 0 ? "sparse files are not allowed" : NULL;
+	case AE_IFDIR:
+		return NULL;
+	case AE_IFLNK:
+		return "symbolic links are not allowed";
+	case AE_IFCHR:
+	case AE_IFBLK:
+		return "devices are not allowed";
+	case AE_IFIFO:
+		return "fifos are not allowed";
+	case AE_IFSOCK:
+		return "sockets are not allowed";
+	default:
+		return "entry type not allowed";
+	}
+}
+
+/* Read the rest of a pipe so that the writer upstream is not cut off. */
+static void drain(int fd, unsigned char *buf)
+{
+	for (;;) {
+		ssize_t k = read(fd, buf, CHUNK);
+		if (k == 0 || (k < 0 && errno != EINTR))
+			break;
+	}
+}
+
+static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, struct om_err *err)
+{
+	struct archive_entry *e;
+	char msg[256], why[128];
+
+	for (;;) {
+		const char *name, *problem;
+		size_t len, conflict = 0;
+		int64_t pos0, size;
+		int dir, rc;
+
+		/* Skipping first makes the position below the next header's. */
+		if (r->ord.have && archive_read_data_skip(r->a) != ARCHIVE_OK)
+			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
+		pos0 = archive_filter_bytes(r->a, 0);
+		rc = archive_read_next_header(r->a, &e);
+		if (rc == ARCHIVE_EOF) {
+			/* libarchive takes an end of input at a header boundary
+			 * for the end; a bundle must have its end-of-archive
+			 * marker, or it was cut short. */
+			if (archive_filter_bytes(r->a, 0) == pos0)
+				return tar_fail(r, err, "truncated archive: no end-of-archive marker");
+			if (r->is_pipe)
+				drain(r->fd, r->rbuf);
+			r->done = 1;
+			return 0;
+		}
+		/* A warning (say, a name libarchive cannot convert) is judged
+		 * by the checks below. */
+		if (rc < ARCHIVE_WARN)
+			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
+		name = archive_entry_pathname(e);
+		if (!name)
+			name = archive_entry_pathname_utf8(e);
+		if (!name || !*name)
+			return tar_fail(r, err, "an entry has no name");
+		if (++r->count > r->lim.max_entries) {
+			snprintf(why, sizeof why, "too many entries (the limit is %llu)",
+				 (unsigned long long)r->lim.max_entries);
+			return entry_fail(r, err, name, why);
+		}
+		if ((problem = tar_type_problem(e)))
+			return entry_fail(r, err, name, problem);
+		dir = archive_entry_filetype(e) == AE_IFDIR;
+		/* A directory is named with a final '/', as we write it; the
+		 * path rules apply to the name without it. */
+		len = strlen(name);
+		if (len > OM_BUNDLE_PATH_MAX + 1)
+			return entry_fail(r, err, name, "path too long");
+		memcpy(r->norm, name, len + 1);
+		if (dir && len > 1 && r->norm[len - 1] == '/')
+			r->norm[--len] = 0;
+		if ((problem = om_bundle_path_problem(r->norm)))
+			return entry_fail(r, err, name, problem);
+		if (dir)
+			memcpy(r->norm + len, "/", 2);
+		if ((rc = order_push(&r->ord, r->norm, !dir, &conflict)) != ORD_OK) {
+			r->failed = 1;
+			order_err(err, r->disp, &r->ord, r->norm, rc, conflict);
+			return -1;
+		}
+		size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+		if (dir || is_dot_path(r->norm))
+			continue;
+		if (size < 0 || (uint64_t)size > r->lim.max_entry_size) {
+			snprintf(why, sizeof why, "too large: %lld bytes (the limit is %llu)",
+				 (long long)size, (unsigned long long)r->lim.max_entry_size);
+			return entry_fail(r, err, name, why);
+		}
+		/* The limit holds the whole uncompressed stream: headers and
+		 * padding count too, so neither a zstd bomb nor a flood of
+		 * headers gets far. */
+		if ((uint64_t)archive_filter_bytes(r->a, 0) + (uint64_t)size > r->lim.max_total_size) {
+			snprintf(why, sizeof why, "the bundle is too large (the limit is %llu bytes)",
+				 (unsigned long long)r->lim.max_total_size);
+			return entry_fail(r, err, name, why);
+		}
+		r->in_entry = 1;
+		r->size = (uint64_t)size;
+		r->got = 0;
+		out->path = r->ord.prev;
+		out->size = r->size;
+		return 1;
+	}
+}
+
+static int dir_next(struct om_bundle_reader *r, struct om_bundle_entry *out, struct om_err *err)
+{
+	char why[128];
+	struct stat st;
+	int rc;
+
+	if (r->cur_fd >= 0)
+		close(r->cur_fd);
+	r->cur_fd = -1;
+	if ((rc = walk_next(r->walk, err)) <= 0) {
+		if (rc < 0)
+			r->failed = 1;
+		else
+			r->done = 1;
+		return rc;
+	}
+	if (r->walk->count > r->lim.max_entries) {
+		snprintf(why, sizeof why, "too many entries (the limit is %llu)",
+			 (unsigned long long)r->lim.max_entries);
+		return entry_fail(r, err, r->walk->path, why);
+	}
+	/* O_NONBLOCK: a fifo swapped in since the walk must not hang us. */
+	r->cur_fd = openat(r->walk->fd, r->walk->leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (r->cur_fd < 0 || fstat(r->cur_fd, &st) < 0) {
+		snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
+		return entry_fail(r, err, r->walk->path, why);
+	}
+	/* Checked again on the open file: it may have changed since the walk
+	 * looked at it. */
+	if (!S_ISREG(st.st_mode))
+		return entry_fail(r, err, r->walk->path, "not a regular file");
+	if ((uint64_t)st.st_size > r->lim.max_entry_size) {
+		snprintf(why, sizeof why, "too large: %lld bytes (the limit is %llu)",
+			 (long long)st.st_size, (unsigned long long)r->lim.max_entry_size);
+		return entry_fail(r, err, r->walk->path, why);
+	}
+	r->total += (uint64_t)st.st_size;
+	if (r->total > r->lim.max_total_size) {
+		snprintf(why, sizeof why, "the bundle is too large (the limit is %llu bytes)",
+			 (unsigned long long)r->lim.max_total_size);
+		return entry_fail(r, err, r->walk->path, why);
+	}
+	r->in_entry = 1;
+	r->checked_end = 0;
+	r->size = (uint64_t)st.st_size;
+	r->got = 0;
+	out->path = r->walk->path;
+	out->size = r->size;
+	return 1;
+}
+
+int om_bundle_next(struct om_bundle_reader *r, struct om_bundle_entry *e, struct om_err *err)
+{
+	locale_t old;
+	int rc;
+
+	/* After an error the stream's position is unknown: nothing more is
+	 * handed out. */
+	if (r->failed) {
+		om_err_set(err, "%s: cannot go on after an earlier error", r->disp);
+		return -1;
+	}
+	if (r->done)
+		return 0;
+	r->in_entry = 0;
+	if (r->form == OM_FORM_DIR)
+		return dir_next(r, e, err);
+	old = uselocale(r->loc);
+	rc = tar_next(r, e, err);
+	uselocale(old);
+	return rc;
+}
+
+ssize_t om_bundle_read(struct om_bundle_reader *r, void *buf, size_t n, struct om_err *err)
+{
+	const char *path = r->form == OM_FORM_DIR ? r->walk->path : r->ord.prev;
+	char msg[256];
+	ssize_t k;
+
+	if (r->failed || !r->in_entry) {
+		om_err_set(err, "%s: %s", r->disp,
+			   r->failed ? "cannot go on after an earlier error" : "no current entry");
+		return -1;
+	}
+	if (r->got == r->size) {
+		/* A file that grew since it was measured is not taken whole. */
+		if (r->form == OM_FORM_DIR && !r->checked_end) {
+			r->checked_end = 1;
+			if (read_full(r->cur_fd, msg, 1) != 0)
+				return entry_fail(r, err, path, "the file changed while being read");
+		}
+		return 0;
+	}
+	/* Never 0 before size bytes: a short entry is an error, not a
+	 * shorter file. */
+	if (n > r->size - r->got)
+		n = (size_t)(r->size - r->got);
+	if (r->form == OM_FORM_DIR) {
+		k = read_full(r->cur_fd, buf, n);
+		if (k < 0) {
+			snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+			return entry_fail(r, err, path, msg);
+		}
+		if (k == 0)
+			return entry_fail(r, err, path, "the file changed while being read");
+	} else {
+		locale_t old = uselocale(r->loc);
+		k = archive_read_data(r->a, buf, n);
+		uselocale(old);
+		if (k < 0)
+			return entry_fail(r, err, path, la_msg(r->a, msg, sizeof msg));
+		if (k == 0)
+			return entry_fail(r, err, path, "truncated archive");
+	}
+	r->got += (uint64_t)k;
+	return k;
+}
+
+int om_bundle_read_all(struct om_bundle_reader *r, size_t max_size, char **buf, size_t *len,
+		       struct om_err *err)
+{
+	const char *path = r->form == OM_FORM_DIR ? r->walk->path : r->ord.prev;
+	size_t want, have = 0;
+	char *b;
+
+	*buf = NULL;
+	*len = 0;
+	if (r->failed || !r->in_entry)
+		return (int)om_bundle_read(r, NULL, 0, err);
+	if (r->size > max_size) {
+		char why[128];
+		snprintf(why, sizeof why, "too large to load: %llu bytes (at most %zu)",
+			 (unsigned long long)r->size, max_size);
+		entry_err(err, r->disp, path, "%s", why);
+		return -1;
+	}
+	/* One more byte for a NUL, so that a document can be used as a
+	 * string. */
+	want = (size_t)(r->size - r->got);
+	if (!(b = malloc(want + 1))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		ssize_t k = om_bundle_read(r, b + have, want - have, err);
+		if (k < 0) {
+			free(b);
+			return -1;
+		}
+		if (k == 0)
+			break;
+		have += (size_t)k;
+	}
+	b[have] = 0;
+	*buf = b;
+	*len = have;
+	return 0;
+}
