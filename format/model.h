@@ -108,6 +108,28 @@ struct om_kind {
 	/* The file of the home directory that belongs to a document, a pattern
 	 * with {Member} replaced by that member's value, or NULL. */
 	const char *file;
+	/*
+	 * Where the document goes in a bundle (spec/bundle.md), as patterns of
+	 * path components.  A document's parent directory is its owner's
+	 * directory, else its space's ("spaces/<Name>"), else the top.  dir,
+	 * when set, is the directory the document makes (for the documents it
+	 * owns) below its parent, and path is then below dir; otherwise path is
+	 * below the parent.  bundle_file is where the home file goes, like path.
+	 *
+	 *   {Member}          the member's value; for a reference member, the
+	 *                     name of the document it names (for an inner
+	 *                     reference, the element's inner_name)
+	 *   {Member|text}     the same, or text when the member is null or empty
+	 *   {Member:7}        the first 7 bytes of the value ("2024-05")
+	 *   {#Member}         16 hex digits of BLAKE2b-256 of the value
+	 *   [ ... ]           left out when every placeholder inside is null
+	 *
+	 * Each component is escaped as a name (names.h) after the placeholders
+	 * are filled in.
+	 */
+	const char *dir;
+	const char *path;
+	const char *bundle_file;
 };
 
 extern const struct om_kind om_kinds[];

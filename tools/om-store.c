@@ -246,6 +246,11 @@ static int cmd_model(void)
 		print_paths("volatile", k->volatiles);
 		if (k->file)
 			printf("  file %s\n", k->file);
+		if (k->dir)
+			printf("  bundle dir %s\n", k->dir);
+		printf("  bundle path %s\n", k->path);
+		if (k->bundle_file)
+			printf("  bundle file %s\n", k->bundle_file);
 	}
 	om_close_stdout();
 	return 0;
