@@ -114,7 +114,7 @@ static const struct om_ref refs_tenant[] = {
  * Id of an element of the owner's Templates[]. */
 static const struct om_ref refs_tenantvariable[] = {
 	{"TenantId", "Tenant", OM_REF_ID, 0, 0, 0, 0},
-	{"OwnerId", NULL, OM_REF_ID, 0, 0, 0, 0},
+	{"OwnerId", "Project|LibraryVariableSet", OM_REF_ID, 0, 0, 0, 0},
 	{"EnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
 	{"VariableTemplateId", NULL, OM_REF_INNER, 0, "OwnerId", "Templates[]", "Name"},
 };
@@ -135,12 +135,12 @@ static const struct om_ref refs_libraryvariableset[] = {
  * owning project's deployment process, a process-owner scope a project or
  * one of its runbooks. */
 static const struct om_ref refs_variableset[] = {
-	{"OwnerId", NULL, OM_REF_ID, 0, 0, 0, 0},
+	{"OwnerId", "Project|LibraryVariableSet", OM_REF_ID, 0, 0, 0, 0},
 	{"Variables[]/Scope/Environment[]", "Environment", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
 	{"Variables[]/Scope/Machine[]", "Machine", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
 	{"Variables[]/Scope/Channel[]", "Channel", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
 	{"Variables[]/Scope/TenantTag[]", "TagSet", OM_REF_TAG, OM_REF_DROPPABLE, 0, "Tags[]", "Name"},
-	{"Variables[]/Scope/ProcessOwner[]", NULL, OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
+	{"Variables[]/Scope/ProcessOwner[]", "Project|Runbook", OM_REF_ID, OM_REF_DROPPABLE, 0, 0, 0},
 	{"Variables[]/Scope/Action[]", NULL, OM_REF_INNER, OM_REF_DROPPABLE,
 	 "OwnerId>DeploymentProcessId", "Steps[]/Actions[]", "Name"},
 	{"Variables[Type=" ACCOUNT_TYPES "]/Value", "Account", OM_REF_ID, 0, 0, 0, 0},
@@ -455,6 +455,21 @@ const struct om_kind *om_kind_of_id(const char *id)
 	return best;
 }
 
+int om_ref_allows(const struct om_ref *ref, const struct om_kind *k)
+{
+	size_t n = strlen(k->name);
+
+	if (!ref->target)
+		return 1;
+	for (const char *t = ref->target; *t;) {
+		size_t m = strcspn(t, "|");
+		if (m == n && memcmp(t, k->name, n) == 0)
+			return 1;
+		t += m + (t[m] == '|');
+	}
+	return 0;
+}
+
 const char *om_history_name(enum om_history h)
 {
 	static const char *const names[] = {
@@ -715,9 +730,15 @@ int om_model_check(struct om_err *err)
 			const struct om_ref *r = &k->refs[j];
 			if (path_check(r->path, err) < 0)
 				goto bad;
-			if (r->target && !om_kind_by_name(r->target)) {
-				om_err_set(err, "model: unknown kind '%s'", r->target);
-				goto bad;
+			for (const char *t = r->target; t && *t;) {
+				size_t n = strcspn(t, "|");
+				char name[64];
+				snprintf(name, sizeof name, "%.*s", (int)n, t);
+				if (!om_kind_by_name(name)) {
+					om_err_set(err, "model: unknown kind '%s'", name);
+					goto bad;
+				}
+				t += n + (t[n] == '|');
 			}
 			if ((r->form == OM_REF_INNER || r->form == OM_REF_TAG) &&
 			    (!r->inner || !r->inner_name || path_check(r->inner, err) < 0)) {

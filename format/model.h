@@ -53,7 +53,9 @@ enum {
 
 struct om_ref {
 	const char *path;   /* where the reference is, in the path language */
-	const char *target; /* the kind referred to; NULL: told by the Id's prefix */
+	/* The kind referred to, or kinds separated by '|' ("Project|Runbook");
+	 * NULL: any kind, told by the Id's prefix. */
+	const char *target;
 	enum om_ref_form form;
 	unsigned flags;
 	/* OM_REF_INNER: the reference fields to follow from this document to
@@ -143,6 +145,9 @@ const struct om_kind *om_kind_by_table(const char *table);
 
 /* The kind an Id belongs to, told by its prefix, or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
+
+/* May ref refer to a document of kind k? */
+int om_ref_allows(const struct om_ref *ref, const struct om_kind *k);
 
 /* The name of a history class ("deployments"), "" for OM_HIST_NONE. */
 const char *om_history_name(enum om_history h);

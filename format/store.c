@@ -384,7 +384,7 @@ static int check_ref(const struct om_ref_hit *h, void *vctx)
 			problem(v, "%s: %s does not exist", h->at->where, h->id);
 		return 0;
 	}
-	if (ref->target && strcmp(iv->kind->name, ref->target) != 0) {
+	if (!om_ref_allows(ref, iv->kind)) {
 		problem(v, "%s: %s is of kind %s, not %s", h->at->where, h->id, iv->kind->name,
 			ref->target);
 		return 0;

@@ -47,6 +47,11 @@ static void test_catalog_is_well_formed(void)
 	CHECK(om_kind_of_id("RunbookProcess-Runbooks-1") == om_kind_by_name("RunbookProcess"));
 	CHECK(om_kind_of_id("Projects-") == NULL);
 	CHECK(om_kind_of_id("Nothing-1") == NULL);
+	/* References with alternative kinds. */
+	const struct om_kind *vs = om_kind_by_name("VariableSet");
+	CHECK(om_ref_allows(&vs->refs[0], om_kind_by_name("Project")));
+	CHECK(om_ref_allows(&vs->refs[0], om_kind_by_name("LibraryVariableSet")));
+	CHECK(!om_ref_allows(&vs->refs[0], om_kind_by_name("Runbook")));
 	/* Every kind DESIGN.md lists is in the catalog. */
 	static const char *const kinds[] = {
 		"Space", "User", "Team", "UserRole", "Environment", "Lifecycle", "ProjectGroup",
