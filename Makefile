@@ -31,7 +31,7 @@ B = build
 LIB_SRC  = $(wildcard format/*.c)
 LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
 LIB      = $(B)/libom.a
-PROGS    = om-store
+PROGS    = om-store om-export
 TOOL_OBJ = $(B)/tools/common.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -84,6 +84,10 @@ check:
 bench/om-gen: $(B)/bench/om-gen.o $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# om_canon against jansson and yajl (docs/performance.md); yajl only here.
+bench/canon-bench: $(B)/bench/canon-bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs yajl)
+
 $(B)/bench/%.o: bench/%.c tools/*.h format/*.h $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -99,7 +103,7 @@ install: all
 	$(if $(MAN),install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/)
 
 clean:
-	rm -rf $(B) $(PROGS) bench/om-gen
+	rm -rf $(B) $(PROGS) bench/om-gen bench/canon-bench
 
 FORCE:
 .PHONY: all check bench install clean tests FORCE

@@ -44,8 +44,10 @@ void om_idmap_free(struct om_idmap *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->cap; i++)
+	for (size_t i = 0; i < m->cap; i++) {
 		free(m->slots[i].id);
+		free((char *)m->slots[i].v.name);
+	}
 	for (size_t i = 0; i < m->nspaces; i++)
 		free(m->spaces[i]);
 	free(m->spaces);
@@ -113,6 +115,26 @@ int om_idmap_put(struct om_idmap *m, const char *id, const struct om_kind *kind,
 	}
 	s->v.kind = kind;
 	s->v.space = sp;
+	return 0;
+}
+
+int om_idmap_put_name(struct om_idmap *m, const char *id, const char *name)
+{
+	struct slot *s;
+	char *copy;
+
+	if ((m->count + 1) * 4 > m->cap * 3 && grow(m) < 0)
+		return -1;
+	s = find(m, id);
+	if (!s->id) {
+		if (!(s->id = strdup(id)))
+			return -1;
+		m->count++;
+	}
+	if (!(copy = strdup(name)))
+		return -1;
+	free((char *)s->v.name);
+	s->v.name = copy;
 	return 0;
 }
 

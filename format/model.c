@@ -855,3 +855,154 @@ int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *c
 	}
 	return 0;
 }
+
+/* ---- walking canonical trees ---- */
+
+struct cwalk {
+	struct om_canon *c;
+	const char *path;
+	om_chit_fn *fn;
+	void *ctx;
+	struct om_err *err;
+	char where[512];
+};
+
+static size_t cwhere_put(struct cwalk *w, size_t wlen, const char *s, size_t n, long idx)
+{
+	int k;
+
+	if (wlen >= sizeof w->where - 1)
+		return wlen;
+	if (s)
+		k = snprintf(w->where + wlen, sizeof w->where - wlen, "%s%.*s", wlen ? "/" : "",
+			     (int)n, s);
+	else
+		k = snprintf(w->where + wlen, sizeof w->where - wlen, "[%ld]", idx);
+	if (k < 0)
+		return wlen;
+	wlen += (size_t)k;
+	return wlen < sizeof w->where ? wlen : sizeof w->where - 1;
+}
+
+static int cfilter_match(struct om_canon *c, om_canon_node e, const char *f, size_t flen)
+{
+	const char *eq = memchr(f, '=', flen), *alts = eq + 1, *end = f + flen, *v;
+	size_t vlen;
+	om_canon_node m = om_canon_getn(c, e, f, (size_t)(eq - f));
+
+	if (om_canon_type(c, m) != OM_CANON_STRING)
+		return 0;
+	v = om_canon_str(c, m, &vlen);
+	while (alts <= end) {
+		const char *bar = memchr(alts, '|', (size_t)(end - alts));
+		size_t n = (size_t)((bar ? bar : end) - alts);
+		if (vlen == n && memcmp(v, alts, n) == 0)
+			return 1;
+		if (!bar)
+			break;
+		alts = bar + 1;
+	}
+	return 0;
+}
+
+static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t wlen);
+
+static int cwalk_next(struct cwalk *w, om_canon_node v, const char *key, size_t keylen,
+		      const char *rest, size_t wlen)
+{
+	if (*rest)
+		return cwalk_at(w, v, rest, wlen);
+	struct om_chit hit = {v, key, keylen, w->where};
+	return w->fn(&hit, w->ctx);
+}
+
+static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t wlen)
+{
+	struct step s;
+	om_canon_node v;
+	int r;
+
+	if (step_parse(p, &s, w->err, w->path) < 0)
+		return -1;
+	if (s.namelen == 0) {
+		v = node;
+	} else {
+		if (om_canon_type(w->c, node) != OM_CANON_OBJECT)
+			return 0;
+		v = om_canon_getn(w->c, node, s.name, s.namelen);
+		if (v == OM_CANON_NONE)
+			return 0;
+		wlen = cwhere_put(w, wlen, s.name, s.namelen, 0);
+	}
+	switch (s.op) {
+	case OP_MEMBER:
+		return cwalk_next(w, v, NULL, 0, s.rest, wlen);
+	case OP_EACH:
+	case OP_FILTER:
+		if (om_canon_type(w->c, v) != OM_CANON_ARRAY)
+			return 0;
+		for (size_t i = 0; i < om_canon_len(w->c, v); i++) {
+			om_canon_node e = om_canon_at(w->c, v, i);
+			if (s.op == OP_FILTER && !cfilter_match(w->c, e, s.filter, s.filterlen))
+				continue;
+			if ((r = cwalk_next(w, e, NULL, 0, s.rest,
+					    cwhere_put(w, wlen, NULL, 0, (long)i))) != 0)
+				return r;
+		}
+		return 0;
+	case OP_VALUES:
+	case OP_KEYS:
+		if (om_canon_type(w->c, v) != OM_CANON_OBJECT)
+			return 0;
+		for (size_t i = 0; i < om_canon_len(w->c, v); i++) {
+			om_canon_node m = om_canon_at(w->c, v, i);
+			size_t kl;
+			const char *k = om_canon_key(w->c, m, &kl);
+			if ((r = cwalk_next(w, m, s.op == OP_KEYS ? k : NULL, kl, s.rest,
+					    cwhere_put(w, wlen, k, kl, 0))) != 0)
+				return r;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
+		       om_chit_fn *fn, void *ctx, struct om_err *err)
+{
+	struct cwalk w = {c, path, fn, ctx, err, {0}};
+
+	if (path_check(path, err) < 0)
+		return -1;
+	return cwalk_at(&w, root, path, 0);
+}
+
+struct csecrets {
+	struct om_canon *c;
+	om_chit_fn *fn;
+	void *ctx;
+};
+
+static int csecret_hit(const struct om_chit *hit, void *vctx)
+{
+	struct csecrets *s = vctx;
+	size_t n = 0;
+
+	if (om_canon_type(s->c, hit->node) != OM_CANON_STRING ||
+	    (om_canon_str(s->c, hit->node, &n), n == 0))
+		return 0;
+	return s->fn(hit, s->ctx);
+}
+
+int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_fn *fn,
+			  void *ctx, struct om_err *err)
+{
+	struct csecrets s = {c, fn, ctx};
+
+	for (const char *const *p = k->secrets; p && *p; p++) {
+		int r = om_canon_path_walk(c, om_canon_root(c), *p, csecret_hit, &s, err);
+		if (r)
+			return r;
+	}
+	return 0;
+}

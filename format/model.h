@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "canon.h"
 #include "err.h"
 
 /* The form a reference takes at its place. */
@@ -203,5 +204,27 @@ int om_refs_each(const struct om_kind *k, json_t *doc, om_ref_fn *fn, void *ctx,
  */
 int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *ctx,
 		    struct om_err *err);
+
+/* ---- the same over canonical trees (canon.h), the export's hot path ---- */
+
+/* One place a path reaches in a canonical tree. */
+struct om_chit {
+	om_canon_node node;  /* the value there */
+	const char *key;     /* for A{key}: the member name (keylen bytes), else NULL */
+	size_t keylen;
+	const char *where;   /* readable location, as in struct om_hit */
+};
+
+typedef int om_chit_fn(const struct om_chit *hit, void *ctx);
+
+/* om_path_walk() over the tree in c from node root; members come in
+ * canonical (bytewise) order. */
+int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
+		       om_chit_fn *fn, void *ctx, struct om_err *err);
+
+/* om_secrets_each() over the tree in c: every non-empty string at a
+ * secret place of kind k. */
+int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_fn *fn,
+			  void *ctx, struct om_err *err);
 
 #endif

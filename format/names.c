@@ -46,13 +46,14 @@ static void hash_hex(const char *name, size_t len, char out[HASH_HEX + 1])
 	sodium_bin2hex(out, HASH_HEX + 1, h, HASH_HEX / 2);
 }
 
-char *om_name_component(const char *name, size_t len, int collides, struct om_err *err)
+char *om_name_component(const char *name, size_t len, int flags, struct om_err *err)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	/* Every byte may become three; then the suffix. */
 	char *out = malloc(len * 3 + 4 + HASH_HEX + 4);
 	size_t n = 0;
-	int dev = is_device(name, len);
+	int inside = flags & OM_NAME_INSIDE, collides = flags & OM_NAME_COLLIDES;
+	int dev = !inside && is_device(name, len);
 
 	if (!out) {
 		om_err_set(err, "out of memory");
@@ -64,7 +65,7 @@ char *om_name_component(const char *name, size_t len, int collides, struct om_er
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char b = (unsigned char)name[i];
-		int esc = must_escape(b) || (i == 0 && (b == '.' || dev)) ||
+		int esc = must_escape(b) || (i == 0 && !inside && (b == '.' || dev)) ||
 			  (i == len - 1 && (b == '.' || b == ' '));
 		if (esc) {
 			out[n++] = '%';

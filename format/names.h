@@ -18,14 +18,23 @@
 /* The longest component om_name_component() writes, in bytes. */
 #define OM_NAME_MAX 200
 
+/* Flags of om_name_component(). */
+enum {
+	/* Another name in the same directory is equal to this one but for ASCII
+	 * case: a suffix made from the exact name keeps the two apart on
+	 * case-insensitive file systems. */
+	OM_NAME_COLLIDES = 1,
+	/* The name goes inside a component, after other text ("{Version}" then
+	 * "{FileExtension}"): the rules for a component's first character (a
+	 * leading '.', device names) do not apply. */
+	OM_NAME_INSIDE = 2,
+};
+
 /*
  * The path component for a name of len bytes of UTF-8, as a malloc()ed
- * string; NULL only when out of memory (err says so).  With collides set
- * (another name in the same directory is equal to this one but for ASCII
- * case), a suffix made from the exact name keeps the two apart on
- * case-insensitive file systems.
+ * string; NULL only when out of memory (err says so).  flags: OM_NAME_*.
  */
-char *om_name_component(const char *name, size_t len, int collides, struct om_err *err);
+char *om_name_component(const char *name, size_t len, int flags, struct om_err *err);
 
 /* Are a and b equal but for ASCII case?  (Then they collide.) */
 int om_name_collide(const char *a, const char *b);

@@ -16,6 +16,7 @@
 #define KDF_CONTEXT "omstore1"
 #define SUBKEY_SEAL 1
 #define SUBKEY_CHECK 2
+#define SUBKEY_FINGERPRINT 3
 /* The associated data binds a token to its format version. */
 #define SEAL_AD OM_SEALED_PREFIX
 
@@ -23,6 +24,7 @@ struct om_key {
 	unsigned char master[KEY_BYTES];
 	unsigned char seal[KEY_BYTES];
 	unsigned char check[KEY_BYTES];
+	unsigned char fingerprint[KEY_BYTES];
 };
 
 int om_crypto_init(struct om_err *err)
@@ -45,6 +47,8 @@ static struct om_key *key_from(const unsigned char *raw, struct om_err *err)
 	memcpy(k->master, raw, KEY_BYTES);
 	crypto_kdf_derive_from_key(k->seal, KEY_BYTES, SUBKEY_SEAL, KDF_CONTEXT, k->master);
 	crypto_kdf_derive_from_key(k->check, KEY_BYTES, SUBKEY_CHECK, KDF_CONTEXT, k->master);
+	crypto_kdf_derive_from_key(k->fingerprint, KEY_BYTES, SUBKEY_FINGERPRINT, KDF_CONTEXT,
+				   k->master);
 	sodium_mprotect_readonly(k);
 	return k;
 }
@@ -147,6 +151,20 @@ void om_key_check(const struct om_key *key, char out[OM_KEY_CHECK_SIZE])
 			   key->check, KEY_BYTES);
 	memcpy(out, "om-mk-1:", 8);
 	sodium_bin2hex(out + 8, OM_KEY_CHECK_SIZE - 8, h, sizeof h);
+}
+
+void om_key_fingerprint(const struct om_key *key, const char *location, const char *value,
+			size_t len, char out[OM_FINGERPRINT_SIZE])
+{
+	crypto_generichash_state st;
+	unsigned char h[16];
+
+	crypto_generichash_init(&st, key->fingerprint, KEY_BYTES, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)location, strlen(location) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)value, len);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(out, OM_FINGERPRINT_SIZE, h, sizeof h);
+	sodium_memzero(&st, sizeof st);
 }
 
 int om_is_sealed(const char *s)

@@ -53,6 +53,16 @@ char *om_seal(const struct om_key *key, const char *clear, size_t len, struct om
 int om_unseal(const struct om_key *key, const char *token, char **clear, size_t *len,
 	      struct om_err *err);
 
+/*
+ * A keyed fingerprint of a secret at a location (redacted bundles): 32 hex
+ * digits of BLAKE2b-128 keyed with the master key's subkey 3 over the
+ * location, a NUL byte and the value.  It changes when the value changes,
+ * reveals nothing of it without the key, and differs between places.
+ */
+#define OM_FINGERPRINT_SIZE 33
+void om_key_fingerprint(const struct om_key *key, const char *location, const char *value,
+			size_t len, char out[OM_FINGERPRINT_SIZE]);
+
 /* Wipe and free a clear value from om_unseal(); NULL is allowed. */
 void om_clear_free(char *clear);
 

@@ -28,7 +28,7 @@ static void pg_err(struct om_err *err, PGconn *conn, const char *what)
 	om_err_set(err, "%s: %s", what, n ? msg : "unknown database error");
 }
 
-static int exec_ok(PGconn *conn, const char *sql, const char *what, struct om_err *err)
+int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err *err)
 {
 	PGresult *r = PQexec(conn, sql);
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -54,7 +54,7 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err)
 	}
 	/* Quiet notices: libpq would print them on standard error. */
 	PQsetNoticeProcessor(conn, NULL, NULL);
-	if (exec_ok(conn, "SET client_min_messages = warning; SET client_encoding = 'UTF8'",
+	if (om_store_exec(conn, "SET client_min_messages = warning; SET client_encoding = 'UTF8'",
 		    "cannot set up the session", err) < 0) {
 		PQfinish(conn);
 		return NULL;
@@ -100,11 +100,11 @@ int om_store_create(PGconn *conn, const struct om_key *key, struct om_err *err)
 		om_err_set(err, "database '%s' is not empty", PQdb(conn));
 		return -1;
 	}
-	if (exec_ok(conn, "BEGIN", "cannot begin", err) < 0)
+	if (om_store_exec(conn, "BEGIN", "cannot begin", err) < 0)
 		return -1;
-	if (exec_ok(conn, om_store_sql, "cannot create the store", err) < 0 ||
+	if (om_store_exec(conn, om_store_sql, "cannot create the store", err) < 0 ||
 	    om_store_set_key(conn, key, err) < 0 ||
-	    exec_ok(conn, "COMMIT", "cannot commit the new store", err) < 0) {
+	    om_store_exec(conn, "COMMIT", "cannot commit the new store", err) < 0) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return -1;
 	}
@@ -196,9 +196,9 @@ static void problem(struct verify *v, const char *fmt, ...)
 
 /* Run fn on every row of a query, a cursor batch at a time, so that fn may
  * issue queries of its own between batches. Inside the caller's transaction. */
-typedef int row_fn(PGresult *r, int row, void *ctx);
 
-static int each_row(PGconn *conn, const char *sql, row_fn *fn, void *ctx, struct om_err *err)
+
+int om_store_each_row(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx, struct om_err *err)
 {
 	char *decl;
 	size_t n = strlen(sql) + 64;
@@ -209,7 +209,7 @@ static int each_row(PGconn *conn, const char *sql, row_fn *fn, void *ctx, struct
 		return -1;
 	}
 	snprintf(decl, n, "DECLARE om_rows NO SCROLL CURSOR FOR %s", sql);
-	if (exec_ok(conn, decl, "cannot read the store", err) < 0) {
+	if (om_store_exec(conn, decl, "cannot read the store", err) < 0) {
 		free(decl);
 		return -1;
 	}
@@ -231,7 +231,7 @@ static int each_row(PGconn *conn, const char *sql, row_fn *fn, void *ctx, struct
 		if (rc || nt < FETCH_ROWS)
 			break;
 	}
-	if (exec_ok(conn, "CLOSE om_rows", "cannot read the store", err) < 0)
+	if (om_store_exec(conn, "CLOSE om_rows", "cannot read the store", err) < 0)
 		return -1;
 	return rc;
 }
@@ -541,20 +541,20 @@ long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
 		om_err_set(err, "out of memory");
 		return -1;
 	}
-	if (exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
+	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
 		    err) < 0)
 		goto out;
 	/* First every Id, then every document against them. */
 	for (size_t i = 0; i < om_nkinds; i++) {
 		v.kind = &om_kinds[i];
 		snprintf(sql, sizeof sql, "SELECT id, doc->>'SpaceId' FROM %s", v.kind->table);
-		if (each_row(conn, sql, collect_id, &v, err) < 0)
+		if (om_store_each_row(conn, sql, collect_id, &v, err) < 0)
 			goto rollback;
 	}
 	for (size_t i = 0; i < om_nkinds; i++) {
 		v.kind = &om_kinds[i];
 		snprintf(sql, sizeof sql, "SELECT doc::text FROM %s ORDER BY id", v.kind->table);
-		if (each_row(conn, sql, check_doc, &v, err) < 0)
+		if (om_store_each_row(conn, sql, check_doc, &v, err) < 0)
 			goto rollback;
 	}
 	rc = v.problems;
@@ -618,7 +618,7 @@ int om_store_usage(PGconn *conn, om_usage_fn *fn, void *ctx, struct om_err *err)
 	char sql[256];
 	int rc = -1;
 
-	if (exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
+	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot begin",
 		    err) < 0)
 		return -1;
 	for (size_t i = 0; i < om_nkinds; i++) {
@@ -635,7 +635,7 @@ int om_store_usage(PGconn *conn, om_usage_fn *fn, void *ctx, struct om_err *err)
 			goto out;
 		}
 		snprintf(sql, sizeof sql, "SELECT doc::text FROM %s", k->table);
-		if (each_row(conn, sql, usage_doc, &u, err) < 0) {
+		if (om_store_each_row(conn, sql, usage_doc, &u, err) < 0) {
 			free(u.refs);
 			free(u.secrets);
 			goto out;

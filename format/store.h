@@ -54,6 +54,21 @@ typedef void om_problem_fn(const char *msg, void *ctx);
 long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
 		     om_problem_fn *fn, void *ctx, struct om_err *err);
 
+/* ---- for the rest of libom ---- */
+
+/* Run sql, which returns no rows or ignored ones; -1 and err ("what: the
+ * server's message") when it fails. */
+int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err *err);
+
+/* Called for each row; a non-zero return stops om_store_each_row. */
+typedef int om_row_fn(PGresult *r, int row, void *ctx);
+
+/* Run fn on every row of sql through a cursor, a batch at a time, inside
+ * the caller's transaction; fn may run queries of its own.  Returns 0, what
+ * fn returned, or -1 with err set. */
+int om_store_each_row(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx,
+		      struct om_err *err);
+
 /* Called once per reference and secret place of the model. */
 typedef void om_usage_fn(const struct om_kind *kind, const char *what, const char *path,
 			 unsigned long count, void *ctx);

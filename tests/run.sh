@@ -3,6 +3,9 @@
 # and friends point at the throwaway server).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
+# Leaks of third-party libraries on error paths (see the file).
+LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}
+export LSAN_OPTIONS
 update=0
 if [ "${1:-}" = --update ]; then
 	update=1

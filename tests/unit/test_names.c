@@ -59,6 +59,14 @@ static void test_escapes(void)
 	CHECK_STR(comp("LPT0", 0), "LPT0");
 	CHECK_STR(comp("CONSOLE", 0), "CONSOLE");
 	CHECK_STR(comp("NUL.", 0), "%4EUL%2E");
+	/* Inside a component (after other text) a leading dot or a device name
+	 * is harmless. */
+	char *in = om_name_component(".zip", 4, OM_NAME_INSIDE, NULL);
+	CHECK_STR(in, ".zip");
+	free(in);
+	in = om_name_component("CON", 3, OM_NAME_INSIDE, NULL);
+	CHECK_STR(in, "CON");
+	free(in);
 }
 
 static void test_collisions_and_long_names(void)

@@ -1,0 +1,855 @@
+#include "export.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "bundle.h"
+#include "canon.h"
+#include "idmap.h"
+#include "model.h"
+#include "names.h"
+#include "seal.h"
+#include "sorter.h"
+#include "store.h"
+
+#define FORMAT_VERSION 1
+/* Sorted records carry a tag byte: a document's bytes, or a home file. */
+#define REC_DOC 'D'
+#define REC_FILE 'F'
+
+/* The most reference hops from a kind to the top: deployment, release,
+ * project. */
+#define MAX_CHAIN 4
+/* The most alternative kinds one owner reference may name. */
+#define MAX_ALTS 4
+#define MAX_COLS 32
+
+/* One hop up the owner chain as the query sees it: the alternative kinds
+ * the owner may be, and where each one's columns start in the row. */
+struct link {
+	const struct om_kind *alt[MAX_ALTS];
+	int nalt;
+	int col[MAX_ALTS]; /* column of "is this one" for each alternative */
+};
+
+struct exporter {
+	PGconn *conn;
+	const struct om_export_opts *o;
+	struct om_err *err;
+	struct om_canon *canon;
+	struct om_sorter *sorter;
+	struct om_idmap *names; /* Id -> name, for references named in paths */
+	char *space_id;         /* with o->space */
+	unsigned long counts[64];
+	/* The kind being read and the shape of its query. */
+	const struct om_kind *kind;
+	struct link chain[MAX_CHAIN];
+	int nchain;
+	int space_col; /* column of the space's name, or -1 */
+	struct om_buf out, path, fpath, raw;
+	/* Secrets found in the current document, replaced after the walk. */
+	struct secret_hit {
+		om_canon_node node;
+		char where[512];
+	} *hits;
+	size_t nhits, caphits;
+};
+
+/* Append n bytes to a buffer. */
+static int om_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *q = realloc(b->p, cap);
+		if (!q) {
+			om_err_set(err, "out of memory");
+			return -1;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* ---- names in paths ---- */
+
+/* The member that names a document of kind k: the last of its identity. */
+static const char *name_member(const struct om_kind *k)
+{
+	size_t n = 0;
+
+	while (n < 5 && k->identity[n])
+		n++;
+	return k->identity[n - 1];
+}
+
+/* The reference of kind k held in exactly this member, or NULL. */
+static const struct om_ref *member_ref(const struct om_kind *k, const char *member, size_t len)
+{
+	for (size_t i = 0; i < k->nrefs; i++)
+		if (strlen(k->refs[i].path) == len && memcmp(k->refs[i].path, member, len) == 0)
+			return &k->refs[i];
+	return NULL;
+}
+
+/* The alternatives of a reference target "A|B" as kinds. */
+static int target_kinds(const char *target, const struct om_kind **out, int max)
+{
+	int n = 0;
+
+	for (const char *t = target; t && *t && n < max;) {
+		size_t m = strcspn(t, "|");
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)m, t);
+		if ((out[n] = om_kind_by_name(name)))
+			n++;
+		t += m + (t[m] == '|');
+	}
+	return n;
+}
+
+struct name_load {
+	struct exporter *x;
+	const struct om_ref *ref;
+};
+
+static int load_name(PGresult *r, int row, void *vctx)
+{
+	struct exporter *x = vctx;
+
+	if (PQgetisnull(r, row, 1))
+		return 0;
+	if (om_idmap_put_name(x->names, PQgetvalue(r, row, 0), PQgetvalue(r, row, 1)) < 0) {
+		om_err_set(x->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_inner_elem(const struct om_hit *hit, void *vctx)
+{
+	struct name_load *l = vctx;
+	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+	const char *name = json_string_value(json_object_get(hit->value, l->ref->inner_name));
+
+	if (id && name && om_idmap_put_name(l->x->names, id, name) < 0) {
+		om_err_set(l->x->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_inner(PGresult *r, int row, void *vctx)
+{
+	struct name_load *l = vctx;
+	json_t *doc = json_loads(PQgetvalue(r, row, 0), 0, NULL);
+	int rc;
+
+	if (!doc) {
+		om_err_set(l->x->err, "cannot parse a document of the store");
+		return -1;
+	}
+	rc = om_path_walk(doc, l->ref->inner, load_inner_elem, l, l->x->err);
+	json_decref(doc);
+	return rc;
+}
+
+/* Load the names that the placeholders of a pattern need from other
+ * documents.  loaded[] marks kinds already in the map. */
+static int load_pattern_names(struct exporter *x, const struct om_kind *k, const char *pat,
+			      unsigned char *loaded, unsigned char *loaded_inner)
+{
+	char sql[256];
+
+	for (const char *p = pat; p && (p = strchr(p, '{'));) {
+		const char *e = strchr(p, '}');
+		size_t n = strcspn(p + 1, "|:}");
+		const struct om_ref *ref = p[1] == '#' ? NULL : member_ref(k, p + 1, n);
+		const struct om_kind *alt[MAX_ALTS];
+		int nalt;
+
+		p = e;
+		if (!ref)
+			continue;
+		if (ref->form == OM_REF_INNER) {
+			/* The elements live in the documents the via member names. */
+			const struct om_ref *via = member_ref(k, ref->via, strcspn(ref->via, ">"));
+			nalt = via ? target_kinds(via->target, alt, MAX_ALTS) : 0;
+			for (int i = 0; i < nalt; i++) {
+				struct name_load l = {x, ref};
+				size_t ki = (size_t)(alt[i] - om_kinds);
+				if (loaded_inner[ki])
+					continue;
+				loaded_inner[ki] = 1;
+				snprintf(sql, sizeof sql, "SELECT doc::text FROM %s", alt[i]->table);
+				if (om_store_each_row(x->conn, sql, load_inner, &l, x->err) < 0)
+					return -1;
+			}
+			continue;
+		}
+		nalt = target_kinds(ref->target, alt, MAX_ALTS);
+		for (int i = 0; i < nalt; i++) {
+			size_t ki = (size_t)(alt[i] - om_kinds);
+			if (loaded[ki])
+				continue;
+			loaded[ki] = 1;
+			snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", name_member(alt[i]),
+				 alt[i]->table);
+			if (om_store_each_row(x->conn, sql, load_name, x, x->err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- filling in patterns ---- */
+
+/* Where the value of a placeholder comes from. */
+struct source {
+	struct exporter *x;
+	const struct om_kind *kind;
+	/* The document itself (canonical tree) ... */
+	int from_doc;
+	/* ... or columns of the row, in placeholder order. */
+	PGresult *r;
+	int row, col;
+};
+
+/* The value of member (len bytes) for a placeholder: 1 and *val, 0 when it
+ * is null or empty, -1 on error. */
+static int value_of(struct source *s, const char *member, size_t len, const char **val,
+		    size_t *vlen)
+{
+	struct exporter *x = s->x;
+
+	if (!s->from_doc) {
+		int c = s->col++;
+		if (PQgetisnull(s->r, s->row, c))
+			return 0;
+		*val = PQgetvalue(s->r, s->row, c);
+		*vlen = (size_t)PQgetlength(s->r, s->row, c);
+		return *vlen > 0;
+	}
+	om_canon_node n = om_canon_getn(x->canon, om_canon_root(x->canon), member, len);
+	enum om_canon_type t = om_canon_type(x->canon, n);
+	if (t != OM_CANON_STRING && t != OM_CANON_NUMBER)
+		return 0;
+	*val = om_canon_str(x->canon, n, vlen);
+	if (*vlen == 0)
+		return 0;
+	const struct om_ref *ref = member_ref(s->kind, member, len);
+	if (ref && (ref->form == OM_REF_ID || ref->form == OM_REF_INNER)) {
+		char id[256];
+		const struct om_idval *iv;
+		snprintf(id, sizeof id, "%.*s", (int)*vlen, *val);
+		if (!(iv = om_idmap_get(x->names, id)) || !iv->name) {
+			om_err_set(x->err, "%.*s %s names nothing in the store: cannot name the path",
+				   (int)len, member, id);
+			return -1;
+		}
+		*val = iv->name;
+		*vlen = strlen(iv->name);
+	}
+	return 1;
+}
+
+/* Append the escaped value of one placeholder "{...}" (p at '{', e at '}')
+ * to x->raw; 1 appended, 0 null, -1 error. */
+static int placeholder(struct source *s, const char *p, const char *e)
+{
+	struct exporter *x = s->x;
+	int hash = p[1] == '#';
+	const char *m = p + 1 + hash;
+	size_t mlen = strcspn(m, "|:}");
+	const char *val, *dflt = NULL;
+	size_t vlen, dlen = 0;
+	long prefix = -1;
+	char hex[17];
+	char *comp;
+	int r;
+
+	if (m[mlen] == '|') {
+		dflt = m + mlen + 1;
+		dlen = (size_t)(e - dflt);
+	} else if (m[mlen] == ':') {
+		prefix = strtol(m + mlen + 1, NULL, 10);
+	}
+	if ((r = value_of(s, m, mlen, &val, &vlen)) < 0)
+		return -1;
+	if (r == 0) {
+		if (!dflt)
+			return 0;
+		val = dflt;
+		vlen = dlen;
+	}
+	if (hash) {
+		unsigned char h[32];
+		crypto_generichash(h, sizeof h, (const unsigned char *)val, vlen, NULL, 0);
+		sodium_bin2hex(hex, sizeof hex, h, 8);
+		val = hex;
+		vlen = 16;
+	} else if (prefix >= 0 && (size_t)prefix < vlen) {
+		vlen = (size_t)prefix;
+	}
+	int inside = x->raw.len > 0 && x->raw.p[x->raw.len - 1] != '/';
+	if (!(comp = om_name_component(val, vlen, inside ? OM_NAME_INSIDE : 0, x->err)))
+		return -1;
+	r = om_buf_append(&x->raw, comp, strlen(comp), x->err);
+	free(comp);
+	return r < 0 ? -1 : 1;
+}
+
+/* Append the pattern, its placeholders filled in, to out (a path). */
+static int expand(struct source *s, const char *pat, struct om_buf *out)
+{
+	struct exporter *x = s->x;
+	const char *p = pat;
+
+	while (*p) {
+		if (*p == '[') {
+			/* An optional part: kept when a placeholder in it had a value. */
+			const char *end = strchr(p, ']');
+			size_t mark = x->raw.len;
+			int any = 0;
+			for (const char *q = p + 1; q < end;) {
+				if (*q == '{') {
+					const char *e = strchr(q, '}');
+					int r = placeholder(s, q, e);
+					if (r < 0)
+						return -1;
+					any |= r;
+					q = e + 1;
+				} else if (om_buf_append(&x->raw, q++, 1, x->err) < 0) {
+					return -1;
+				}
+			}
+			if (!any)
+				x->raw.len = mark;
+			p = end + 1;
+		} else if (*p == '{') {
+			const char *e = strchr(p, '}');
+			if (placeholder(s, p, e) < 0)
+				return -1;
+			p = e + 1;
+		} else if (om_buf_append(&x->raw, p++, 1, x->err) < 0) {
+			return -1;
+		}
+	}
+	if (out->len && om_buf_append(out, "/", 1, x->err) < 0)
+		return -1;
+	if (om_buf_append(out, x->raw.p, x->raw.len, x->err) < 0)
+		return -1;
+	x->raw.len = 0;
+	return 0;
+}
+
+/* ---- the query of a kind ---- */
+
+static void sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(sql + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
+/* Columns for the plain-member placeholders of a pattern of kind a,
+ * whose row is the table alias al. */
+static int pattern_columns(char *sql, size_t cap, size_t *n, const char *al, const char *pat,
+			   int *ncols)
+{
+	for (const char *p = pat; p && (p = strchr(p, '{'));) {
+		const char *m = p + 1 + (p[1] == '#');
+		size_t mlen = strcspn(m, "|:}");
+		sql_put(sql, cap, n, ", %s.doc->>'%.*s'", al, (int)mlen, m);
+		++*ncols;
+		p = strchr(p, '}');
+	}
+	return 0;
+}
+
+static int build_query(struct exporter *x, const struct om_kind *k, char *sql, size_t cap)
+{
+	size_t n = 0;
+	int ncols = 1;
+	char joins[2048] = "";
+	size_t jn = 0;
+	const struct om_kind *cur = k;
+	char prev[32] = "c";
+
+	sql_put(sql, cap, &n, "SELECT c.doc::text");
+	x->nchain = 0;
+	/* Up the owner chain: each hop joins the owner's table once per kind it
+	 * may be, and fetches what the owner's directory pattern needs. */
+	while (cur->owner) {
+		const struct om_ref *ref = member_ref(cur, cur->owner, strlen(cur->owner));
+		struct link *l = &x->chain[x->nchain];
+		if (!ref || x->nchain >= MAX_CHAIN) {
+			om_err_set(x->err, "model: %s: cannot follow owner %s", cur->name, cur->owner);
+			return -1;
+		}
+		l->nalt = target_kinds(ref->target, l->alt, MAX_ALTS);
+		for (int i = 0; i < l->nalt; i++) {
+			char al[32];
+			snprintf(al, sizeof al, "o%d%d", x->nchain, i);
+			sql_put(joins, sizeof joins, &jn, " LEFT JOIN %s %s ON %s.id = %s.doc->>'%s'",
+				l->alt[i]->table, al, al, prev, cur->owner);
+			l->col[i] = ncols;
+			sql_put(sql, cap, &n, ", %s.id IS NOT NULL", al);
+			ncols++;
+			pattern_columns(sql, cap, &n, al, l->alt[i]->dir, &ncols);
+			if (ncols > MAX_COLS) {
+				om_err_set(x->err, "model: %s: too many path columns", k->name);
+				return -1;
+			}
+		}
+		x->nchain++;
+		if (l->nalt != 1)
+			break; /* alternatives are all top-level owners (checked below) */
+		snprintf(prev, sizeof prev, "o%d0", x->nchain - 1);
+		cur = l->alt[0];
+	}
+	for (int i = 0; x->nchain && i < x->chain[x->nchain - 1].nalt; i++)
+		if (x->chain[x->nchain - 1].nalt > 1 && x->chain[x->nchain - 1].alt[i]->owner) {
+			om_err_set(x->err, "model: %s: an owner of several kinds has an owner",
+				   k->name);
+			return -1;
+		}
+	x->space_col = -1;
+	if (k->scope != OM_SERVER) {
+		sql_put(joins, sizeof joins, &jn, " LEFT JOIN spaces s ON s.id = c.doc->>'SpaceId'");
+		sql_put(sql, cap, &n, ", s.doc->>'Name'");
+		x->space_col = ncols++;
+	}
+	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
+	if (x->space_id) {
+		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
+		if (!lit) {
+			om_err_set(x->err, "out of memory");
+			return -1;
+		}
+		if (strcmp(k->name, "Space") == 0)
+			sql_put(sql, cap, &n, " WHERE c.id = %s", lit);
+		else
+			sql_put(sql, cap, &n, " WHERE c.doc->>'SpaceId' = %s", lit);
+		PQfreemem(lit);
+	}
+	if (n >= cap - 1) {
+		om_err_set(x->err, "model: %s: query too long", k->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- one document ---- */
+
+static int note_secret(const struct om_chit *hit, void *vctx)
+{
+	struct exporter *x = vctx;
+
+	if (x->nhits == x->caphits) {
+		size_t cap = x->caphits ? x->caphits * 2 : 16;
+		void *p = realloc(x->hits, cap * sizeof *x->hits);
+		if (!p) {
+			om_err_set(x->err, "out of memory");
+			return -1;
+		}
+		x->hits = p;
+		x->caphits = cap;
+	}
+	x->hits[x->nhits].node = hit->node;
+	snprintf(x->hits[x->nhits].where, sizeof x->hits[x->nhits].where, "%s", hit->where);
+	x->nhits++;
+	return 0;
+}
+
+/* Replace each sealed secret of the document by its token. */
+static int tokenize_secrets(struct exporter *x, const char *path)
+{
+	struct om_err e;
+
+	x->nhits = 0;
+	if (om_canon_secrets_each(x->kind, x->canon, note_secret, x, x->err) < 0)
+		return -1;
+	for (size_t i = 0; i < x->nhits; i++) {
+		size_t len, clen;
+		const char *sealed = om_canon_str(x->canon, x->hits[i].node, &len);
+		char tok[64], *clear, *sealz = strndup(sealed, len);
+		int r;
+		if (!sealz) {
+			om_err_set(x->err, "out of memory");
+			return -1;
+		}
+		r = om_unseal(x->o->key, sealz, &clear, &clen, &e);
+		free(sealz);
+		if (r != 0) {
+			om_err_set(x->err, "%s: %s: %s", path, x->hits[i].where, e.msg);
+			return -1;
+		}
+		if (x->o->secrets == OM_SECRETS_REDACTED) {
+			char loc[1200], fp[OM_FINGERPRINT_SIZE];
+			snprintf(loc, sizeof loc, "%s#%s", path, x->hits[i].where);
+			om_key_fingerprint(x->o->key, loc, clear, clen, fp);
+			snprintf(tok, sizeof tok, "om-redacted-1:%s", fp);
+			r = om_canon_set_str(x->canon, x->hits[i].node, tok, strlen(tok), x->err);
+		} else {
+			size_t blen = sodium_base64_ENCODED_LEN(clen, sodium_base64_VARIANT_ORIGINAL);
+			char *b = sodium_malloc(11 + blen);
+			if (!b) {
+				om_clear_free(clear);
+				om_err_set(x->err, "out of memory");
+				return -1;
+			}
+			memcpy(b, "om-clear-1:", 11);
+			sodium_bin2base64(b + 11, blen, (const unsigned char *)clear, clen,
+					  sodium_base64_VARIANT_ORIGINAL);
+			r = om_canon_set_str(x->canon, x->hits[i].node, b, strlen(b), x->err);
+			sodium_free(b);
+		}
+		om_clear_free(clear);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The parent directory of the row's document into x->path. */
+static int parent_dir(struct exporter *x, PGresult *r, int row)
+{
+	x->path.len = 0;
+	/* The topmost owner's space, then each owner's directory downwards. */
+	if (x->space_col >= 0 && !PQgetisnull(r, row, x->space_col)) {
+		struct source s = {x, NULL, 0, r, row, x->space_col};
+		if (expand(&s, om_kind_by_name("Space")->dir, &x->path) < 0)
+			return -1;
+	}
+	for (int i = x->nchain - 1; i >= 0; i--) {
+		const struct link *l = &x->chain[i];
+		int found = 0;
+		for (int a = 0; a < l->nalt && !found; a++) {
+			if (strcmp(PQgetvalue(r, row, l->col[a]), "t") != 0)
+				continue;
+			struct source s = {x, l->alt[a], 0, r, row, l->col[a] + 1};
+			if (expand(&s, l->alt[a]->dir, &x->path) < 0)
+				return -1;
+			found = 1;
+		}
+		if (!found) {
+			om_err_set(x->err, "%s %s: its owner does not exist", x->kind->name,
+				   PQgetvalue(r, row, 0));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The home file of the document, from the model's file pattern. */
+static int home_file(struct exporter *x, char *out, size_t cap)
+{
+	const char *p = x->kind->file;
+	size_t n = 0;
+
+	n = (size_t)snprintf(out, cap, "%s/", x->o->home);
+	while (*p && n < cap - 1) {
+		if (*p != '{') {
+			out[n++] = *p++;
+			continue;
+		}
+		const char *e = strchr(p, '}');
+		om_canon_node v = om_canon_getn(x->canon, om_canon_root(x->canon), p + 1,
+						(size_t)(e - p - 1));
+		size_t vlen;
+		const char *val = om_canon_str(x->canon, v, &vlen);
+		if (!val || vlen == 0 || memchr(val, '/', vlen) || memchr(val, 0, vlen) ||
+		    (vlen <= 2 && strncmp(val, "..", vlen) == 0)) {
+			om_err_set(x->err, "%s: %.*s cannot name a file of the home directory",
+				   x->kind->name, (int)(e - p - 1), p + 1);
+			return -1;
+		}
+		if (n + vlen >= cap)
+			break;
+		memcpy(out + n, val, vlen);
+		n += vlen;
+		p = e + 1;
+	}
+	if (n >= cap - 1) {
+		om_err_set(x->err, "%s: home file name too long", x->kind->name);
+		return -1;
+	}
+	out[n] = 0;
+	return 0;
+}
+
+/* Does the export include this kind's home files? */
+static int wants_files(const struct exporter *x, const struct om_kind *k)
+{
+	if (!k->file || !k->bundle_file || !x->o->files)
+		return 0;
+	size_t n = strcspn(k->file, "/");
+	for (const char *const *f = x->o->files; *f; f++)
+		if (strlen(*f) == n && strncasecmp(*f, k->file, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int add_record(struct exporter *x, const char *path, char tag, const void *data,
+		      size_t len)
+{
+	/* The tag goes in front of the bytes, in the one buffer. */
+	x->raw.len = 0;
+	if (om_buf_append(&x->raw, &tag, 1, x->err) < 0 ||
+	    om_buf_append(&x->raw, data, len, x->err) < 0)
+		return -1;
+	int r = om_sorter_add(x->sorter, path, x->raw.p, x->raw.len, x->err);
+	x->raw.len = 0;
+	return r;
+}
+
+static int export_row(PGresult *r, int row, void *vctx)
+{
+	struct exporter *x = vctx;
+	const struct om_kind *k = x->kind;
+	size_t dirlen;
+
+	if (om_canon_parse(x->canon, PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0),
+			   x->err) < 0) {
+		om_err_prefix(x->err, "%s in table %s", k->name, k->table);
+		return -1;
+	}
+	if (parent_dir(x, r, row) < 0)
+		return -1;
+	struct source self = {x, k, 1, r, row, 0};
+	if (k->dir && expand(&self, k->dir, &x->path) < 0)
+		return -1;
+	dirlen = x->path.len;
+	if (expand(&self, k->path, &x->path) < 0)
+		return -1;
+	if (om_buf_append(&x->path, "", 1, x->err) < 0) /* NUL */
+		return -1;
+
+	/* Files, from the document as it is in the store: the file's path is
+	 * the document's directory and the model's bundle_file below it. */
+	if (wants_files(x, k)) {
+		char home[4096];
+		struct stat st;
+		if (home_file(x, home, sizeof home) < 0)
+			return -1;
+		errno = 0;
+		if (stat(home, &st) != 0 || !S_ISREG(st.st_mode)) {
+			om_err_set(x->err, "%s: cannot read '%s': %s", x->path.p, home,
+				   errno ? strerror(errno) : "not a regular file");
+			return -1;
+		}
+		x->fpath.len = 0;
+		if (om_buf_append(&x->fpath, x->path.p, dirlen, x->err) < 0 ||
+		    expand(&self, k->bundle_file, &x->fpath) < 0 ||
+		    om_buf_append(&x->fpath, "", 1, x->err) < 0 ||
+		    add_record(x, x->fpath.p, REC_FILE, home, strlen(home)) < 0)
+			return -1;
+	}
+
+	for (const char *const *v = k->volatiles; v && *v; v++)
+		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
+	if (tokenize_secrets(x, x->path.p) < 0)
+		return -1;
+	x->out.len = 0;
+	if (om_canon_write(x->canon, &x->out, x->err) < 0)
+		return -1;
+	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
+		return -1;
+	x->counts[k - om_kinds]++;
+	return 0;
+}
+
+/* ---- the manifest ---- */
+
+static int add_manifest(struct exporter *x)
+{
+	const struct om_export_opts *o = x->o;
+	json_t *m = json_object(), *exp = json_object(), *ign = json_array(),
+	       *files = json_array(), *counts = json_object(), *sec = json_object();
+	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
+	char *text = NULL;
+	int rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		om_err_set(x->err, "cannot read the server row");
+		goto out;
+	}
+	for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
+		if (o->ignore & (1u << h))
+			json_array_append_new(ign, json_string(om_history_name((enum om_history)h)));
+	for (const char *const *f = o->files; f && *f; f++)
+		json_array_append_new(files, json_string(*f));
+	for (size_t i = 0; i < om_nkinds; i++)
+		if (x->counts[i])
+			json_object_set_new(counts, om_kinds[i].name,
+					    json_integer((json_int_t)x->counts[i]));
+	json_object_set_new(exp, "Ignore", ign);
+	json_object_set_new(exp, "Files", files);
+	json_object_set_new(exp, "InlineScripts", json_string("inline"));
+	json_object_set_new(exp, "Scope", o->space ? json_pack("{ss}", "Space", o->space)
+						   : json_string("server"));
+	json_object_set_new(sec, "State", json_string(o->secrets == OM_SECRETS_REDACTED
+							       ? "redacted" : "clear"));
+	json_object_set_new(m, "Format", json_string("om-bundle"));
+	json_object_set_new(m, "FormatVersion", json_integer(FORMAT_VERSION));
+	json_object_set_new(m, "ServerVersion", json_string(PQgetvalue(r, 0, 0)));
+	json_object_set_new(m, "StoreFormat", json_integer(atoi(PQgetvalue(r, 0, 1))));
+	json_object_set_new(m, "Export", exp);
+	json_object_set_new(m, "Secrets", sec);
+	json_object_set_new(m, "Counts", counts);
+	if (!(text = json_dumps(m, JSON_COMPACT)) ||
+	    om_canon_parse(x->canon, text, strlen(text), x->err) < 0)
+		goto out;
+	x->out.len = 0;
+	if (om_canon_write(x->canon, &x->out, x->err) < 0 ||
+	    add_record(x, "manifest.json", REC_DOC, x->out.p, x->out.len) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(text);
+	json_decref(m);
+	PQclear(r);
+	return rc;
+}
+
+/* ---- writing ---- */
+
+static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
+{
+	const char *key;
+	const void *data;
+	size_t len;
+	int r;
+
+	while ((r = om_sorter_next(x->sorter, &key, &data, &len, x->err)) == 1) {
+		const char *d = data;
+		if (d[0] == REC_DOC) {
+			if (om_bundle_add(w, key, d + 1, len - 1, x->err) < 0)
+				return -1;
+			continue;
+		}
+		char home[4096];
+		struct stat st;
+		int fd;
+		snprintf(home, sizeof home, "%.*s", (int)(len - 1), d + 1);
+		if ((fd = open(home, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+			om_err_set(x->err, "cannot read '%s': %s", home, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		r = om_bundle_add_fd(w, key, fd, (uint64_t)st.st_size, x->err);
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	return r;
+}
+
+int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
+	      struct om_err *err)
+{
+	struct exporter x = {0};
+	unsigned char loaded[64] = {0}, loaded_inner[64] = {0};
+	char sql[4096];
+	int rc = -1, ck;
+
+	x.conn = conn;
+	x.o = o;
+	x.err = err;
+	if (om_nkinds > sizeof x.counts / sizeof *x.counts) {
+		om_err_set(err, "model: too many kinds");
+		return -1;
+	}
+	if (!(x.canon = om_canon_new(err)))
+		return -1;
+	if (!(x.names = om_idmap_new())) {
+		om_err_set(err, "out of memory");
+		goto out;
+	}
+	if (!(x.sorter = om_sorter_new(o->tmpdir, o->mem_limit, err)))
+		goto out;
+	/* One snapshot for everything read. */
+	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			  "cannot begin", err) < 0)
+		goto out;
+	if (om_store_open(conn, err) < 0)
+		goto rollback;
+	if ((ck = om_store_check_key(conn, o->key, err)) != 0) {
+		if (ck > 0)
+			om_err_set(err, "the master key is not this server's");
+		goto rollback;
+	}
+	if (o->space) {
+		const char *params[1] = {o->space};
+		PGresult *r = PQexecParams(conn, "SELECT id FROM spaces WHERE name = $1", 1, NULL,
+					   params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+			om_err_set(err, "no space named '%s'", o->space);
+			PQclear(r);
+			goto rollback;
+		}
+		x.space_id = strdup(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (!x.space_id) {
+			om_err_set(err, "out of memory");
+			goto rollback;
+		}
+	}
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		if (k->history && (o->ignore & (1u << k->history)))
+			continue;
+		if (x.space_id && k->scope == OM_SERVER && strcmp(k->name, "Space") != 0)
+			continue;
+		x.kind = k;
+		if (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
+		    load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0 ||
+		    build_query(&x, k, sql, sizeof sql) < 0 ||
+		    om_store_each_row(conn, sql, export_row, &x, err) < 0)
+			goto rollback;
+	}
+	if (add_manifest(&x) < 0)
+		goto rollback;
+	om_store_exec(conn, "COMMIT", "cannot end the snapshot", err);
+	if (om_sorter_finish(x.sorter, err) < 0 || write_sorted(&x, w) < 0)
+		goto out;
+	rc = 0;
+	goto out;
+rollback:
+	PQclear(PQexec(conn, "ROLLBACK"));
+out:
+	om_sorter_free(x.sorter);
+	om_idmap_free(x.names);
+	om_canon_free(x.canon);
+	om_buf_release(&x.out);
+	om_buf_release(&x.path);
+	om_buf_release(&x.fpath);
+	om_buf_release(&x.raw);
+	free(x.hits);
+	free(x.space_id);
+	return rc;
+}

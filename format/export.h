@@ -1,0 +1,50 @@
+/*
+ * export.h - reading a store into a bundle (om-export).
+ *
+ * om_export() reads every document in scope from one read-only snapshot of
+ * the store, writes each as canonical JSON at its name-based path
+ * (spec/bundle.md) with volatile members left out and secrets as tokens,
+ * adds the files of the home directory that were asked for, and the
+ * manifest.  Documents come from the database in table order and go out in
+ * path order through an external sort (sorter.h), so memory does not grow
+ * with the number of documents; what does grow is the map of names used in
+ * paths, which holds configuration documents only (environments, tenants,
+ * projects, library variable sets, feeds, templates).
+ */
+#ifndef OM_EXPORT_H
+#define OM_EXPORT_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "err.h"
+
+struct om_key;
+struct om_bundle_writer;
+
+/* The state of the secrets in a bundle (the manifest's Secrets.State). */
+enum om_secret_state {
+	OM_SECRETS_CLEAR,    /* om-clear-1: tokens, for a pipe into om-encrypt */
+	OM_SECRETS_REDACTED, /* om-redacted-1: keyed fingerprints */
+};
+
+struct om_export_opts {
+	const char *space;    /* export this space (by name) only, or NULL */
+	unsigned ignore;      /* 1u << OM_HIST_x for each history class left out */
+	/* Home-directory files to include, by the first component of the
+	 * model's file pattern, lowercase: "tasklogs", "artifacts",
+	 * "packages"; NULL-terminated, or NULL for none. */
+	const char *const *files;
+	const char *home;     /* the server's home directory, for files */
+	enum om_secret_state secrets;
+	const struct om_key *key; /* the server's master key: always needed */
+	const char *tmpdir;   /* for the external sort; NULL: $TMPDIR or /tmp */
+	size_t mem_limit;     /* bytes the sort may hold in memory; 0: default */
+};
+
+/* Export into w (which the caller commits or aborts).  -1 and err on
+ * trouble; nothing is added to w before the whole snapshot was read. */
+int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
+	      struct om_err *err);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * om-export - write a server's configuration as a bundle.
+ *
+ * Reads the store in one consistent snapshot and writes canonical JSON at
+ * name-based paths (spec/bundle.md) to a directory, a .tar, a .tar.zst or
+ * standard output.  Secrets leave the store in the clear only into a pipe
+ * (to om-encrypt), or as keyed fingerprints with --redact-secrets.  See
+ * docs/om-export.1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../format/bundle.h"
+#include "../format/export.h"
+#include "../format/model.h"
+#include "../format/seal.h"
+#include "../format/store.h"
+#include "common.h"
+
+static const char usage_text[] =
+	"usage: om-export [--db CONNINFO] --master-key-file FILE [options] [-o PATH]\n"
+	"\n"
+	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
+	"  --master-key-file FILE  the server's master key (or OM_MASTER_KEY_FILE)\n"
+	"  --space NAME            export this space only\n"
+	"  --ignore-history        leave out events, server tasks and artifacts\n"
+	"  --ignore-deployments    leave out releases and deployments\n"
+	"  --ignore-machines       leave out deployment targets and workers\n"
+	"  --ignore-tenants        leave out tenants and their variables\n"
+	"  --ignore-certificates   leave out certificates\n"
+	"  --include-tasklogs      add the task logs from the home directory\n"
+	"  --include-artifacts     add the artifacts from the home directory\n"
+	"  --include-packages      add the built-in feed's packages from the home directory\n"
+	"  --home DIR              the server's home directory\n"
+	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
+	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
+	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
+	"  -h, --help              show this help and exit\n"
+	"  -V, --version           show the version and exit\n";
+
+/* On SIGINT and friends: remove temporary outputs, then die of the signal. */
+static void on_signal(int sig)
+{
+	om_bundle_cleanup_on_signal();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* May clear secrets go to this output?  Only into a pipe or a socket. */
+static int output_is_pipe(const char *out)
+{
+	struct stat st;
+
+	if (strcmp(out, "-") != 0 || fstat(STDOUT_FILENO, &st) != 0)
+		return 0;
+	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SPACE = 256, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"master-key-file", required_argument, NULL, 'k'},
+		{"space", required_argument, NULL, O_SPACE},
+		{"ignore-history", no_argument, NULL, O_IGN + OM_HIST_HISTORY},
+		{"ignore-deployments", no_argument, NULL, O_IGN + OM_HIST_DEPLOYMENTS},
+		{"ignore-machines", no_argument, NULL, O_IGN + OM_HIST_MACHINES},
+		{"ignore-tenants", no_argument, NULL, O_IGN + OM_HIST_TENANTS},
+		{"ignore-certificates", no_argument, NULL, O_IGN + OM_HIST_CERTIFICATES},
+		{"include-tasklogs", no_argument, NULL, O_INC + 0},
+		{"include-artifacts", no_argument, NULL, O_INC + 1},
+		{"include-packages", no_argument, NULL, O_INC + 2},
+		{"home", required_argument, NULL, O_HOME},
+		{"redact-secrets", no_argument, NULL, O_REDACT},
+		{"allow-clear-secrets", no_argument, NULL, O_ALLOW_CLEAR},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const file_classes[] = {"tasklogs", "artifacts", "packages"};
+	const char *files[4] = {NULL};
+	int nfiles = 0, allow_clear = 0, c;
+	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
+	struct om_export_opts o = {0};
+	struct om_bundle_writer *w;
+	struct om_key *key;
+	struct om_err err;
+	PGconn *conn;
+
+	om_progname = "om-export";
+	if (keyfile && !*keyfile)
+		keyfile = NULL;
+	while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+		if (c >= O_IGN && c < O_IGN + 8) {
+			o.ignore |= 1u << (c - O_IGN);
+			continue;
+		}
+		if (c >= O_INC && c < O_INC + 3) {
+			const char *f = file_classes[c - O_INC];
+			int seen = 0;
+			for (int i = 0; i < nfiles; i++)
+				seen |= files[i] == f;
+			if (!seen)
+				files[nfiles++] = f;
+			continue;
+		}
+		switch (c) {
+		case 'd': db = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case O_SPACE: o.space = optarg; break;
+		case O_HOME: o.home = optarg; break;
+		case O_REDACT: o.secrets = OM_SECRETS_REDACTED; break;
+		case O_ALLOW_CLEAR: allow_clear = 1; break;
+		case 'o': out = optarg; break;
+		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
+		case 'V': om_print_version(); return 0;
+		default: om_die_usage(NULL);
+		}
+	}
+	if (optind < argc)
+		om_die_usage("unexpected argument '%s'", argv[optind]);
+	if (!keyfile)
+		om_die_usage("--master-key-file is required (or OM_MASTER_KEY_FILE)");
+	if (nfiles && !o.home)
+		om_die_usage("--include-%s needs --home DIR", files[0]);
+	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
+		om_die(2, "standard output is a terminal: give -o PATH, or pipe into om-encrypt");
+	if (o.secrets == OM_SECRETS_CLEAR && !allow_clear && !output_is_pipe(out))
+		om_die(2, "clear secrets go only into a pipe: pipe into om-encrypt, "
+			  "or use --redact-secrets (or --allow-clear-secrets)");
+	o.files = nfiles ? files : NULL;
+
+	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
+		om_die(2, "%s", err.msg);
+	if (!(key = om_key_load(keyfile, &err)))
+		om_die(2, "%s", err.msg);
+	o.key = key;
+	if (!(conn = om_store_connect(db, &err))) {
+		om_key_free(key);
+		om_die(2, "%s", err.msg);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (!(w = om_bundle_writer_open(out, &err))) {
+		PQfinish(conn);
+		om_key_free(key);
+		om_die(2, "%s", err.msg);
+	}
+	if (om_export(conn, &o, w, &err) < 0) {
+		om_bundle_writer_abort(w);
+		PQfinish(conn);
+		om_key_free(key);
+		om_die(2, "%s", err.msg);
+	}
+	PQfinish(conn);
+	om_key_free(key);
+	if (om_bundle_writer_commit(w, &err) < 0)
+		om_die(2, "%s", err.msg);
+	if (strcmp(out, "-") == 0)
+		om_close_stdout();
+	return 0;
+}
