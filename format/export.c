@@ -50,6 +50,7 @@ struct exporter {
 	struct om_sorter *sorter;
 	struct om_idmap *names; /* Id -> name, for references named in paths */
 	char *space_id;         /* with o->space */
+	struct om_idmap *include; /* a partial export: the Ids in scope, or NULL */
 	unsigned long counts[64];
 	/* The kind being read and the shape of its query. */
 	const struct om_kind *kind;
@@ -392,13 +393,13 @@ static int pattern_columns(char *sql, size_t cap, size_t *n, const char *al, con
 static int build_query(struct exporter *x, const struct om_kind *k, char *sql, size_t cap)
 {
 	size_t n = 0;
-	int ncols = 1;
+	int ncols = 2;
 	char joins[2048] = "";
 	size_t jn = 0;
 	const struct om_kind *cur = k;
 	char prev[32] = "c";
 
-	sql_put(sql, cap, &n, "SELECT c.doc::text");
+	sql_put(sql, cap, &n, "SELECT c.doc::text, c.id");
 	x->nchain = 0;
 	/* Up the owner chain: each hop joins the owner's table once per kind it
 	 * may be, and fetches what the owner's directory pattern needs. */
@@ -443,7 +444,9 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 		x->space_col = ncols++;
 	}
 	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
-	if (x->space_id) {
+	/* A partial export's closure decides alone; a space export takes the
+	 * space's documents. */
+	if (x->space_id && !x->include && k->scope != OM_SERVER) {
 		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
 		if (!lit) {
 			om_err_set(x->err, "out of memory");
@@ -632,6 +635,8 @@ static int export_row(PGresult *r, int row, void *vctx)
 	const struct om_kind *k = x->kind;
 	size_t dirlen;
 
+	if (x->include && !om_idmap_get(x->include, PQgetvalue(r, row, 1)))
+		return 0;
 	if (om_canon_parse(x->canon, PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0),
 			   x->err) < 0) {
 		om_err_prefix(x->err, "%s in table %s", k->name, k->table);
@@ -709,8 +714,21 @@ static int add_manifest(struct exporter *x)
 	json_object_set_new(exp, "Ignore", ign);
 	json_object_set_new(exp, "Files", files);
 	json_object_set_new(exp, "InlineScripts", json_string("inline"));
-	json_object_set_new(exp, "Scope", o->space ? json_pack("{ss}", "Space", o->space)
-						   : json_string("server"));
+	if (o->projects || o->project_groups) {
+		json_t *scope = json_object(), *pr = json_array(), *gr = json_array();
+		for (const char *const *p = o->projects; p && *p; p++)
+			json_array_append_new(pr, json_string(*p));
+		for (const char *const *p = o->project_groups; p && *p; p++)
+			json_array_append_new(gr, json_string(*p));
+		json_object_set_new(scope, "Projects", pr);
+		json_object_set_new(scope, "ProjectGroups", gr);
+		if (o->space)
+			json_object_set_new(scope, "Space", json_string(o->space));
+		json_object_set_new(exp, "Scope", scope);
+	} else {
+		json_object_set_new(exp, "Scope", o->space ? json_pack("{ss}", "Space", o->space)
+							   : json_string("server"));
+	}
 	json_object_set_new(sec, "State", json_string(o->secrets == OM_SECRETS_REDACTED
 							       ? "redacted" : "clear"));
 	json_object_set_new(m, "Format", json_string("om-bundle"));
@@ -769,6 +787,232 @@ static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
 	return r;
 }
 
+/* ---- partial exports: the closure of the chosen projects ---- */
+
+struct closure {
+	struct exporter *x;
+	/* Ids added and not yet followed. */
+	char **queue;
+	size_t n, cap;
+};
+
+static int closure_add(struct closure *c, const char *id)
+{
+	if (om_idmap_get(c->x->include, id))
+		return 0;
+	if (om_idmap_put(c->x->include, id, om_kind_of_id(id), NULL) < 0)
+		goto oom;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		char **q = realloc(c->queue, cap * sizeof *q);
+		if (!q)
+			goto oom;
+		c->queue = q;
+		c->cap = cap;
+	}
+	if (!(c->queue[c->n] = strdup(id)))
+		goto oom;
+	c->n++;
+	return 0;
+oom:
+	om_err_set(c->x->err, "out of memory");
+	return -1;
+}
+
+static int closure_ref(const struct om_ref_hit *h, void *vctx)
+{
+	struct closure *c = vctx;
+	const struct om_kind *k;
+	char id[256];
+
+	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
+		return 0; /* inner elements live in documents referred to anyway */
+	snprintf(id, sizeof id, "%s", h->id);
+	if (h->ref->form == OM_REF_TAG)
+		id[strcspn(id, "/")] = 0; /* the tag set */
+	k = om_kind_of_id(id);
+	/* History left out by the options stays out. */
+	if (!k || (k->history && (c->x->o->ignore & (1u << k->history))))
+		return 0;
+	return closure_add(c, id);
+}
+
+static int seed_project(PGresult *r, int row, void *vctx)
+{
+	return closure_add(vctx, PQgetvalue(r, row, 0));
+}
+
+static int add_owned(PGresult *r, int row, void *vctx)
+{
+	struct closure *c = vctx;
+
+	if (PQgetisnull(r, row, 1) || !om_idmap_get(c->x->include, PQgetvalue(r, row, 1)))
+		return 0;
+	return closure_add(c, PQgetvalue(r, row, 0));
+}
+
+/* Is every document this reference names already in the closure? */
+static int ref_inside(const struct om_ref_hit *h, void *vctx)
+{
+	struct closure *c = vctx;
+	char id[256];
+
+	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
+		return 0;
+	snprintf(id, sizeof id, "%s", h->id);
+	if (h->ref->form == OM_REF_TAG)
+		id[strcspn(id, "/")] = 0;
+	return om_idmap_get(c->x->include, id) ? 0 : 1;
+}
+
+static int add_owned_closed(PGresult *r, int row, void *vctx)
+{
+	struct closure *c = vctx;
+	const char *id = PQgetvalue(r, row, 0);
+	json_t *doc;
+	int rc;
+
+	if (PQgetisnull(r, row, 1) || !om_idmap_get(c->x->include, PQgetvalue(r, row, 1)) ||
+	    om_idmap_get(c->x->include, id))
+		return 0;
+	if (!(doc = json_loads(PQgetvalue(r, row, 2), 0, NULL))) {
+		om_err_set(c->x->err, "cannot parse document %s", id);
+		return -1;
+	}
+	rc = om_refs_each(om_kind_of_id(id), doc, ref_inside, c, c->x->err);
+	json_decref(doc);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 && om_idmap_put(c->x->include, id, om_kind_of_id(id), NULL) < 0) {
+		om_err_set(c->x->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Seed with the chosen projects; add what they own, transitively (the
+ * catalog lists owners before what they own); then follow references until
+ * nothing new comes.  Referred-to documents come without what they own,
+ * but for owned documents that refer to nothing outside the closure. */
+static int compute_closure(struct exporter *x)
+{
+	struct closure c = {x, NULL, 0, 0};
+	const struct om_export_opts *o = x->o;
+	char sql[512];
+	int rc = -1;
+
+	if (!(x->include = om_idmap_new())) {
+		om_err_set(x->err, "out of memory");
+		return -1;
+	}
+	for (int g = 0; g < 2; g++) {
+		const char *const *names = g ? o->project_groups : o->projects;
+		for (; names && *names; names++) {
+			const char *params[2] = {*names, x->space_id};
+			size_t before = c.n;
+			PGresult *r = PQexecParams(x->conn, g
+				? "SELECT p.id FROM projects p JOIN projectgroups g ON g.id = p.project_group_id"
+				  " WHERE g.name = $1 AND ($2::text IS NULL OR g.space_id = $2)"
+				: "SELECT id FROM projects WHERE name = $1 AND ($2::text IS NULL OR space_id = $2)",
+				2, NULL, params, NULL, NULL, 0);
+			int nt = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
+			if (nt < 0) {
+				om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+				PQclear(r);
+				goto out;
+			}
+			if (!g && nt > 1) {
+				om_err_set(x->err, "there are projects named '%s' in %d spaces: give --space",
+					   *names, nt);
+				PQclear(r);
+				goto out;
+			}
+			if (!g && nt == 0) {
+				om_err_set(x->err, "no project named '%s'", *names);
+				PQclear(r);
+				goto out;
+			}
+			if (g) {
+				PGresult *gr;
+				gr = PQexecParams(x->conn, "SELECT 1 FROM projectgroups WHERE name = $1"
+					" AND ($2::text IS NULL OR space_id = $2)", 2, NULL, params,
+					NULL, NULL, 0);
+				int found = PQresultStatus(gr) == PGRES_TUPLES_OK && PQntuples(gr) > 0;
+				PQclear(gr);
+				if (!found) {
+					om_err_set(x->err, "no project group named '%s'", *names);
+					PQclear(r);
+					goto out;
+				}
+			}
+			for (int i = 0; i < nt; i++)
+				if (seed_project(r, i, &c) < 0) {
+					PQclear(r);
+					goto out;
+				}
+			PQclear(r);
+			(void)before;
+		}
+	}
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		if (!k->owner || (k->history && (o->ignore & (1u << k->history))))
+			continue;
+		snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", k->owner, k->table);
+		if (om_store_each_row(x->conn, sql, add_owned, &c, x->err) < 0)
+			goto out;
+	}
+	/* Follow the references of everything in the queue. */
+	while (c.n) {
+		char *id = c.queue[--c.n];
+		const struct om_kind *k = om_kind_of_id(id);
+		const char *params[1] = {id};
+		PGresult *r;
+		int ok = 1;
+		if (!k) {
+			free(id);
+			continue;
+		}
+		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'SpaceId' FROM %s WHERE id = $1",
+			 k->table);
+		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
+		free(id);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+			PQclear(r);
+			goto out;
+		}
+		if (PQntuples(r) == 1) {
+			json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+			ok = doc && om_refs_each(k, doc, closure_ref, &c, x->err) == 0;
+			if (ok && !PQgetisnull(r, 0, 1))
+				ok = closure_add(&c, PQgetvalue(r, 0, 1)) == 0;
+			json_decref(doc);
+		}
+		PQclear(r);
+		if (!ok)
+			goto out;
+	}
+	/* Documents owned by what came in through references, when they refer
+	 * to nothing outside: a task's artifacts, a tenant's values for the
+	 * exported projects. */
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		if (!k->owner || (k->history && (o->ignore & (1u << k->history))))
+			continue;
+		snprintf(sql, sizeof sql, "SELECT id, doc->>'%s', doc::text FROM %s", k->owner,
+			 k->table);
+		if (om_store_each_row(x->conn, sql, add_owned_closed, &c, x->err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	while (c.n)
+		free(c.queue[--c.n]);
+	free(c.queue);
+	return rc;
+}
+
 int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
 	      struct om_err *err)
 {
@@ -819,11 +1063,13 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			goto rollback;
 		}
 	}
+	if ((o->projects || o->project_groups) && compute_closure(&x) < 0)
+		goto rollback;
 	for (size_t i = 0; i < om_nkinds; i++) {
 		const struct om_kind *k = &om_kinds[i];
 		if (k->history && (o->ignore & (1u << k->history)))
 			continue;
-		if (x.space_id && k->scope == OM_SERVER && strcmp(k->name, "Space") != 0)
+		if (x.space_id && !x.include && k->scope == OM_SERVER && strcmp(k->name, "Space") != 0)
 			continue;
 		x.kind = k;
 		if (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
@@ -844,6 +1090,7 @@ rollback:
 out:
 	om_sorter_free(x.sorter);
 	om_idmap_free(x.names);
+	om_idmap_free(x.include);
 	om_canon_free(x.canon);
 	om_buf_release(&x.out);
 	om_buf_release(&x.path);

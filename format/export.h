@@ -30,6 +30,12 @@ enum om_secret_state {
 
 struct om_export_opts {
 	const char *space;    /* export this space (by name) only, or NULL */
+	/* Export these projects, and the projects of these project groups
+	 * (NULL-terminated names, or NULL), with everything needed to recreate
+	 * them: the documents they own, and every document those refer to,
+	 * transitively (weak references of history left aside). */
+	const char *const *projects;
+	const char *const *project_groups;
 	unsigned ignore;      /* 1u << OM_HIST_x for each history class left out */
 	/* Home-directory files to include, by the first component of the
 	 * model's file pattern, lowercase: "tasklogs", "artifacts",

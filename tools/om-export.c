@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
 	"  --master-key-file FILE  the server's master key (or OM_MASTER_KEY_FILE)\n"
 	"  --space NAME            export this space only\n"
+	"  --project NAME          export this project and what it needs (repeatable)\n"
+	"  --project-group NAME    export the projects of this group and what they need\n"
 	"  --ignore-history        leave out events, server tasks and artifacts\n"
 	"  --ignore-deployments    leave out releases and deployments\n"
 	"  --ignore-machines       leave out deployment targets and workers\n"
@@ -64,11 +66,13 @@ static int output_is_pipe(const char *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_SPACE = 256, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
+	enum { O_SPACE = 256, O_PROJECT, O_GROUP, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"master-key-file", required_argument, NULL, 'k'},
 		{"space", required_argument, NULL, O_SPACE},
+		{"project", required_argument, NULL, O_PROJECT},
+		{"project-group", required_argument, NULL, O_GROUP},
 		{"ignore-history", no_argument, NULL, O_IGN + OM_HIST_HISTORY},
 		{"ignore-deployments", no_argument, NULL, O_IGN + OM_HIST_DEPLOYMENTS},
 		{"ignore-machines", no_argument, NULL, O_IGN + OM_HIST_MACHINES},
@@ -87,6 +91,10 @@ int main(int argc, char **argv)
 	};
 	static const char *const file_classes[] = {"tasklogs", "artifacts", "packages"};
 	const char *files[4] = {NULL};
+	/* At most argc names of each. */
+	const char **projects = calloc((size_t)argc + 1, sizeof *projects);
+	const char **groups = calloc((size_t)argc + 1, sizeof *groups);
+	int nprojects = 0, ngroups = 0;
 	int nfiles = 0, allow_clear = 0, c;
 	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
 	struct om_export_opts o = {0};
@@ -96,6 +104,8 @@ int main(int argc, char **argv)
 	PGconn *conn;
 
 	om_progname = "om-export";
+	if (!projects || !groups)
+		om_die(2, "out of memory");
 	if (keyfile && !*keyfile)
 		keyfile = NULL;
 	while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
@@ -116,6 +126,8 @@ int main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case O_SPACE: o.space = optarg; break;
+		case O_PROJECT: projects[nprojects++] = optarg; break;
+		case O_GROUP: groups[ngroups++] = optarg; break;
 		case O_HOME: o.home = optarg; break;
 		case O_REDACT: o.secrets = OM_SECRETS_REDACTED; break;
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
@@ -137,6 +149,8 @@ int main(int argc, char **argv)
 		om_die(2, "clear secrets go only into a pipe: pipe into om-encrypt, "
 			  "or use --redact-secrets (or --allow-clear-secrets)");
 	o.files = nfiles ? files : NULL;
+	o.projects = nprojects ? projects : NULL;
+	o.project_groups = ngroups ? groups : NULL;
 
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
@@ -166,6 +180,8 @@ int main(int argc, char **argv)
 	om_key_free(key);
 	if (om_bundle_writer_commit(w, &err) < 0)
 		om_die(2, "%s", err.msg);
+	free(projects);
+	free(groups);
 	if (strcmp(out, "-") == 0)
 		om_close_stdout();
 	return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../format/bundlecheck.h"
 #include "../format/model.h"
 #include "../format/seal.h"
 #include "../format/store.h"
@@ -20,6 +21,7 @@
 static const char usage_text[] =
 	"usage: om-store init [--db CONNINFO] --master-key-file FILE [--new-key]\n"
 	"       om-store check [--db CONNINFO] [--master-key-file FILE] [--home DIR]\n"
+	"       om-store check-bundle BUNDLE\n"
 	"       om-store keygen FILE\n"
 	"       om-store key-check --master-key-file FILE\n"
 	"       om-store seal --master-key-file FILE\n"
@@ -149,6 +151,22 @@ static int cmd_usage(const struct opts *o)
 	PQfinish(conn);
 	om_close_stdout();
 	return 0;
+}
+
+/* Does every reference of a bundle's documents resolve inside it? */
+static int cmd_check_bundle(const struct opts *o)
+{
+	struct om_err err;
+	long n;
+
+	if (!o->arg)
+		om_die_usage("check-bundle needs a BUNDLE");
+	if ((n = om_bundle_check_refs(o->arg, print_problem, NULL, &err)) < 0)
+		om_die(2, "%s", err.msg);
+	om_close_stdout();
+	if (n > 0)
+		fprintf(stderr, "om-store: %ld problem%s found\n", n, n == 1 ? "" : "s");
+	return n > 0 ? 1 : 0;
 }
 
 static int cmd_keygen(const struct opts *o)
@@ -291,7 +309,8 @@ int main(int argc, char **argv)
 	o.cmd = argv[optind++];
 	if (optind < argc)
 		o.arg = argv[optind++];
-	if (optind < argc || (o.arg && strcmp(o.cmd, "keygen") != 0))
+	if (optind < argc || (o.arg && strcmp(o.cmd, "keygen") != 0 &&
+			      strcmp(o.cmd, "check-bundle") != 0))
 		om_die_usage("too many arguments");
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
@@ -302,6 +321,8 @@ int main(int argc, char **argv)
 		return cmd_check(&o);
 	if (strcmp(o.cmd, "keygen") == 0)
 		return cmd_keygen(&o);
+	if (strcmp(o.cmd, "check-bundle") == 0)
+		return cmd_check_bundle(&o);
 	if (strcmp(o.cmd, "key-check") == 0)
 		return cmd_key_check(&o);
 	if (strcmp(o.cmd, "seal") == 0)

@@ -1,9 +1,9 @@
 # Every option --help shows is in the man page's OPTIONS, and the other way
 # round.
 for prog in om-store om-export; do
-	"$prog" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >help.txt
+	"$prog" --help | grep -o -- '--[a-z][a-z-]*[a-z]' | sort -u >help.txt
 	sed -n '/^\.SH OPTIONS/,/^\.SH EXIT/p' "$OM_TOP/docs/$prog.1" | sed 's/\\-/-/g' |
-		grep -o -- '--[a-z][a-z-]*' | sort -u >man.txt
+		grep -o -- '--[a-z][a-z-]*[a-z]' | sort -u >man.txt
 	if ! cmp -s help.txt man.txt; then
 		echo "$prog: --help and docs/$prog.1 disagree:"
 		diff help.txt man.txt

@@ -1,0 +1,24 @@
+/*
+ * bundlecheck.h - is a bundle self-contained?
+ *
+ * A whole-server or partial export holds every document its documents
+ * refer to; om_bundle_check_refs() verifies that against the model.
+ */
+#ifndef OM_BUNDLECHECK_H
+#define OM_BUNDLECHECK_H
+
+#include "err.h"
+#include "store.h"
+
+/*
+ * Read the bundle at path (a directory or an archive file; it is read twice)
+ * and report through fn, one line each, every reference of a document that
+ * names no document of the bundle, or one of another kind than the model
+ * says; weak references (history) may dangle, and so may references to
+ * the history classes the manifest says were left out.  Documents are the .json
+ * entries holding an object whose "Id" has a known kind.  Returns the number
+ * of problems, or -1 with err set.
+ */
+long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err);
+
+#endif
