@@ -909,7 +909,6 @@ static int compute_closure(struct exporter *x)
 		const char *const *names = g ? o->project_groups : o->projects;
 		for (; names && *names; names++) {
 			const char *params[2] = {*names, x->space_id};
-			size_t before = c.n;
 			PGresult *r = PQexecParams(x->conn, g
 				? "SELECT p.id FROM projects p JOIN projectgroups g ON g.id = p.project_group_id"
 				  " WHERE g.name = $1 AND ($2::text IS NULL OR g.space_id = $2)"
@@ -951,7 +950,6 @@ static int compute_closure(struct exporter *x)
 					goto out;
 				}
 			PQclear(r);
-			(void)before;
 		}
 	}
 	for (size_t i = 0; i < om_nkinds; i++) {
