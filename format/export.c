@@ -465,6 +465,107 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 	return 0;
 }
 
+static int add_record(struct exporter *x, const char *path, char tag, const void *data,
+		      size_t len);
+
+/* ---- script sidecars ---- */
+
+#define SCRIPT_TOKEN "om-script-1:"
+
+struct elems {
+	struct exporter *x;
+	om_canon_node *v;
+	size_t n, cap;
+};
+
+static int note_elem(const struct om_chit *hit, void *vctx)
+{
+	struct elems *e = vctx;
+
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 16;
+		om_canon_node *v = realloc(e->v, cap * sizeof *v);
+		if (!v) {
+			om_err_set(e->x->err, "out of memory");
+			return -1;
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = hit->node;
+	return 0;
+}
+
+/* The file name ending for a script language. */
+static const char *script_ext(const char *syntax, size_t len)
+{
+	static const char *const ext[][2] = {
+		{"Bash", ".sh"}, {"PowerShell", ".ps1"}, {"Python", ".py"},
+		{"CSharp", ".csx"}, {"FSharp", ".fsx"},
+	};
+
+	for (size_t i = 0; syntax && i < sizeof ext / sizeof *ext; i++)
+		if (strlen(ext[i][0]) == len && memcmp(ext[i][0], syntax, len) == 0)
+			return ext[i][1];
+	return ".txt";
+}
+
+/* Put each inline script of the document into a sidecar file
+ * "scripts/<Action name><ext>" in the document's parent directory
+ * (parentlen bytes of x->path); with extract, the JSON names the file. */
+static int extract_scripts(struct exporter *x, size_t parentlen)
+{
+	struct elems e = {x, NULL, 0, 0};
+	struct om_canon *c = x->canon;
+	int rc = -1;
+
+	if (om_canon_path_walk(c, om_canon_root(c), x->kind->scripts, note_elem, &e, x->err) < 0)
+		goto out;
+	for (size_t i = 0; i < e.n; i++) {
+		om_canon_node props = om_canon_get(c, e.v[i], "Properties");
+		om_canon_node body = om_canon_get(c, props, "Octopus.Action.Script.ScriptBody");
+		om_canon_node syn = om_canon_get(c, props, "Octopus.Action.Script.Syntax");
+		size_t nlen, blen, slen = 0;
+		const char *name = om_canon_str(c, om_canon_get(c, e.v[i], "Name"), &nlen);
+		const char *text = om_canon_str(c, body, &blen);
+		const char *syntax = om_canon_str(c, syn, &slen);
+		char *comp;
+
+		if (om_canon_type(c, body) != OM_CANON_STRING || blen == 0 || !name)
+			continue;
+		if (!(comp = om_name_component(name, nlen, 0, x->err)))
+			goto out;
+		x->fpath.len = 0;
+		if (om_buf_append(&x->fpath, x->path.p, parentlen, x->err) < 0 ||
+		    om_buf_append(&x->fpath, parentlen ? "/scripts/" : "scripts/",
+				  parentlen ? 9 : 8, x->err) < 0 ||
+		    om_buf_append(&x->fpath, comp, strlen(comp), x->err) < 0 ||
+		    om_buf_append(&x->fpath, script_ext(syntax, slen),
+				  strlen(script_ext(syntax, slen)), x->err) < 0 ||
+		    om_buf_append(&x->fpath, "", 1, x->err) < 0) {
+			free(comp);
+			goto out;
+		}
+		free(comp);
+		if (add_record(x, x->fpath.p, REC_DOC, text, blen) < 0)
+			goto out;
+		if (x->o->scripts == OM_SCRIPTS_EXTRACT) {
+			/* The token names the file relative to the document's directory. */
+			const char *rel = x->fpath.p + parentlen + (parentlen > 0);
+			x->raw.len = 0;
+			if (om_buf_append(&x->raw, SCRIPT_TOKEN, sizeof SCRIPT_TOKEN - 1, x->err) < 0 ||
+			    om_buf_append(&x->raw, rel, strlen(rel), x->err) < 0 ||
+			    om_canon_set_str(c, body, x->raw.p, x->raw.len, x->err) < 0)
+				goto out;
+			x->raw.len = 0;
+		}
+	}
+	rc = 0;
+out:
+	free(e.v);
+	return rc;
+}
+
 /* ---- one document ---- */
 
 static int note_secret(const struct om_chit *hit, void *vctx)
@@ -644,6 +745,7 @@ static int export_row(PGresult *r, int row, void *vctx)
 	}
 	if (parent_dir(x, r, row) < 0)
 		return -1;
+	size_t parentlen = x->path.len;
 	struct source self = {x, k, 1, r, row, 0};
 	if (k->dir && expand(&self, k->dir, &x->path) < 0)
 		return -1;
@@ -677,6 +779,8 @@ static int export_row(PGresult *r, int row, void *vctx)
 	for (const char *const *v = k->volatiles; v && *v; v++)
 		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
 	if (tokenize_secrets(x, x->path.p) < 0)
+		return -1;
+	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
 		return -1;
 	x->out.len = 0;
 	if (om_canon_write(x->canon, &x->out, x->err) < 0)
@@ -713,7 +817,9 @@ static int add_manifest(struct exporter *x)
 					    json_integer((json_int_t)x->counts[i]));
 	json_object_set_new(exp, "Ignore", ign);
 	json_object_set_new(exp, "Files", files);
-	json_object_set_new(exp, "InlineScripts", json_string("inline"));
+	json_object_set_new(exp, "InlineScripts",
+			    json_string(o->scripts == OM_SCRIPTS_EXTRACT ? "extract"
+					: o->scripts == OM_SCRIPTS_COPY ? "copy" : "inline"));
 	if (o->projects || o->project_groups) {
 		json_t *scope = json_object(), *pr = json_array(), *gr = json_array();
 		for (const char *const *p = o->projects; p && *p; p++)

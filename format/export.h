@@ -28,6 +28,13 @@ enum om_secret_state {
 	OM_SECRETS_REDACTED, /* om-redacted-1: keyed fingerprints */
 };
 
+/* Where inline scripts go (--inline-scripts). */
+enum om_inline_scripts {
+	OM_SCRIPTS_INLINE,  /* in the JSON, as in the store */
+	OM_SCRIPTS_EXTRACT, /* in sidecar files; the JSON names the file */
+	OM_SCRIPTS_COPY,    /* in both */
+};
+
 struct om_export_opts {
 	const char *space;    /* export this space (by name) only, or NULL */
 	/* Export these projects, and the projects of these project groups
@@ -43,6 +50,7 @@ struct om_export_opts {
 	const char *const *files;
 	const char *home;     /* the server's home directory, for files */
 	enum om_secret_state secrets;
+	enum om_inline_scripts scripts;
 	const struct om_key *key; /* the server's master key: always needed */
 	const char *tmpdir;   /* for the external sort; NULL: $TMPDIR or /tmp */
 	size_t mem_limit;     /* bytes the sort may hold in memory; 0: default */

@@ -287,139 +287,139 @@ static const struct om_ref refs_none[] = {{0, 0, 0, 0, 0, 0, 0}};
 const struct om_kind om_kinds[] = {
 	{"Space", "spaces", "Spaces-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_space), NULL, vol_common, NULL,
-	 "spaces/{Name}", "space.json", NULL},
+	 "spaces/{Name}", "space.json", NULL, NULL},
 
 	{"User", "users", "Users-", NULL, OM_SERVER, {"Username"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "users/{Username}.json", NULL},
+	 NULL, "users/{Username}.json", NULL, NULL},
 
 	{"UserRole", "userroles", "UserRoles-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "user-roles/{Name}.json", NULL},
+	 NULL, "user-roles/{Name}.json", NULL, NULL},
 
 	{"Team", "teams", "Teams-", NULL, OM_SPACE_OPTIONAL, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_team), NULL, vol_common, NULL,
-	 NULL, "teams/{Name}.json", NULL},
+	 NULL, "teams/{Name}.json", NULL, NULL},
 
 	{"Environment", "environments", "Environments-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "environments/{Name}.json", NULL},
+	 NULL, "environments/{Name}.json", NULL, NULL},
 
 	{"Lifecycle", "lifecycles", "Lifecycles-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_lifecycle), NULL, vol_common, NULL,
-	 NULL, "lifecycles/{Name}.json", NULL},
+	 NULL, "lifecycles/{Name}.json", NULL, NULL},
 
 	{"ProjectGroup", "projectgroups", "ProjectGroups-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_projectgroup), NULL, vol_common, NULL,
-	 NULL, "project-groups/{Name}.json", NULL},
+	 NULL, "project-groups/{Name}.json", NULL, NULL},
 
 	{"Feed", "feeds", "Feeds-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, sec_feed, vol_common, NULL,
-	 NULL, "feeds/{Name}.json", NULL},
+	 NULL, "feeds/{Name}.json", NULL, NULL},
 
 	{"Account", "accounts", "Accounts-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_account), sec_account, vol_common, NULL,
-	 NULL, "accounts/{Name}.json", NULL},
+	 NULL, "accounts/{Name}.json", NULL, NULL},
 
 	{"Certificate", "certificates", "Certificates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_CERTIFICATES,
 	 REFS(refs_certificate), sec_certificate, vol_common, NULL,
-	 NULL, "certificates/{Name}.json", NULL},
+	 NULL, "certificates/{Name}.json", NULL, NULL},
 
 	{"WorkerPool", "workerpools", "WorkerPools-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "worker-pools/{Name}.json", NULL},
+	 NULL, "worker-pools/{Name}.json", NULL, NULL},
 
 	{"MachinePolicy", "machinepolicies", "MachinePolicies-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_machinepolicy), NULL, vol_common, NULL,
-	 NULL, "machine-policies/{Name}.json", NULL},
+	 NULL, "machine-policies/{Name}.json", NULL, NULL},
 
 	{"Worker", "workers", "Workers-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_worker), NULL, vol_machine, NULL,
-	 NULL, "workers/{Name}.json", NULL},
+	 NULL, "workers/{Name}.json", NULL, NULL},
 
 	{"Machine", "machines", "Machines-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_machine), NULL, vol_machine, NULL,
-	 NULL, "deployment-targets/{Name}.json", NULL},
+	 NULL, "deployment-targets/{Name}.json", NULL, NULL},
 
 	{"TagSet", "tagsets", "TagSets-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "tag-sets/{Name}.json", NULL},
+	 NULL, "tag-sets/{Name}.json", NULL, NULL},
 
 	{"Tenant", "tenants", "Tenants-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_TENANTS,
 	 REFS(refs_tenant), NULL, vol_common, NULL,
-	 "tenants/{Name}", "tenant.json", NULL},
+	 "tenants/{Name}", "tenant.json", NULL, NULL},
 
 	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL,
-	 NULL, "step-templates/{Name}.json", NULL},
+	 NULL, "step-templates/{Name}.json", NULL, NULL},
 
 	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
 	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL,
-	 "library-variable-sets/{Name}", "library-variable-set.json", NULL},
+	 "library-variable-sets/{Name}", "library-variable-set.json", NULL, NULL},
 
 	{"Project", "projects", "Projects-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_project), sec_templates, vol_common, NULL,
-	 "projects/{Name}", "project.json", NULL},
+	 "projects/{Name}", "project.json", NULL, NULL},
 
 	{"VariableSet", "variablesets", "variableset-", "OwnerId", OM_SPACE, {"OwnerId"}, "OwnerId",
 	 OM_HIST_NONE, REFS(refs_variableset), sec_variableset, vol_versioned, NULL,
-	 NULL, "variables.json", NULL},
+	 NULL, "variables.json", NULL, NULL},
 
 	{"Channel", "channels", "Channels-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_channel), NULL, vol_common, NULL,
-	 NULL, "channels/{Name}.json", NULL},
+	 NULL, "channels/{Name}.json", NULL, NULL},
 
 	{"DeploymentProcess", "deploymentprocesses", "deploymentprocess-", "OwnerId", OM_SPACE, {"OwnerId"},
 	 "OwnerId", OM_HIST_NONE, REFS(refs_deploymentprocess), sec_process, vol_versioned, NULL,
-	 NULL, "deployment-process.json", NULL},
+	 NULL, "deployment-process.json", NULL, "Steps[]/Actions[]"},
 
 	{"DeploymentSettings", "deploymentsettings", "deploymentsettings-", "ProjectId", OM_SPACE, {"ProjectId"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_deploymentsettings), NULL, vol_common, NULL,
-	 NULL, "deployment-settings.json", NULL},
+	 NULL, "deployment-settings.json", NULL, NULL},
 
 	{"Runbook", "runbooks", "Runbooks-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_runbook), NULL, vol_common, NULL,
-	 "runbooks/{Name}", "runbook.json", NULL},
+	 "runbooks/{Name}", "runbook.json", NULL, NULL},
 
 	{"RunbookProcess", "runbookprocesses", "RunbookProcess-", "RunbookId", OM_SPACE, {"RunbookId"},
 	 "RunbookId", OM_HIST_NONE, REFS(refs_runbookprocess), sec_process, vol_versioned, NULL,
-	 NULL, "process.json", NULL},
+	 NULL, "process.json", NULL, "Steps[]/Actions[]"},
 
 	{"ProjectTrigger", "projecttriggers", "ProjectTriggers-", NULL, OM_SPACE, {"ProjectId", "Name"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_projecttrigger), NULL, vol_common, NULL,
-	 NULL, "triggers/{Name}.json", NULL},
+	 NULL, "triggers/{Name}.json", NULL, NULL},
 
 	{"TenantVariable", "tenantvariables", "TenantVariables-", NULL, OM_SPACE,
 	 {"TenantId", "OwnerId", "EnvironmentId", "VariableTemplateId"}, "TenantId", OM_HIST_TENANTS,
 	 REFS(refs_tenantvariable), sec_tenantvariable, vol_common, NULL,
-	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL},
+	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL, NULL},
 
 	{"Release", "releases", "Releases-", NULL, OM_SPACE, {"ProjectId", "Version"}, "ProjectId",
 	 OM_HIST_DEPLOYMENTS, REFS(refs_release), NULL, vol_common, NULL,
-	 "releases/{Version}", "release.json", NULL},
+	 "releases/{Version}", "release.json", NULL, NULL},
 
 	{"ServerTask", "servertasks", "ServerTasks-", NULL, OM_SPACE_OPTIONAL, {"QueueTime", "Description"},
 	 NULL, OM_HIST_HISTORY, REFS(refs_servertask), NULL, vol_common, "TaskLogs/{Id}.txt",
-	 "tasks/{QueueTime} {Description}", "task.json", "log.txt"},
+	 "tasks/{QueueTime} {Description}", "task.json", "log.txt", NULL},
 
 	{"Deployment", "deployments", "Deployments-", NULL, OM_SPACE,
 	 {"ReleaseId", "EnvironmentId", "TenantId", "Created"}, "ReleaseId", OM_HIST_DEPLOYMENTS,
 	 REFS(refs_deployment), NULL, vol_common, NULL,
-	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL},
+	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL, NULL},
 
 	{"Artifact", "artifacts", "Artifacts-", NULL, OM_SPACE_OPTIONAL, {"ServerTaskId", "Filename"},
 	 "ServerTaskId", OM_HIST_HISTORY, REFS(refs_artifact), NULL, vol_common,
 	 "Artifacts/{ServerTaskId}/{Filename}",
-	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}"},
+	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}", NULL},
 
 	{"Event", "events", "Events-", NULL, OM_SPACE_OPTIONAL, {"Occurred", "Category", "Message"}, NULL,
 	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL,
-	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL},
+	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL},
 
 	{"Package", "packages", "packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
 	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
 	 "Packages/{PackageId}/{PackageId}.{Version}{FileExtension}",
-	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}"},
+	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL},
 };
 const size_t om_nkinds = N(om_kinds);
 

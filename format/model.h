@@ -133,6 +133,12 @@ struct om_kind {
 	const char *dir;
 	const char *path;
 	const char *bundle_file;
+	/* The elements that may hold an inline script ("Steps[]/Actions[]"),
+	 * each with its Name, its body at Properties/Octopus.Action.Script.
+	 * ScriptBody and its language at .../Octopus.Action.Script.Syntax; a
+	 * bundle can keep the bodies as files beside the document
+	 * (spec/bundle.md, "Script sidecars").  NULL: none. */
+	const char *scripts;
 };
 
 extern const struct om_kind om_kinds[];

@@ -40,6 +40,8 @@ static const char usage_text[] =
 	"  --include-artifacts     add the artifacts from the home directory\n"
 	"  --include-packages      add the built-in feed's packages from the home directory\n"
 	"  --home DIR              the server's home directory\n"
+	"  --inline-scripts=MODE   inline (the default), extract or copy step scripts\n"
+	"                          to files beside the process\n"
 	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
 	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
@@ -66,7 +68,7 @@ static int output_is_pipe(const char *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_SPACE = 256, O_PROJECT, O_GROUP, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
+	enum { O_SPACE = 256, O_PROJECT, O_GROUP, O_SCRIPTS, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"master-key-file", required_argument, NULL, 'k'},
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
 		{"include-artifacts", no_argument, NULL, O_INC + 1},
 		{"include-packages", no_argument, NULL, O_INC + 2},
 		{"home", required_argument, NULL, O_HOME},
+		{"inline-scripts", required_argument, NULL, O_SCRIPTS},
 		{"redact-secrets", no_argument, NULL, O_REDACT},
 		{"allow-clear-secrets", no_argument, NULL, O_ALLOW_CLEAR},
 		{"output", required_argument, NULL, 'o'},
@@ -129,6 +132,17 @@ int main(int argc, char **argv)
 		case O_PROJECT: projects[nprojects++] = optarg; break;
 		case O_GROUP: groups[ngroups++] = optarg; break;
 		case O_HOME: o.home = optarg; break;
+		case O_SCRIPTS:
+			if (strcmp(optarg, "inline") == 0)
+				o.scripts = OM_SCRIPTS_INLINE;
+			else if (strcmp(optarg, "extract") == 0)
+				o.scripts = OM_SCRIPTS_EXTRACT;
+			else if (strcmp(optarg, "copy") == 0)
+				o.scripts = OM_SCRIPTS_COPY;
+			else
+				om_die_usage("--inline-scripts: '%s' is not inline, extract or copy",
+					     optarg);
+			break;
 		case O_REDACT: o.secrets = OM_SECRETS_REDACTED; break;
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
 		case 'o': out = optarg; break;

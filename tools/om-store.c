@@ -269,6 +269,8 @@ static int cmd_model(void)
 		printf("  bundle path %s\n", k->path);
 		if (k->bundle_file)
 			printf("  bundle file %s\n", k->bundle_file);
+		if (k->scripts)
+			printf("  scripts %s\n", k->scripts);
 	}
 	om_close_stdout();
 	return 0;

@@ -1,0 +1,39 @@
+# --inline-scripts=extract puts every inline step script in a file of its
+# own beside the process, byte for byte, and the JSON names the file;
+# copy keeps it in the JSON too; inline is the default.
+new_acme a
+x() { om-export --db dbname=a --master-key-file "$OM_FIXTURES/acme.key" --redact-secrets "$@"; }
+x -o inline
+x --inline-scripts=extract -o extract
+x --inline-scripts=copy -o copy
+grep '"InlineScripts"' inline/manifest.json extract/manifest.json copy/manifest.json
+ls "extract/spaces/Default/projects/Acme Web/scripts"
+# Each token's file holds exactly the script of the inline export.
+perl -MJSON::PP -e '
+	use strict;
+	my ($n, $bad) = (0, 0);
+	sub slurp { local $/; open(my $f, "<:raw", $_[0]) or die "$_[0]: $!"; <$f> }
+	for my $path (split /\n/, `cd extract && find . -name "*process.json"`) {
+		my $e = JSON::PP->new->utf8->decode(slurp("extract/$path"));
+		my $i = JSON::PP->new->utf8->decode(slurp("inline/$path"));
+		(my $dir = $path) =~ s{/[^/]*$}{};
+		for my $s (0 .. $#{$e->{Steps}}) {
+			for my $a (0 .. $#{$e->{Steps}[$s]{Actions}}) {
+				my $body = $e->{Steps}[$s]{Actions}[$a]{Properties}{"Octopus.Action.Script.ScriptBody"};
+				next unless defined $body && $body =~ /^om-script-1:(.*)$/s;
+				my $rel = $1;
+				utf8::encode($rel);
+				my $file = slurp("extract/$dir/$rel");
+				utf8::decode($file);
+				my $want = $i->{Steps}[$s]{Actions}[$a]{Properties}{"Octopus.Action.Script.ScriptBody"};
+				$n++;
+				if ($file ne $want) { $bad++; print "differs: $dir/$rel\n" }
+			}
+		}
+	}
+	print "$n scripts, $bad differ\n";
+	exit($bad || !$n);
+'
+# copy: the same files, and the JSON as inline.
+diff -r inline copy | grep -v '^Only in copy.*: scripts$' | grep -v '^diff\|^[<>] *"InlineScripts"\|^---\|^[0-9]' || true
+must_fail 2 x --inline-scripts=sideways -o bad
