@@ -72,7 +72,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB) $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-tests: $(UNIT)
+tests: $(UNIT) bench/om-gen
 
 # The one test command: set-up, build, a throwaway PostgreSQL, every test.
 check:

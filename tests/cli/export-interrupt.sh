@@ -1,0 +1,59 @@
+# SIGINT or SIGTERM during an export: om-export dies of the signal (status
+# 130 or 143) and leaves nothing behind: no archive and no temporary file
+# beside it, nothing in TMPDIR, no new directory, and an earlier directory
+# bundle exactly as it was, whether the export was still reading the store
+# or already writing files.
+gen=$OM_TOP/bench/om-gen
+if [ ! -x "$gen" ]; then
+	echo "export-interrupt: $gen is missing: make tests (or make bench/om-gen)" >&2
+	exit 2
+fi
+createdb big
+om-store init --db dbname=big --master-key-file big.key --new-key >/dev/null
+"$gen" --db dbname=big --master-key-file big.key --projects 300 2>/dev/null
+# An earlier bundle (of the sample instance) in outdir, and a copy of it.
+new_acme a
+om-export --db dbname=a --master-key-file "$OM_FIXTURES/acme.key" --redact-secrets -o outdir
+cp -R outdir outdir.before
+mkdir tmp
+TMPDIR=$PWD/tmp
+export TMPDIR
+ls -A >before.ls
+
+# interrupt SIG OUTPUT WHEN READY: start an export to OUTPUT, wait until a
+# file matching the pattern READY exists, send SIG, check what is left.
+interrupt() {
+	sig=$1 out=$2 when=$3 ready=$4
+	# (A background job of a script starts with SIGINT ignored: undo that.)
+	env --default-signal=INT om-export --db dbname=big --master-key-file big.key \
+		--redact-secrets -o "$out" &
+	pid=$!
+	n=0
+	until ls -d $ready >/dev/null 2>&1; do
+		n=$((n + 1))
+		if [ $n -ge 6000 ]; then
+			echo "export-interrupt: $ready never appeared" >&2
+			return 1
+		fi
+		sleep 0.005
+	done
+	kill -s $sig $pid
+	case $sig in INT) want=130 ;; TERM) want=143 ;; esac
+	# (The shell's "Terminated" for the job is no part of the result.)
+	rc=0
+	wait $pid 2>/dev/null || rc=$?
+	if [ $rc -ne $want ]; then
+		echo "export-interrupt: $sig to the export to $out: status $rc, expected $want" >&2
+		return 1
+	fi
+	ls -A | cmp -s - before.ls || { echo "left in .:" >&2; ls -A | diff before.ls - >&2; return 1; }
+	diff -r outdir.before outdir
+	test -z "$(ls -A tmp)"
+	echo "$sig during export to $out, $when: status $want, nothing left"
+}
+interrupt INT out.tar "at its start" '.out.tar.tmp-*'
+interrupt TERM out.tar.zst "at its start" '.out.tar.zst.tmp-*'
+interrupt TERM outdir "at its start" 'outdir/.om-tmp-*'
+interrupt INT outdir "while writing files" 'outdir/.om-tmp-*/2000'
+interrupt INT newdir "at its start" 'newdir/.om-tmp-*'
+interrupt TERM newdir "while writing files" 'newdir/.om-tmp-*/2000'
