@@ -1,4 +1,5 @@
 #include "bundle.h"
+#include "sigs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -960,6 +961,8 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 		om_err_set(err, "out of memory");
 		return -1;
 	}
+	sigset_t held;
+	om_signals_hold(&held);
 	for (int tries = 0; tries < 100; tries++) {
 		tmp_suffix(suffix);
 		sprintf(w->tmp, "%.*s.%.*s.tmp-%s", (int)dirlen, path, (int)baselen, base, suffix);
@@ -969,14 +972,15 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 	}
 	if (w->fd < 0) {
 		om_err_set(err, "%s: cannot create a temporary file: %s", w->disp, strerror(errno));
+		om_signals_release(&held);
 		free(w->tmp);
 		w->tmp = NULL;
 		return -1;
 	}
 	w->own_fd = 1;
-	if ((w->slot = slot_take(SLOT_FILE, w->tmp, NULL, w->disp, err)) < 0)
-		return -1;
-	return 0;
+	w->slot = slot_take(SLOT_FILE, w->tmp, NULL, w->disp, err);
+	om_signals_release(&held);
+	return w->slot < 0 ? -1 : 0;
 }
 
 /* Open a directory bundle for updating (see the spec's update rule). */
@@ -1026,15 +1030,19 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 		return -1;
 	}
 	sprintf(w->stage, "%s/%s", path, STAGE_NAME);
+	sigset_t held;
+	om_signals_hold(&held);
 	if (!mkdtemp(w->stage)) {
 		om_err_set(err, "%s: cannot create a staging directory: %s", w->disp,
 			   strerror(errno));
+		om_signals_release(&held);
 		free(w->stage);
 		w->stage = NULL;
 		return -1;
 	}
-	if ((w->slot = slot_take(SLOT_STAGE, w->stage, w->created_root ? path : NULL, w->disp,
-				 err)) < 0)
+	w->slot = slot_take(SLOT_STAGE, w->stage, w->created_root ? path : NULL, w->disp, err);
+	om_signals_release(&held);
+	if (w->slot < 0)
 		return -1;
 	w->stagefd = open(w->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fd = w->stagefd < 0 ? -1 :

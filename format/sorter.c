@@ -11,6 +11,7 @@
  * buffer, and the records still in memory.
  */
 #include "sorter.h"
+#include "sigs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -242,14 +243,20 @@ static int run_begin(struct om_sorter *s, struct run *r, struct om_err *err)
 		return oom(s, err);
 	memcpy(path, s->tmpdir, n);
 	memcpy(path + n, "/om-sort-XXXXXX", sizeof "/om-sort-XXXXXX");
+	sigset_t held;
+	om_signals_hold(&held);
 	r->fd = mkstemp(path);
 	r->bytes = r->nrecs = 0;
 	if (r->fd < 0) {
+		int e = errno;
+		om_signals_release(&held);
 		free(path);
-		return fail(s, err, "cannot create a temporary file", errno);
+		return fail(s, err, "cannot create a temporary file", e);
 	}
 	/* Gone from the directory at once: only the descriptor holds it. */
-	if (unlink(path) < 0) {
+	int unlinked = unlink(path);
+	om_signals_release(&held);
+	if (unlinked < 0) {
 		int e = errno;
 		close(r->fd);
 		r->fd = -1;
