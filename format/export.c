@@ -519,7 +519,7 @@ static int extract_scripts(struct exporter *x, size_t parentlen)
 	struct om_canon *c = x->canon;
 	int rc = -1;
 
-	if (om_canon_path_walk(c, om_canon_root(c), x->kind->scripts, note_elem, &e, x->err) < 0)
+	if (om_canon_path_walk(c, om_canon_root(c), x->kind->scripts, x->kind, note_elem, &e, x->err) < 0)
 		goto out;
 	for (size_t i = 0; i < e.n; i++) {
 		om_canon_node props = om_canon_get(c, e.v[i], "Properties");

@@ -7,6 +7,7 @@
  */
 #include "model.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,15 @@ static const char *const vol_machine[] = {
 
 /* Templates with sensitive defaults: projects, library variable sets. */
 static const char *const sec_templates[] = {"Templates[]/DefaultValue/SensitiveValue", NULL};
+
+/* Keyed arrays (struct om_kind keys): elements named by a member. */
+static const char *const keys_lifecycle[] = {"Phases[]=Name", NULL};
+static const char *const keys_tagset[] = {"Tags[]=Name", NULL};
+static const char *const keys_templates[] = {"Templates[]=Name", NULL};
+static const char *const keys_variableset[] = {"Variables[]=Name", NULL};
+static const char *const keys_process[] = {
+	"Steps[]=Name", "Steps[]/Actions[]=Name", "Steps[]/Actions[]/Packages[]=Name", NULL};
+static const char *const keys_actiontemplate[] = {"Parameters[]=Name", "Packages[]=Name", NULL};
 
 /* ---- server level ---- */
 
@@ -287,139 +297,139 @@ static const struct om_ref refs_none[] = {{0, 0, 0, 0, 0, 0, 0}};
 const struct om_kind om_kinds[] = {
 	{"Space", "spaces", "Spaces-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_space), NULL, vol_common, NULL,
-	 "spaces/{Name}", "space.json", NULL, NULL},
+	 "spaces/{Name}", "space.json", NULL, NULL, NULL},
 
 	{"User", "users", "Users-", NULL, OM_SERVER, {"Username"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "users/{Username}.json", NULL, NULL},
+	 NULL, "users/{Username}.json", NULL, NULL, NULL},
 
 	{"UserRole", "userroles", "UserRoles-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "user-roles/{Name}.json", NULL, NULL},
+	 NULL, "user-roles/{Name}.json", NULL, NULL, NULL},
 
 	{"Team", "teams", "Teams-", NULL, OM_SPACE_OPTIONAL, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_team), NULL, vol_common, NULL,
-	 NULL, "teams/{Name}.json", NULL, NULL},
+	 NULL, "teams/{Name}.json", NULL, NULL, NULL},
 
 	{"Environment", "environments", "Environments-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "environments/{Name}.json", NULL, NULL},
+	 NULL, "environments/{Name}.json", NULL, NULL, NULL},
 
 	{"Lifecycle", "lifecycles", "Lifecycles-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_lifecycle), NULL, vol_common, NULL,
-	 NULL, "lifecycles/{Name}.json", NULL, NULL},
+	 NULL, "lifecycles/{Name}.json", NULL, NULL, keys_lifecycle},
 
 	{"ProjectGroup", "projectgroups", "ProjectGroups-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_projectgroup), NULL, vol_common, NULL,
-	 NULL, "project-groups/{Name}.json", NULL, NULL},
+	 NULL, "project-groups/{Name}.json", NULL, NULL, NULL},
 
 	{"Feed", "feeds", "Feeds-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, sec_feed, vol_common, NULL,
-	 NULL, "feeds/{Name}.json", NULL, NULL},
+	 NULL, "feeds/{Name}.json", NULL, NULL, NULL},
 
 	{"Account", "accounts", "Accounts-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_account), sec_account, vol_common, NULL,
-	 NULL, "accounts/{Name}.json", NULL, NULL},
+	 NULL, "accounts/{Name}.json", NULL, NULL, NULL},
 
 	{"Certificate", "certificates", "Certificates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_CERTIFICATES,
 	 REFS(refs_certificate), sec_certificate, vol_common, NULL,
-	 NULL, "certificates/{Name}.json", NULL, NULL},
+	 NULL, "certificates/{Name}.json", NULL, NULL, NULL},
 
 	{"WorkerPool", "workerpools", "WorkerPools-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "worker-pools/{Name}.json", NULL, NULL},
+	 NULL, "worker-pools/{Name}.json", NULL, NULL, NULL},
 
 	{"MachinePolicy", "machinepolicies", "MachinePolicies-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_machinepolicy), NULL, vol_common, NULL,
-	 NULL, "machine-policies/{Name}.json", NULL, NULL},
+	 NULL, "machine-policies/{Name}.json", NULL, NULL, NULL},
 
 	{"Worker", "workers", "Workers-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_worker), NULL, vol_machine, NULL,
-	 NULL, "workers/{Name}.json", NULL, NULL},
+	 NULL, "workers/{Name}.json", NULL, NULL, NULL},
 
 	{"Machine", "machines", "Machines-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_machine), NULL, vol_machine, NULL,
-	 NULL, "deployment-targets/{Name}.json", NULL, NULL},
+	 NULL, "deployment-targets/{Name}.json", NULL, NULL, NULL},
 
 	{"TagSet", "tagsets", "TagSets-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "tag-sets/{Name}.json", NULL, NULL},
+	 NULL, "tag-sets/{Name}.json", NULL, NULL, keys_tagset},
 
 	{"Tenant", "tenants", "Tenants-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_TENANTS,
 	 REFS(refs_tenant), NULL, vol_common, NULL,
-	 "tenants/{Name}", "tenant.json", NULL, NULL},
+	 "tenants/{Name}", "tenant.json", NULL, NULL, NULL},
 
 	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL,
-	 NULL, "step-templates/{Name}.json", NULL, NULL},
+	 NULL, "step-templates/{Name}.json", NULL, NULL, keys_actiontemplate},
 
 	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
 	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL,
-	 "library-variable-sets/{Name}", "library-variable-set.json", NULL, NULL},
+	 "library-variable-sets/{Name}", "library-variable-set.json", NULL, NULL, keys_templates},
 
 	{"Project", "projects", "Projects-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_project), sec_templates, vol_common, NULL,
-	 "projects/{Name}", "project.json", NULL, NULL},
+	 "projects/{Name}", "project.json", NULL, NULL, keys_templates},
 
 	{"VariableSet", "variablesets", "variableset-", "OwnerId", OM_SPACE, {"OwnerId"}, "OwnerId",
 	 OM_HIST_NONE, REFS(refs_variableset), sec_variableset, vol_versioned, NULL,
-	 NULL, "variables.json", NULL, NULL},
+	 NULL, "variables.json", NULL, NULL, keys_variableset},
 
 	{"Channel", "channels", "Channels-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_channel), NULL, vol_common, NULL,
-	 NULL, "channels/{Name}.json", NULL, NULL},
+	 NULL, "channels/{Name}.json", NULL, NULL, NULL},
 
 	{"DeploymentProcess", "deploymentprocesses", "deploymentprocess-", "OwnerId", OM_SPACE, {"OwnerId"},
 	 "OwnerId", OM_HIST_NONE, REFS(refs_deploymentprocess), sec_process, vol_versioned, NULL,
-	 NULL, "deployment-process.json", NULL, "Steps[]/Actions[]"},
+	 NULL, "deployment-process.json", NULL, "Steps[]/Actions[]", keys_process},
 
 	{"DeploymentSettings", "deploymentsettings", "deploymentsettings-", "ProjectId", OM_SPACE, {"ProjectId"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_deploymentsettings), NULL, vol_common, NULL,
-	 NULL, "deployment-settings.json", NULL, NULL},
+	 NULL, "deployment-settings.json", NULL, NULL, NULL},
 
 	{"Runbook", "runbooks", "Runbooks-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_runbook), NULL, vol_common, NULL,
-	 "runbooks/{Name}", "runbook.json", NULL, NULL},
+	 "runbooks/{Name}", "runbook.json", NULL, NULL, NULL},
 
 	{"RunbookProcess", "runbookprocesses", "RunbookProcess-", "RunbookId", OM_SPACE, {"RunbookId"},
 	 "RunbookId", OM_HIST_NONE, REFS(refs_runbookprocess), sec_process, vol_versioned, NULL,
-	 NULL, "process.json", NULL, "Steps[]/Actions[]"},
+	 NULL, "process.json", NULL, "Steps[]/Actions[]", keys_process},
 
 	{"ProjectTrigger", "projecttriggers", "ProjectTriggers-", NULL, OM_SPACE, {"ProjectId", "Name"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_projecttrigger), NULL, vol_common, NULL,
-	 NULL, "triggers/{Name}.json", NULL, NULL},
+	 NULL, "triggers/{Name}.json", NULL, NULL, NULL},
 
 	{"TenantVariable", "tenantvariables", "TenantVariables-", NULL, OM_SPACE,
 	 {"TenantId", "OwnerId", "EnvironmentId", "VariableTemplateId"}, "TenantId", OM_HIST_TENANTS,
 	 REFS(refs_tenantvariable), sec_tenantvariable, vol_common, NULL,
-	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL, NULL},
+	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL, NULL, NULL},
 
 	{"Release", "releases", "Releases-", NULL, OM_SPACE, {"ProjectId", "Version"}, "ProjectId",
 	 OM_HIST_DEPLOYMENTS, REFS(refs_release), NULL, vol_common, NULL,
-	 "releases/{Version}", "release.json", NULL, NULL},
+	 "releases/{Version}", "release.json", NULL, NULL, NULL},
 
 	{"ServerTask", "servertasks", "ServerTasks-", NULL, OM_SPACE_OPTIONAL, {"QueueTime", "Description"},
 	 NULL, OM_HIST_HISTORY, REFS(refs_servertask), NULL, vol_common, "TaskLogs/{Id}.txt",
-	 "tasks/{QueueTime} {Description}", "task.json", "log.txt", NULL},
+	 "tasks/{QueueTime} {Description}", "task.json", "log.txt", NULL, NULL},
 
 	{"Deployment", "deployments", "Deployments-", NULL, OM_SPACE,
 	 {"ReleaseId", "EnvironmentId", "TenantId", "Created"}, "ReleaseId", OM_HIST_DEPLOYMENTS,
 	 REFS(refs_deployment), NULL, vol_common, NULL,
-	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL, NULL},
+	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL, NULL, NULL},
 
 	{"Artifact", "artifacts", "Artifacts-", NULL, OM_SPACE_OPTIONAL, {"ServerTaskId", "Filename"},
 	 "ServerTaskId", OM_HIST_HISTORY, REFS(refs_artifact), NULL, vol_common,
 	 "Artifacts/{ServerTaskId}/{Filename}",
-	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}", NULL},
+	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}", NULL, NULL},
 
 	{"Event", "events", "Events-", NULL, OM_SPACE_OPTIONAL, {"Occurred", "Category", "Message"}, NULL,
 	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL,
-	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL},
+	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL, NULL},
 
 	{"Package", "packages", "packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
 	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
 	 "Packages/{PackageId}/{PackageId}.{Version}{FileExtension}",
-	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL},
+	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL, NULL},
 };
 const size_t om_nkinds = N(om_kinds);
 
@@ -586,57 +596,159 @@ static int strcmp_ptr(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-struct walk {
+/* ---- locations ---- */
+
+/* Where a walk is, in both forms (struct om_hit): the lengths of where and
+ * loc travel down the recursion, so a step only appends. */
+struct loc {
+	const struct om_kind *kind; /* for keyed arrays, or NULL */
 	const char *path;
+	char where[512];
+	char loc[2048];
+};
+
+struct loclen {
+	size_t where, loc;
+};
+
+/* Append to buf (size bytes, len used) what fmt makes; a location too long
+ * for the buffer is cut, which only messages and keys of absurd length see. */
+static size_t put(char *buf, size_t size, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t put(char *buf, size_t size, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (len >= size - 1)
+		return len;
+	va_start(ap, fmt);
+	k = vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return len;
+	len += (size_t)k;
+	return len < size ? len : size - 1;
+}
+
+/* A member step "Name" in both forms. */
+static struct loclen loc_member(struct loc *l, struct loclen at, const char *name, size_t n)
+{
+	at.where = put(l->where, sizeof l->where, at.where, "%s%.*s", at.where ? "/" : "",
+		       (int)n, name);
+	at.loc = put(l->loc, sizeof l->loc, at.loc, "%s%.*s", at.loc ? "/" : "", (int)n, name);
+	return at;
+}
+
+/* The member naming the elements of the array that the first len bytes of
+ * the walk's path reach, by the kind's keys, or NULL.  Filters do not
+ * count: "Variables[Type=Sensitive]" is keyed as "Variables[]". */
+static const char *key_member(const struct loc *l, const char *end)
+{
+	char gen[256];
+	size_t g = 0;
+
+	if (!l->kind || !l->kind->keys)
+		return NULL;
+	if (end > l->path && end[-1] == '/')
+		end--;
+	for (const char *p = l->path; p < end && g < sizeof gen - 1; p++) {
+		gen[g++] = *p;
+		if (*p == '[')
+			while (p + 1 < end && p[1] != ']')
+				p++;
+	}
+	gen[g] = 0;
+	for (const char *const *e = l->kind->keys; *e; e++) {
+		size_t n = strcspn(*e, "=");
+		if (n == g && memcmp(*e, gen, g) == 0)
+			return *e + n + 1;
+	}
+	return NULL;
+}
+
+/* Element i of an array in both forms: '[3]' in where; in loc the same, or
+ * '[Name="x"]' when the element's key member holds the string x, with '#n'
+ * before the ']' for the n-th (n >= 2) element of that key. */
+static struct loclen loc_elem(struct loc *l, struct loclen at, size_t i, const char *member,
+			      const char *key, size_t keylen, size_t rank)
+{
+	at.where = put(l->where, sizeof l->where, at.where, "[%zu]", i);
+	if (!key) {
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "[%zu]", i);
+		return at;
+	}
+	at.loc = put(l->loc, sizeof l->loc, at.loc, "[%s=\"", member);
+	for (size_t j = 0; j < keylen; j++) {
+		unsigned char ch = (unsigned char)key[j];
+		if (ch == '"' || ch == '\\')
+			at.loc = put(l->loc, sizeof l->loc, at.loc, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			at.loc = put(l->loc, sizeof l->loc, at.loc, "\\u%04x", ch);
+		else
+			at.loc = put(l->loc, sizeof l->loc, at.loc, "%c", ch);
+	}
+	if (rank > 1)
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"#%zu]", rank);
+	else
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"]");
+	return at;
+}
+
+/* ---- walking jansson trees ---- */
+
+struct walk {
+	struct loc l;
 	om_hit_fn *fn;
 	void *ctx;
 	struct om_err *err;
-	char where[512];
 };
 
-static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen);
-
-/* Append to w->where at wlen; returns the new length (cut when too long). */
-static size_t where_put(struct walk *w, size_t wlen, const char *fmt, const char *s, size_t n,
-			size_t idx)
-{
-	int k;
-
-	if (wlen >= sizeof w->where - 1)
-		return wlen;
-	if (s)
-		k = snprintf(w->where + wlen, sizeof w->where - wlen, fmt, (int)n, s);
-	else
-		k = snprintf(w->where + wlen, sizeof w->where - wlen, fmt, idx);
-	if (k < 0)
-		return wlen;
-	wlen += (size_t)k;
-	return wlen < sizeof w->where ? wlen : sizeof w->where - 1;
-}
+static int walk_at(struct walk *w, json_t *node, const char *p, struct loclen at);
 
 /* Deliver value (inside parent), or go on with the rest of the path. */
 static int walk_next(struct walk *w, json_t *parent, json_t *value, const char *key,
-		     const char *rest, size_t wlen)
+		     const char *rest, struct loclen at)
 {
 	if (*rest)
-		return walk_at(w, value, rest, wlen);
-	struct om_hit hit = {value, key, parent, w->where};
+		return walk_at(w, value, rest, at);
+	struct om_hit hit = {value, key, parent, w->l.where, w->l.loc};
 	return w->fn(&hit, w->ctx);
 }
 
-static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen)
+/* The key of element i of array a under member, and its rank among the
+ * elements before it with the same key; NULL when it has none. */
+static const char *elem_key(json_t *a, size_t i, const char *member, size_t *len, size_t *rank)
+{
+	const char *k = member ? json_string_value(json_object_get(json_array_get(a, i), member))
+			       : NULL;
+
+	*rank = 1;
+	if (!k)
+		return NULL;
+	*len = json_string_length(json_object_get(json_array_get(a, i), member));
+	for (size_t j = 0; j < i; j++) {
+		json_t *o = json_object_get(json_array_get(a, j), member);
+		if (json_is_string(o) && json_string_length(o) == *len &&
+		    memcmp(json_string_value(o), k, *len) == 0)
+			(*rank)++;
+	}
+	return k;
+}
+
+static int walk_at(struct walk *w, json_t *node, const char *p, struct loclen at)
 {
 	struct step s;
 	char name[128];
 	json_t *v;
 	int r;
 
-	if (step_parse(p, &s, w->err, w->path) < 0)
+	if (step_parse(p, &s, w->err, w->l.path) < 0)
 		return -1;
 	if (s.namelen && !json_is_object(node))
 		return 0;
 	if (s.namelen >= sizeof name) {
-		om_err_set(w->err, "model: member name too long in path '%s'", w->path);
+		om_err_set(w->err, "model: member name too long in path '%s'", w->l.path);
 		return -1;
 	}
 	if (s.namelen == 0) {
@@ -646,25 +758,30 @@ static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen)
 		name[s.namelen] = 0;
 		if (!(v = json_object_get(node, name)))
 			return 0;
-		wlen = where_put(w, wlen, wlen ? "/%.*s" : "%.*s", s.name, s.namelen, 0);
+		at = loc_member(&w->l, at, s.name, s.namelen);
 	}
 
 	switch (s.op) {
 	case OP_MEMBER:
-		return walk_next(w, node, v, NULL, s.rest, wlen);
+		return walk_next(w, node, v, NULL, s.rest, at);
 	case OP_EACH:
-	case OP_FILTER:
+	case OP_FILTER: {
 		if (!json_is_array(v))
 			return 0;
+		const char *member = key_member(&w->l, s.rest);
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			json_t *e = json_array_get(v, i);
+			size_t klen = 0, rank;
+			const char *key;
 			if (s.op == OP_FILTER && !filter_match(e, s.filter, s.filterlen))
 				continue;
-			size_t l = where_put(w, wlen, "[%zu]", NULL, 0, i);
-			if ((r = walk_next(w, v, e, NULL, s.rest, l)) != 0)
+			key = elem_key(v, i, member, &klen, &rank);
+			if ((r = walk_next(w, v, e, NULL, s.rest,
+					   loc_elem(&w->l, at, i, member, key, klen, rank))) != 0)
 				return r;
 		}
 		return 0;
+	}
 	case OP_VALUES:
 	case OP_KEYS: {
 		if (!json_is_object(v))
@@ -684,11 +801,10 @@ static int walk_at(struct walk *w, json_t *node, const char *p, size_t wlen)
 		json_object_foreach(v, k, mv) keys[i++] = k;
 		qsort(keys, n, sizeof *keys, strcmp_ptr);
 		r = 0;
-		for (i = 0; i < n && r == 0; i++) {
-			size_t l = where_put(w, wlen, "/%.*s", keys[i], strlen(keys[i]), 0);
+		for (i = 0; i < n && r == 0; i++)
 			r = walk_next(w, v, json_object_get(v, keys[i]),
-				      s.op == OP_KEYS ? keys[i] : NULL, s.rest, l);
-		}
+				      s.op == OP_KEYS ? keys[i] : NULL, s.rest,
+				      loc_member(&w->l, at, keys[i], strlen(keys[i])));
 		free(keys);
 		return r;
 	}
@@ -710,14 +826,33 @@ static int path_check(const char *path, struct om_err *err)
 	return 0;
 }
 
-int om_path_walk(json_t *doc, const char *path, om_hit_fn *fn, void *ctx, struct om_err *err)
+int om_path_walk_kind(json_t *doc, const char *path, const struct om_kind *k, om_hit_fn *fn,
+		      void *ctx, struct om_err *err)
 {
-	struct walk w = {path, fn, ctx, err, {0}};
+	struct walk *w;
+	int r;
 
 	/* A bad path is an error whatever the document holds. */
 	if (path_check(path, err) < 0)
 		return -1;
-	return walk_at(&w, doc, path, 0);
+	if (!(w = malloc(sizeof *w))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	w->l.kind = k;
+	w->l.path = path;
+	w->l.where[0] = w->l.loc[0] = 0;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->err = err;
+	r = walk_at(w, doc, path, (struct loclen){0, 0});
+	free(w);
+	return r;
+}
+
+int om_path_walk(json_t *doc, const char *path, om_hit_fn *fn, void *ctx, struct om_err *err)
+{
+	return om_path_walk_kind(doc, path, NULL, fn, ctx, err);
 }
 
 int om_model_check(struct om_err *err)
@@ -754,6 +889,18 @@ int om_model_check(struct om_err *err)
 		for (const char *const *s = k->secrets; s && *s; s++)
 			if (path_check(*s, err) < 0)
 				goto bad;
+		for (const char *const *e = k->keys; e && *e; e++) {
+			size_t n = strcspn(*e, "=");
+			char arr[256];
+			if (!(*e)[n] || !(*e)[n + 1] || n < 3 || n >= sizeof arr ||
+			    strncmp(*e + n - 2, "[]", 2) != 0) {
+				om_err_set(err, "model: malformed key '%s'", *e);
+				goto bad;
+			}
+			snprintf(arr, sizeof arr, "%.*s", (int)n, *e);
+			if (path_check(arr, err) < 0)
+				goto bad;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(om_kinds[j].id_prefix, k->id_prefix) == 0 ||
 			    strcmp(om_kinds[j].table, k->table) == 0) {
@@ -821,7 +968,7 @@ int om_refs_each(const struct om_kind *k, json_t *doc, om_ref_fn *fn, void *ctx,
 {
 	for (size_t i = 0; i < k->nrefs; i++) {
 		struct refs_ctx c = {&k->refs[i], fn, ctx, err};
-		int r = om_path_walk(doc, k->refs[i].path, refs_hit, &c, err);
+		int r = om_path_walk_kind(doc, k->refs[i].path, k, refs_hit, &c, err);
 		if (r)
 			return r;
 	}
@@ -849,7 +996,7 @@ int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *c
 	struct secrets_ctx c = {fn, ctx};
 
 	for (const char *const *s = k->secrets; s && *s; s++) {
-		int r = om_path_walk(doc, *s, secrets_hit, &c, err);
+		int r = om_path_walk_kind(doc, *s, k, secrets_hit, &c, err);
 		if (r)
 			return r;
 	}
@@ -859,30 +1006,12 @@ int om_secrets_each(const struct om_kind *k, json_t *doc, om_hit_fn *fn, void *c
 /* ---- walking canonical trees ---- */
 
 struct cwalk {
+	struct loc l;
 	struct om_canon *c;
-	const char *path;
 	om_chit_fn *fn;
 	void *ctx;
 	struct om_err *err;
-	char where[512];
 };
-
-static size_t cwhere_put(struct cwalk *w, size_t wlen, const char *s, size_t n, long idx)
-{
-	int k;
-
-	if (wlen >= sizeof w->where - 1)
-		return wlen;
-	if (s)
-		k = snprintf(w->where + wlen, sizeof w->where - wlen, "%s%.*s", wlen ? "/" : "",
-			     (int)n, s);
-	else
-		k = snprintf(w->where + wlen, sizeof w->where - wlen, "[%ld]", idx);
-	if (k < 0)
-		return wlen;
-	wlen += (size_t)k;
-	return wlen < sizeof w->where ? wlen : sizeof w->where - 1;
-}
 
 static int cfilter_match(struct om_canon *c, om_canon_node e, const char *f, size_t flen)
 {
@@ -905,24 +1034,46 @@ static int cfilter_match(struct om_canon *c, om_canon_node e, const char *f, siz
 	return 0;
 }
 
-static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t wlen);
+static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, struct loclen at);
 
 static int cwalk_next(struct cwalk *w, om_canon_node v, const char *key, size_t keylen,
-		      const char *rest, size_t wlen)
+		      const char *rest, struct loclen at)
 {
 	if (*rest)
-		return cwalk_at(w, v, rest, wlen);
-	struct om_chit hit = {v, key, keylen, w->where};
+		return cwalk_at(w, v, rest, at);
+	struct om_chit hit = {v, key, keylen, w->l.where, w->l.loc};
 	return w->fn(&hit, w->ctx);
 }
 
-static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t wlen)
+/* elem_key() over a canonical tree. */
+static const char *celem_key(struct om_canon *c, om_canon_node a, size_t i, const char *member,
+			     size_t *len, size_t *rank)
+{
+	om_canon_node m = member ? om_canon_get(c, om_canon_at(c, a, i), member) : OM_CANON_NONE;
+	const char *k;
+
+	*rank = 1;
+	if (m == OM_CANON_NONE || om_canon_type(c, m) != OM_CANON_STRING)
+		return NULL;
+	k = om_canon_str(c, m, len);
+	for (size_t j = 0; j < i; j++) {
+		om_canon_node o = om_canon_get(c, om_canon_at(c, a, j), member);
+		size_t ol;
+		const char *os;
+		if (o != OM_CANON_NONE && om_canon_type(c, o) == OM_CANON_STRING &&
+		    (os = om_canon_str(c, o, &ol), ol == *len) && memcmp(os, k, ol) == 0)
+			(*rank)++;
+	}
+	return k;
+}
+
+static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, struct loclen at)
 {
 	struct step s;
 	om_canon_node v;
 	int r;
 
-	if (step_parse(p, &s, w->err, w->path) < 0)
+	if (step_parse(p, &s, w->err, w->l.path) < 0)
 		return -1;
 	if (s.namelen == 0) {
 		v = node;
@@ -932,24 +1083,29 @@ static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t w
 		v = om_canon_getn(w->c, node, s.name, s.namelen);
 		if (v == OM_CANON_NONE)
 			return 0;
-		wlen = cwhere_put(w, wlen, s.name, s.namelen, 0);
+		at = loc_member(&w->l, at, s.name, s.namelen);
 	}
 	switch (s.op) {
 	case OP_MEMBER:
-		return cwalk_next(w, v, NULL, 0, s.rest, wlen);
+		return cwalk_next(w, v, NULL, 0, s.rest, at);
 	case OP_EACH:
-	case OP_FILTER:
+	case OP_FILTER: {
 		if (om_canon_type(w->c, v) != OM_CANON_ARRAY)
 			return 0;
+		const char *member = key_member(&w->l, s.rest);
 		for (size_t i = 0; i < om_canon_len(w->c, v); i++) {
 			om_canon_node e = om_canon_at(w->c, v, i);
+			size_t klen = 0, rank;
+			const char *key;
 			if (s.op == OP_FILTER && !cfilter_match(w->c, e, s.filter, s.filterlen))
 				continue;
+			key = celem_key(w->c, v, i, member, &klen, &rank);
 			if ((r = cwalk_next(w, e, NULL, 0, s.rest,
-					    cwhere_put(w, wlen, NULL, 0, (long)i))) != 0)
+					    loc_elem(&w->l, at, i, member, key, klen, rank))) != 0)
 				return r;
 		}
 		return 0;
+	}
 	case OP_VALUES:
 	case OP_KEYS:
 		if (om_canon_type(w->c, v) != OM_CANON_OBJECT)
@@ -959,7 +1115,7 @@ static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t w
 			size_t kl;
 			const char *k = om_canon_key(w->c, m, &kl);
 			if ((r = cwalk_next(w, m, s.op == OP_KEYS ? k : NULL, kl, s.rest,
-					    cwhere_put(w, wlen, k, kl, 0))) != 0)
+					    loc_member(&w->l, at, k, kl))) != 0)
 				return r;
 		}
 		return 0;
@@ -968,13 +1124,27 @@ static int cwalk_at(struct cwalk *w, om_canon_node node, const char *p, size_t w
 }
 
 int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
-		       om_chit_fn *fn, void *ctx, struct om_err *err)
+		       const struct om_kind *k, om_chit_fn *fn, void *ctx, struct om_err *err)
 {
-	struct cwalk w = {c, path, fn, ctx, err, {0}};
+	struct cwalk *w;
+	int r;
 
 	if (path_check(path, err) < 0)
 		return -1;
-	return cwalk_at(&w, root, path, 0);
+	if (!(w = malloc(sizeof *w))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	w->l.kind = k;
+	w->l.path = path;
+	w->l.where[0] = w->l.loc[0] = 0;
+	w->c = c;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->err = err;
+	r = cwalk_at(w, root, path, (struct loclen){0, 0});
+	free(w);
+	return r;
 }
 
 struct csecrets {
@@ -1000,7 +1170,7 @@ int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_f
 	struct csecrets s = {c, fn, ctx};
 
 	for (const char *const *p = k->secrets; p && *p; p++) {
-		int r = om_canon_path_walk(c, om_canon_root(c), *p, csecret_hit, &s, err);
+		int r = om_canon_path_walk(c, om_canon_root(c), *p, k, csecret_hit, &s, err);
 		if (r)
 			return r;
 	}

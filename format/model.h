@@ -139,6 +139,16 @@ struct om_kind {
 	 * bundle can keep the bodies as files beside the document
 	 * (spec/bundle.md, "Script sidecars").  NULL: none. */
 	const char *scripts;
+	/*
+	 * The arrays whose elements have a name of their own, as
+	 * "ArrayPath=Member" ("Steps[]/Actions[]=Name"): the element is the one
+	 * whose string Member has that value, and the n-th of several with the
+	 * same value is told by its rank.  Matching and locations go by it
+	 * instead of the index, so that an element added or removed elsewhere
+	 * in the array moves nothing (spec/model.md, "Locations").
+	 * NULL-terminated, or NULL: none.
+	 */
+	const char *const *keys;
 };
 
 extern const struct om_kind om_kinds[];
@@ -167,6 +177,10 @@ struct om_hit {
 	const char *key;   /* for A{key}: the member name, else NULL */
 	json_t *parent;    /* the object or array holding value */
 	const char *where; /* readable location: "Steps[0]/Actions[1]/Name" */
+	/* The same with elements of keyed arrays named by their key, for
+	 * walks of a kind's places (om_refs_each, om_secrets_each):
+	 * 'Steps[Name="Deploy"]/Actions[Name="Run"]/Name' (spec/model.md). */
+	const char *loc;
 };
 
 /* Called for each hit; a non-zero return stops the walk and is returned. */
@@ -180,6 +194,10 @@ typedef int om_hit_fn(const struct om_hit *hit, void *ctx);
  */
 int om_path_walk(json_t *doc, const char *path, om_hit_fn *fn, void *ctx,
 		 struct om_err *err);
+
+/* The same with hit->loc naming the elements of k's keyed arrays by key. */
+int om_path_walk_kind(json_t *doc, const char *path, const struct om_kind *k, om_hit_fn *fn,
+		      void *ctx, struct om_err *err);
 
 /* Check that every path in the catalog parses; -1 and err naming the first bad one. */
 int om_model_check(struct om_err *err);
@@ -219,14 +237,16 @@ struct om_chit {
 	const char *key;     /* for A{key}: the member name (keylen bytes), else NULL */
 	size_t keylen;
 	const char *where;   /* readable location, as in struct om_hit */
+	const char *loc;     /* keyed location, as in struct om_hit */
 };
 
 typedef int om_chit_fn(const struct om_chit *hit, void *ctx);
 
 /* om_path_walk() over the tree in c from node root; members come in
- * canonical (bytewise) order. */
+ * canonical (bytewise) order.  k, when not NULL, names the kind whose keyed
+ * arrays make hit->loc. */
 int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
-		       om_chit_fn *fn, void *ctx, struct om_err *err);
+		       const struct om_kind *k, om_chit_fn *fn, void *ctx, struct om_err *err);
 
 /* om_secrets_each() over the tree in c: every non-empty string at a
  * secret place of kind k. */

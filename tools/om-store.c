@@ -271,6 +271,7 @@ static int cmd_model(void)
 			printf("  bundle file %s\n", k->bundle_file);
 		if (k->scripts)
 			printf("  scripts %s\n", k->scripts);
+		print_paths("key", k->keys);
 	}
 	om_close_stdout();
 	return 0;

@@ -169,11 +169,77 @@ static void test_secrets(void)
 	json_decref(doc);
 }
 
+static int collect_loc(const struct om_hit *hit, void *ctx)
+{
+	struct collect *c = ctx;
+	size_t n = strlen(c->buf);
+
+	snprintf(c->buf + n, sizeof c->buf - n, "%s%s", n ? ";" : "", hit->loc);
+	return 0;
+}
+
+static int collect_cloc(const struct om_chit *hit, void *ctx)
+{
+	struct collect *c = ctx;
+	size_t n = strlen(c->buf);
+
+	snprintf(c->buf + n, sizeof c->buf - n, "%s%s", n ? ";" : "", hit->loc);
+	return 0;
+}
+
+/* The keyed locations of a kind's secrets, by both walkers, which must agree. */
+static const char *secret_locs(const char *kind, const char *json)
+{
+	static struct collect c, cc;
+	struct om_err err;
+	const struct om_kind *k = om_kind_by_name(kind);
+	json_t *doc = json_loads(json, 0, NULL);
+	struct om_canon *t = om_canon_new(&err);
+
+	c.buf[0] = cc.buf[0] = 0;
+	if (!doc || !t || om_canon_parse(t, json, strlen(json), &err) < 0)
+		snprintf(c.buf, sizeof c.buf, "(bad json)");
+	else if (om_secrets_each(k, doc, collect_loc, &c, &err) < 0 ||
+		 om_canon_secrets_each(k, t, collect_cloc, &cc, &err) < 0)
+		snprintf(c.buf, sizeof c.buf, "error: %s", err.msg);
+	else if (strcmp(c.buf, cc.buf) != 0)
+		snprintf(c.buf, sizeof c.buf, "walkers differ: %s", cc.buf);
+	json_decref(doc);
+	om_canon_free(t);
+	return c.buf;
+}
+
+static void test_keyed_locations(void)
+{
+	/* Variables by name, the second of a name by its rank; a filter keeps
+	 * the array's key; a name needing escapes is a JSON string. */
+	CHECK_STR(secret_locs("VariableSet",
+			      "{\"Variables\":["
+			      "{\"Name\":\"Db\",\"Type\":\"Sensitive\",\"Value\":\"a\"},"
+			      "{\"Name\":\"Other\",\"Type\":\"String\",\"Value\":\"b\"},"
+			      "{\"Name\":\"Db\",\"Type\":\"Sensitive\",\"Value\":\"c\"},"
+			      "{\"Name\":\"a\\\"b\\\\\\n\",\"Type\":\"Sensitive\",\"Value\":\"d\"},"
+			      "{\"Type\":\"Sensitive\",\"Value\":\"e\"}]}"),
+		  "Variables[Name=\"Db\"]/Value;Variables[Name=\"Db\"#2]/Value;"
+		  "Variables[Name=\"a\\\"b\\\\\\u000a\"]/Value;Variables[4]/Value");
+	/* Steps and actions by name, property names as members. */
+	CHECK_STR(secret_locs("DeploymentProcess",
+			      "{\"Steps\":[{\"Name\":\"S\",\"Actions\":["
+			      "{\"Name\":\"A\",\"Properties\":{\"P\":{\"SensitiveValue\":\"x\"}}}]}]}"),
+		  "Steps[Name=\"S\"]/Actions[Name=\"A\"]/Properties/P/SensitiveValue");
+	/* A kind without keys keeps indices; so does the plain walk. */
+	CHECK_STR(secret_locs("Project",
+			      "{\"Templates\":[{\"Name\":\"T\",\"DefaultValue\":{\"SensitiveValue\":\"s\"}}]}"),
+		  "Templates[Name=\"T\"]/DefaultValue/SensitiveValue");
+	CHECK_STR(walk("{\"Steps\":[{\"Name\":\"S\"}]}", "Steps[]/Name"), "Steps[0]/Name=S");
+}
+
 int main(void)
 {
 	RUN(test_catalog_is_well_formed);
 	RUN(test_paths);
 	RUN(test_reference_forms);
 	RUN(test_secrets);
+	RUN(test_keyed_locations);
 	return T_EXIT();
 }
