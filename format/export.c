@@ -39,7 +39,7 @@
 struct link {
 	const struct om_kind *alt[MAX_ALTS];
 	int nalt;
-	int col[MAX_ALTS]; /* column of "is this one" for each alternative */
+	int col[MAX_ALTS]; /* column of the owner's Id (null: not this one) for each alternative */
 };
 
 struct exporter {
@@ -49,6 +49,9 @@ struct exporter {
 	struct om_canon *canon;
 	struct om_sorter *sorter;
 	struct om_idmap *names; /* Id -> name, for references named in paths */
+	/* Documents whose name equals another's in its directory but for
+	 * ASCII case (spec/bundle.md, names rule 6). */
+	struct om_idmap *collide;
 	char *space_id;         /* with o->space */
 	struct om_idmap *include; /* a partial export: the Ids in scope, or NULL */
 	unsigned long counts[64];
@@ -56,7 +59,7 @@ struct exporter {
 	const struct om_kind *kind;
 	struct link chain[MAX_CHAIN];
 	int nchain;
-	int space_col; /* column of the space's name, or -1 */
+	int space_col; /* column of the space's name (its Id the one before), or -1 */
 	struct om_buf out, path, fpath, raw;
 	/* Secrets found in the current document, replaced after the walk. */
 	struct secret_hit {
@@ -105,6 +108,14 @@ static const struct om_ref *member_ref(const struct om_kind *k, const char *memb
 		if (strlen(k->refs[i].path) == len && memcmp(k->refs[i].path, member, len) == 0)
 			return &k->refs[i];
 	return NULL;
+}
+
+/* Is member (len bytes) the name of kind k, the last member of its identity? */
+static int is_name(const struct om_kind *k, const char *member, size_t len)
+{
+	const char *nm = k ? name_member(k) : NULL;
+
+	return nm && strlen(nm) == len && memcmp(nm, member, len) == 0;
 }
 
 /* The alternatives of a reference target "A|B" as kinds. */
@@ -223,11 +234,13 @@ static int load_pattern_names(struct exporter *x, const struct om_kind *k, const
 struct source {
 	struct exporter *x;
 	const struct om_kind *kind;
+	const char *id; /* the Id of the document the members are of */
 	/* The document itself (canonical tree) ... */
 	int from_doc;
 	/* ... or columns of the row, in placeholder order. */
 	PGresult *r;
 	int row, col;
+	int collides; /* set by value_of(): the value is a colliding name */
 };
 
 /* The value of member (len bytes) for a placeholder: 1 and *val, 0 when it
@@ -237,12 +250,14 @@ static int value_of(struct source *s, const char *member, size_t len, const char
 {
 	struct exporter *x = s->x;
 
+	s->collides = 0;
 	if (!s->from_doc) {
 		int c = s->col++;
 		if (PQgetisnull(s->r, s->row, c))
 			return 0;
 		*val = PQgetvalue(s->r, s->row, c);
 		*vlen = (size_t)PQgetlength(s->r, s->row, c);
+		s->collides = is_name(s->kind, member, len) && om_idmap_get(x->collide, s->id);
 		return *vlen > 0;
 	}
 	om_canon_node n = om_canon_getn(x->canon, om_canon_root(x->canon), member, len);
@@ -264,6 +279,9 @@ static int value_of(struct source *s, const char *member, size_t len, const char
 		}
 		*val = iv->name;
 		*vlen = strlen(iv->name);
+		s->collides = om_idmap_get(x->collide, id) != NULL;
+	} else {
+		s->collides = is_name(s->kind, member, len) && om_idmap_get(x->collide, s->id);
 	}
 	return 1;
 }
@@ -307,7 +325,8 @@ static int placeholder(struct source *s, const char *p, const char *e)
 		vlen = (size_t)prefix;
 	}
 	int inside = x->raw.len > 0 && x->raw.p[x->raw.len - 1] != '/';
-	if (!(comp = om_name_component(val, vlen, inside ? OM_NAME_INSIDE : 0, x->err)))
+	int flags = (inside ? OM_NAME_INSIDE : 0) | (r && !hash && s->collides ? OM_NAME_COLLIDES : 0);
+	if (!(comp = om_name_component(val, vlen, flags, x->err)))
 		return -1;
 	r = om_buf_append(&x->raw, comp, strlen(comp), x->err);
 	free(comp);
@@ -375,6 +394,68 @@ static void sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
 		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
 }
 
+/* ---- names equal but for case ---- */
+
+static int load_collide(PGresult *r, int row, void *vctx)
+{
+	struct exporter *x = vctx;
+
+	if (om_idmap_put(x->collide, PQgetvalue(r, row, 0), NULL, NULL) < 0) {
+		om_err_set(x->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Does the pattern make a component that starts with {member} and ends
+ * with it or an extension: "channels/{Name}.json", "spaces/{Name}"? */
+static int names_component(const char *pat, const char *member)
+{
+	size_t n = strlen(member);
+
+	for (const char *p = pat; p && (p = strchr(p, '{')); p++)
+		if ((p == pat || p[-1] == '/') && strncmp(p + 1, member, n) == 0 &&
+		    (p[1 + n] == '}' || p[1 + n] == '|')) {
+			const char *e = strchr(p, '}');
+			if (e && (e[1] == 0 || e[1] == '/' || e[1] == '.'))
+				return 1;
+		}
+	return 0;
+}
+
+/*
+ * Fill x->collide with the documents whose name equals another's of the
+ * same kind in the same directory (the same space and the same other
+ * identity members, which hold the owner) but for ASCII case.  Only names
+ * that make a path component of their own are looked at; the whole store
+ * is, so a partial export names a document as a whole export does.
+ */
+static int load_collisions(struct exporter *x)
+{
+	char sql[1024];
+
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		const char *nm = name_member(k);
+		size_t n = 0;
+		if (member_ref(k, nm, strlen(nm)) ||
+		    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
+			continue;
+		sql_put(sql, sizeof sql, &n,
+			"SELECT id FROM (SELECT id, count(*) OVER (PARTITION BY %s",
+			k->scope == OM_SERVER ? "1" : "doc->>'SpaceId'");
+		for (size_t j = 0; j < 5 && k->identity[j] && k->identity[j] != nm; j++)
+			sql_put(sql, sizeof sql, &n, ", doc->>'%s'", k->identity[j]);
+		sql_put(sql, sizeof sql, &n,
+			", translate(doc->>'%s', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+			"'abcdefghijklmnopqrstuvwxyz')) AS n FROM %s) t WHERE n > 1",
+			nm, k->table);
+		if (om_store_each_row(x->conn, sql, load_collide, x, x->err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Columns for the plain-member placeholders of a pattern of kind a,
  * whose row is the table alias al. */
 static int pattern_columns(char *sql, size_t cap, size_t *n, const char *al, const char *pat,
@@ -417,7 +498,7 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 			sql_put(joins, sizeof joins, &jn, " LEFT JOIN %s %s ON %s.id = %s.doc->>'%s'",
 				l->alt[i]->table, al, al, prev, cur->owner);
 			l->col[i] = ncols;
-			sql_put(sql, cap, &n, ", %s.id IS NOT NULL", al);
+			sql_put(sql, cap, &n, ", %s.id", al);
 			ncols++;
 			pattern_columns(sql, cap, &n, al, l->alt[i]->dir, &ncols);
 			if (ncols > MAX_COLS) {
@@ -440,8 +521,9 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 	x->space_col = -1;
 	if (k->scope != OM_SERVER) {
 		sql_put(joins, sizeof joins, &jn, " LEFT JOIN spaces s ON s.id = c.doc->>'SpaceId'");
-		sql_put(sql, cap, &n, ", s.doc->>'Name'");
-		x->space_col = ncols++;
+		sql_put(sql, cap, &n, ", s.id, s.doc->>'Name'");
+		x->space_col = ncols + 1;
+		ncols += 2;
 	}
 	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
 	/* A partial export's closure decides alone; a space export takes the
@@ -644,7 +726,8 @@ static int parent_dir(struct exporter *x, PGresult *r, int row)
 	x->path.len = 0;
 	/* The topmost owner's space, then each owner's directory downwards. */
 	if (x->space_col >= 0 && !PQgetisnull(r, row, x->space_col)) {
-		struct source s = {x, NULL, 0, r, row, x->space_col};
+		struct source s = {x, om_kind_by_name("Space"), PQgetvalue(r, row, x->space_col - 1),
+				   0, r, row, x->space_col, 0};
 		if (expand(&s, om_kind_by_name("Space")->dir, &x->path) < 0)
 			return -1;
 	}
@@ -652,9 +735,10 @@ static int parent_dir(struct exporter *x, PGresult *r, int row)
 		const struct link *l = &x->chain[i];
 		int found = 0;
 		for (int a = 0; a < l->nalt && !found; a++) {
-			if (strcmp(PQgetvalue(r, row, l->col[a]), "t") != 0)
+			if (PQgetisnull(r, row, l->col[a]))
 				continue;
-			struct source s = {x, l->alt[a], 0, r, row, l->col[a] + 1};
+			struct source s = {x, l->alt[a], PQgetvalue(r, row, l->col[a]), 0, r, row,
+					   l->col[a] + 1, 0};
 			if (expand(&s, l->alt[a]->dir, &x->path) < 0)
 				return -1;
 			found = 1;
@@ -746,7 +830,7 @@ static int export_row(PGresult *r, int row, void *vctx)
 	if (parent_dir(x, r, row) < 0)
 		return -1;
 	size_t parentlen = x->path.len;
-	struct source self = {x, k, 1, r, row, 0};
+	struct source self = {x, k, PQgetvalue(r, row, 1), 1, r, row, 0, 0};
 	if (k->dir && expand(&self, k->dir, &x->path) < 0)
 		return -1;
 	dirlen = x->path.len;
@@ -1134,7 +1218,7 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 	}
 	if (!(x.canon = om_canon_new(err)))
 		return -1;
-	if (!(x.names = om_idmap_new())) {
+	if (!(x.names = om_idmap_new()) || !(x.collide = om_idmap_new())) {
 		om_err_set(err, "out of memory");
 		goto out;
 	}
@@ -1151,6 +1235,8 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			om_err_set(err, "the master key is not this server's");
 		goto rollback;
 	}
+	if (load_collisions(&x) < 0)
+		goto rollback;
 	if (o->space) {
 		const char *params[1] = {o->space};
 		PGresult *r = PQexecParams(conn, "SELECT id FROM spaces WHERE name = $1", 1, NULL,
@@ -1194,6 +1280,7 @@ rollback:
 out:
 	om_sorter_free(x.sorter);
 	om_idmap_free(x.names);
+	om_idmap_free(x.collide);
 	om_idmap_free(x.include);
 	om_canon_free(x.canon);
 	om_buf_release(&x.out);
