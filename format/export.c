@@ -55,6 +55,7 @@ struct exporter {
 	char *space_id;         /* with o->space */
 	struct om_idmap *include; /* a partial export: the Ids in scope, or NULL */
 	unsigned long counts[64];
+	unsigned long ndocs, nrecords; /* documents read, records to write */
 	/* The kind being read and the shape of its query. */
 	const struct om_kind *kind;
 	struct link chain[MAX_CHAIN];
@@ -804,6 +805,7 @@ static int wants_files(const struct exporter *x, const struct om_kind *k)
 static int add_record(struct exporter *x, const char *path, char tag, const void *data,
 		      size_t len)
 {
+	x->nrecords++;
 	/* The tag goes in front of the bytes, in the one buffer. */
 	x->raw.len = 0;
 	if (om_buf_append(&x->raw, &tag, 1, x->err) < 0 ||
@@ -872,6 +874,8 @@ static int export_row(PGresult *r, int row, void *vctx)
 	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
 		return -1;
 	x->counts[k - om_kinds]++;
+	if (x->o->progress)
+		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->ndocs, 0);
 	return 0;
 }
 
@@ -952,8 +956,12 @@ static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
 	size_t len;
 	int r;
 
+	unsigned long done = 0;
+
 	while ((r = om_sorter_next(x->sorter, &key, &data, &len, x->err)) == 1) {
 		const char *d = data;
+		if (x->o->progress)
+			x->o->progress(x->o->progress_ctx, "writing", NULL, ++done, x->nrecords);
 		if (d[0] == REC_DOC) {
 			if (om_bundle_add(w, key, d + 1, len - 1, x->err) < 0)
 				return -1;

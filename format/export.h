@@ -54,6 +54,11 @@ struct om_export_opts {
 	const struct om_key *key; /* the server's master key: always needed */
 	const char *tmpdir;   /* for the external sort; NULL: $TMPDIR or /tmp */
 	size_t mem_limit;     /* bytes the sort may hold in memory; 0: default */
+	/* Called after each document read (phase "reading", total 0) and each
+	 * file written ("writing", total the number of files); NULL: none. */
+	void (*progress)(void *ctx, const char *phase, const char *kind, unsigned long done,
+			 unsigned long total);
+	void *progress_ctx;
 };
 
 /* Export into w (which the caller commits or aborts).  -1 and err on

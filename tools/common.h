@@ -20,4 +20,15 @@ void om_close_stdout(void);
 /* "prog (om) VERSION" on standard output. */
 void om_print_version(void);
 
+/*
+ * Progress of a long operation on standard error: one line, rewritten in
+ * place at most ten times a second (a line of another format, a new
+ * phase, at once), and only when standard error is a
+ * terminal and the user did not ask for quiet (-q).  om_progress_end()
+ * erases the line before the program says anything else.
+ */
+void om_progress_init(int quiet);
+void om_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void om_progress_end(void);
+
 #endif

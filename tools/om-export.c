@@ -45,6 +45,7 @@ static const char usage_text[] =
 	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
 	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
+	"  -q, --quiet             no progress on a terminal\n"
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
@@ -54,6 +55,16 @@ static void on_signal(int sig)
 	om_bundle_cleanup_on_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+static void progress(void *ctx, const char *phase, const char *kind, unsigned long done,
+		     unsigned long total)
+{
+	(void)ctx;
+	if (total)
+		om_progress("%s %lu of %lu files", phase, done, total);
+	else
+		om_progress("%s %lu documents (%s)", phase, done, kind);
 }
 
 /* May clear secrets go to this output?  Only into a pipe or a socket. */
@@ -88,6 +99,7 @@ int main(int argc, char **argv)
 		{"redact-secrets", no_argument, NULL, O_REDACT},
 		{"allow-clear-secrets", no_argument, NULL, O_ALLOW_CLEAR},
 		{"output", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -98,7 +110,7 @@ int main(int argc, char **argv)
 	const char **projects = calloc((size_t)argc + 1, sizeof *projects);
 	const char **groups = calloc((size_t)argc + 1, sizeof *groups);
 	int nprojects = 0, ngroups = 0;
-	int nfiles = 0, allow_clear = 0, c;
+	int nfiles = 0, allow_clear = 0, quiet = 0, c;
 	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
 	struct om_export_opts o = {0};
 	struct om_bundle_writer *w;
@@ -111,7 +123,7 @@ int main(int argc, char **argv)
 		om_die(2, "out of memory");
 	if (keyfile && !*keyfile)
 		keyfile = NULL;
-	while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
 		if (c >= O_IGN && c < O_IGN + 8) {
 			o.ignore |= 1u << (c - O_IGN);
 			continue;
@@ -146,6 +158,7 @@ int main(int argc, char **argv)
 		case O_REDACT: o.secrets = OM_SECRETS_REDACTED; break;
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
 		case 'o': out = optarg; break;
+		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
 		case 'V': om_print_version(); return 0;
 		default: om_die_usage(NULL);
@@ -165,6 +178,8 @@ int main(int argc, char **argv)
 	o.files = nfiles ? files : NULL;
 	o.projects = nprojects ? projects : NULL;
 	o.project_groups = ngroups ? groups : NULL;
+	om_progress_init(quiet);
+	o.progress = progress;
 
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
@@ -194,6 +209,7 @@ int main(int argc, char **argv)
 	om_key_free(key);
 	if (om_bundle_writer_commit(w, &err) < 0)
 		om_die(2, "%s", err.msg);
+	om_progress_end();
 	free(projects);
 	free(groups);
 	if (strcmp(out, "-") == 0)
