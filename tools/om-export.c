@@ -159,8 +159,8 @@ int main(int argc, char **argv)
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
 		case 'o': out = optarg; break;
 		case 'q': quiet = 1; break;
-		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
-		case 'V': om_print_version(); return 0;
+		case 'h': fputs(usage_text, stdout); om_close_stdout(); goto done;
+		case 'V': om_print_version(); goto done;
 		default: om_die_usage(NULL);
 		}
 	}
@@ -210,9 +210,10 @@ int main(int argc, char **argv)
 	if (om_bundle_writer_commit(w, &err) < 0)
 		om_die(2, "%s", err.msg);
 	om_progress_end();
-	free(projects);
-	free(groups);
 	if (strcmp(out, "-") == 0)
 		om_close_stdout();
+done:
+	free(projects);
+	free(groups);
 	return 0;
 }
