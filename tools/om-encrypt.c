@@ -186,7 +186,7 @@ static void secret_free(struct secret *s)
 static void read_password_fd(int fd, const char *what, struct secret *s)
 {
 	size_t n = 0;
-	ssize_t r;
+	ssize_t r = 0;
 	char *nl;
 
 	if (!(s->p = sodium_malloc(MAX_PASSWORD + 1)))
@@ -498,7 +498,7 @@ static void check_stray(const char *path, om_canon_node n, struct om_buf *where)
 	if (t == OM_CANON_STRING) {
 		s = om_canon_str(R.canon, n, &len);
 		if (looks_like_token(s, len) &&
-		    !bsearch(&n, R.marks, R.nhits, sizeof *R.marks, cmp_node))
+		    (!R.nhits || !bsearch(&n, R.marks, R.nhits, sizeof *R.marks, cmp_node)))
 			fail(2, "%s: entry '%s': %.*s: a secret token at a place that holds no "
 				"secret", R.in_name, path, (int)where->len, where->p ? where->p : "");
 		return;
@@ -650,7 +650,8 @@ static void do_json(const char *path, const char *buf, size_t len)
 	R.nhits = 0;
 	if (om_canon_secrets_each(k, R.canon, note_hit, NULL, &err) < 0)
 		fail(2, "%s: entry '%s': %s", R.in_name, path, err.msg);
-	qsort(R.marks, R.nhits, sizeof *R.marks, cmp_node);
+	if (R.nhits)
+		qsort(R.marks, R.nhits, sizeof *R.marks, cmp_node);
 	check_stray(path, om_canon_root(R.canon), &where);
 	free(where.p);
 	if (R.passthrough) {
