@@ -1,0 +1,95 @@
+# Wrong passwords, tampered and moved tokens, bundles in the wrong state:
+# the documented status, one line naming the file and the field, and no
+# output.  No clear secret in any output, message or argv.
+new_acme a
+k=$OM_FIXTURES/acme.key
+echo 'right password' >pw
+echo 'wrong password' >bad
+echo 'new password' >pw2
+om-export --db dbname=a --master-key-file "$k" | cat >clear.tar
+om-encrypt --kdf=interactive --password-file pw -o enc.tar clear.tar
+mkdir e && tar -xf enc.tar -C e
+# --check: 0 right, 1 wrong, never any output.
+om-encrypt --check --password-file pw enc.tar >out1
+must_fail 1 om-encrypt --check --password-file bad enc.tar >out2
+test ! -s out1 && test ! -s out2
+# Wrong password: 1, and nothing written.
+must_fail 1 om-encrypt -d --password-file bad --allow-clear-secrets -o dec.tar enc.tar
+must_fail 1 om-encrypt -d --password-file bad e | wc -c
+test ! -e dec.tar
+# A flipped byte in a token: 1, naming the document and the field.
+f="e/spaces/Default/feeds/Acme ECR.json"
+cp "$f" saved
+sed 's/\("SecretKey": "om-pw-1:....\)./\1A/;s/\("SecretKey": "om-pw-1:....\)AA/\1BA/' saved >"$f"
+! cmp -s saved "$f"
+must_fail 1 om-encrypt --check --password-file pw e
+must_fail 1 om-encrypt -d --password-file pw --allow-clear-secrets -o dec e
+test ! -e dec
+# A token moved to another field of the document, and to another document.
+tok=$(sed -n 's/.*"SecretKey": "\(om-pw-1:[^"]*\)".*/\1/p' saved)
+sed "s|\"Password\": \"om-pw-1:[^\"]*\"|\"Password\": \"$tok\"|" "e/spaces/Default/feeds/Acme Container Registry.json" >g
+cp saved "$f"
+cp "e/spaces/Default/feeds/Acme Container Registry.json" g.saved
+cp g "e/spaces/Default/feeds/Acme Container Registry.json"
+must_fail 1 om-encrypt --check --password-file pw e
+cp g.saved "e/spaces/Default/feeds/Acme Container Registry.json"
+sed "s|\"SecretKey\": \"om-pw-1:[^\"]*\"|\"SecretKey\": \"$(sed -n 's/.*"Password": "\(om-pw-1:[^"]*\)".*/\1/p' g.saved)\"|" saved >"$f"
+must_fail 1 om-encrypt --check --password-file pw e
+cp saved "$f"
+om-encrypt --check --password-file pw e
+# A token at a place that holds no secret, a token of an unknown version.
+sed 's|"Name": "Acme ECR"|"Name": "om-clear-1:eA=="|' saved >"$f"
+must_fail 2 om-encrypt --check --password-file pw e
+sed 's|"SecretKey": "om-pw-1:|"SecretKey": "om-pw-9:|' saved >"$f"
+must_fail 2 om-encrypt --check --password-file pw e
+cp saved "$f"
+# Already encrypted: refused, pointing at --rekey.  Not encrypted: refused.
+must_fail 2 om-encrypt --password-file pw -o twice.tar enc.tar
+must_fail 2 om-encrypt --check --password-file pw clear.tar
+test ! -e twice.tar
+# --rekey: the old password no longer opens it, the new one does, and
+# decrypting gives the clear stream.
+om-encrypt --rekey --kdf=interactive --password-file pw --new-password-file pw2 -o re.tar.zst enc.tar
+must_fail 1 om-encrypt --check --password-file pw re.tar.zst
+om-encrypt --check --password-file pw2 re.tar.zst
+om-encrypt -d --password-file pw2 re.tar.zst | cmp - clear.tar
+must_fail 1 om-encrypt --rekey --password-file bad --new-password-file pw2 -o re2.tar enc.tar
+test ! -e re2.tar
+# Reusing a salt with another password: 1, unless --new-salt.
+om-encrypt --password-file pw --salt-from enc.tar -o same.tar clear.tar
+cmp same.tar enc.tar
+must_fail 1 om-encrypt --password-file pw2 --salt-from enc.tar -o other.tar clear.tar
+om-encrypt --password-file pw -o dir clear.tar --kdf=interactive
+must_fail 1 om-encrypt --password-file pw2 -o dir clear.tar
+must_fail 2 om-encrypt --password-file pw --kdf=sensitive -o dir clear.tar
+om-encrypt --password-file pw2 --new-salt --kdf=interactive -o dir clear.tar
+om-encrypt --check --password-file pw2 dir
+test ! -e other.tar
+# A redacted bundle is copied through unchanged; --check refuses it.
+om-export --db dbname=a --master-key-file "$k" --redact-secrets -o red.tar
+om-encrypt --password-file pw <red.tar | cmp - red.tar
+must_fail 2 om-encrypt --check --password-file pw red.tar
+# Usage: no password on the command line, no password source at all.
+must_fail 2 om-encrypt --password pw <clear.tar
+must_fail 2 om-encrypt -d --check --password-file pw enc.tar
+must_fail 2 om-encrypt --password-file pw --password-fd 0 enc.tar
+must_fail 2 om-encrypt -d --password-file nonexistent --allow-clear-secrets -o x.tar enc.tar
+must_fail 2 setsid -w om-encrypt -d --allow-clear-secrets -o x.tar enc.tar </dev/null
+test ! -e x.tar
+# Not a bundle.
+echo hello >x.txt
+must_fail 2 om-encrypt --password-file pw x.txt
+# No plaintext of the sample instance in any encrypted output or message,
+# nor in the argv of a running pipeline.
+sed -n 's/.*@@SEAL:\([^@]*\)@@.*/\1/p' "$OM_FIXTURES/acme.sql.in" | sed 's/\\"/"/g' | sort -u >plain
+test "$(wc -l <plain)" -gt 20
+om-export --db dbname=a --master-key-file "$k" | om-encrypt --password-file pw -o slow.tar.zst &
+sleep 0.3
+ps -eo args >ps.txt
+wait
+for out in enc.tar re.tar.zst same.tar dir e ps.txt; do
+	if [ -d "$out" ]; then tar -cf - -C "$out" . ; elif [ "${out%.zst}" != "$out" ]; then zstd -dc "$out"; else cat "$out"; fi >blob
+	! grep -F -f plain blob
+done
+# Nor in this case's messages (compared with encrypt-errors.err).
+! grep -F -f plain "$OM_TOP/tests/cli/encrypt-errors.err"
