@@ -32,7 +32,7 @@ LIB_SRC  = $(wildcard format/*.c)
 LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
 LIB      = $(B)/libom.a
 PROGS    = om-store om-export om-encrypt
-TOOL_OBJ = $(B)/tools/common.o
+TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 MAN      = $(wildcard docs/*.1)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,15 @@ void om_print_version(void)
 {
 	printf("%s (om) %s\n", om_progname, OM_VERSION);
 	om_close_stdout();
+}
+
+int om_output_is_pipe(const char *out)
+{
+	struct stat st;
+
+	if (strcmp(out, "-") != 0 || fstat(STDOUT_FILENO, &st) != 0)
+		return 0;
+	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 }
 
 /* ---- progress ---- */

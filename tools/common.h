@@ -17,6 +17,10 @@ _Noreturn void om_die_usage(const char *fmt, ...) __attribute__((format(printf, 
 /* Flush and close standard output; a write error (a full disk) is exit 2. */
 void om_close_stdout(void);
 
+/* May clear secrets go to the output out ("-" is standard output)?  Only
+ * into a pipe or a socket, never a terminal, a file or a directory. */
+int om_output_is_pipe(const char *out);
+
 /* "prog (om) VERSION" on standard output. */
 void om_print_version(void);
 

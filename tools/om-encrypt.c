@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,6 +28,7 @@
 #include "../format/pwcrypt.h"
 #include "../format/seal.h"
 #include "common.h"
+#include "password.h"
 
 static const char usage_text[] =
 	"usage: om-encrypt [options] [-o PATH] [BUNDLE]\n"
@@ -55,31 +55,17 @@ static const char usage_text[] =
 /* The biggest .json entry read whole as a document (as om-store
  * check-bundle): anything larger is a file, copied through. */
 #define MAX_DOC (64u << 20)
-#define MAX_PASSWORD 4096
 
 enum mode { ENCRYPT, DECRYPT, REKEY, CHECK };
 
 /* Bits of which token states were met, to hold against the manifest's. */
 enum { SEEN_CLEAR = 1, SEEN_PW = 2, SEEN_REDACTED = 4 };
 
-struct secret {
-	char *p; /* sodium_malloc()ed, NUL-terminated */
-	size_t len;
-};
-
-/* A password source: file, fd, or environment variable, else the terminal. */
-struct pwsource {
-	const char *file;
-	int fd;           /* -1: none */
-	const char *env;  /* the variable's name */
-	const char *prompt;
-};
-
 /* Everything of one run; one static instance, so that fail() can clean up. */
 static struct run {
 	enum mode mode;
 	const char *in, *out, *in_name;
-	struct pwsource pw, newpw;
+	struct om_pwsource pw, newpw;
 	const char *kdf;       /* --kdf, or NULL */
 	const char *salt_from;
 	int new_salt, allow_clear;
@@ -114,15 +100,11 @@ static struct run {
 	om_canon_node *marks; /* the hits' nodes, sorted */
 } R;
 
-static struct termios saved_tty;
-static int saved_tty_fd = -1;
-
 /* On SIGINT and friends: terminal echo back, temporary outputs gone, die
  * of the signal. */
 static void on_signal(int sig)
 {
-	if (saved_tty_fd >= 0)
-		tcsetattr(saved_tty_fd, TCSAFLUSH, &saved_tty);
+	om_password_restore_tty();
 	om_bundle_cleanup_on_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -173,123 +155,16 @@ static const char *display_name(const char *path)
 	return buf;
 }
 
-/* ---- passwords ---- */
-
-static void secret_free(struct secret *s)
-{
-	sodium_free(s->p); /* wipes */
-	s->p = NULL;
-	s->len = 0;
-}
-
-/* The first line of what fd gives (at most MAX_PASSWORD bytes). */
-static void read_password_fd(int fd, const char *what, struct secret *s)
-{
-	size_t n = 0;
-	ssize_t r = 0;
-	char *nl;
-
-	if (!(s->p = sodium_malloc(MAX_PASSWORD + 1)))
-		fail(2, "out of memory");
-	while (n < MAX_PASSWORD && !memchr(s->p, '\n', n) &&
-	       ((r = read(fd, s->p + n, MAX_PASSWORD - n)) > 0 || (r < 0 && errno == EINTR)))
-		if (r > 0)
-			n += (size_t)r;
-	if (n < MAX_PASSWORD && !memchr(s->p, '\n', n) && r < 0)
-		fail(2, "cannot read the password from %s: %s", what, strerror(errno));
-	if ((nl = memchr(s->p, '\n', n)))
-		n = (size_t)(nl - s->p);
-	else if (n == MAX_PASSWORD)
-		fail(2, "the password in %s is too long (over %d bytes)", what, MAX_PASSWORD);
-	if (n && s->p[n - 1] == '\r')
-		n--;
-	s->p[n] = 0;
-	s->len = n;
-	if (!n)
-		fail(2, "the password in %s is empty", what);
-}
-
-/* Ask on the terminal without echo. */
-static void prompt_password(const char *prompt, struct secret *s)
-{
-	struct termios t;
-	size_t n = 0;
-	char ch;
-	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-	if (fd < 0)
-		fail(2, "no password: give --password-file, --password-fd or OM_PASSWORD "
-			"(no terminal to ask on)");
-	if (!(s->p = sodium_malloc(MAX_PASSWORD + 1))) {
-		close(fd);
-		fail(2, "out of memory");
-	}
-	if (tcgetattr(fd, &t) == 0) {
-		saved_tty = t;
-		saved_tty_fd = fd;
-		t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-		tcsetattr(fd, TCSAFLUSH, &t);
-	}
-	if (write(fd, prompt, strlen(prompt)) < 0) {
-		/* nothing to do: the read below still works */
-	}
-	while (read(fd, &ch, 1) == 1 && ch != '\n' && ch != '\r')
-		if (n < MAX_PASSWORD)
-			s->p[n++] = ch;
-	ch = 0;
-	if (saved_tty_fd >= 0)
-		tcsetattr(fd, TCSAFLUSH, &saved_tty);
-	saved_tty_fd = -1;
-	if (write(fd, "\n", 1) < 0) {
-		/* the newline is cosmetic */
-	}
-	close(fd);
-	s->p[n] = 0;
-	s->len = n;
-	if (!n)
-		fail(2, "empty password");
-}
-
-/* The password of a source; twice from the terminal when confirm is set. */
-static void get_password(const struct pwsource *src, int confirm, struct secret *s)
-{
-	const char *env = getenv(src->env);
-
-	if (src->file) {
-		char what[4200];
-		int fd = open(src->file, O_RDONLY | O_CLOEXEC);
-		snprintf(what, sizeof what, "'%s'", src->file);
-		if (fd < 0)
-			fail(2, "cannot open password file '%s': %s", src->file, strerror(errno));
-		read_password_fd(fd, what, s);
-		close(fd);
-	} else if (src->fd >= 0) {
-		char what[64];
-		snprintf(what, sizeof what, "descriptor %d", src->fd);
-		read_password_fd(src->fd, what, s);
-	} else if (env && *env) {
-		s->len = strlen(env);
-		if (!(s->p = sodium_malloc(s->len + 1)))
-			fail(2, "out of memory");
-		memcpy(s->p, env, s->len + 1);
-	} else {
-		char again[128];
-		struct secret s2;
-		prompt_password(src->prompt, s);
-		if (!confirm)
-			return;
-		snprintf(again, sizeof again, "%s(again) ", src->prompt);
-		prompt_password(again, &s2);
-		if (s->len != s2.len || sodium_memcmp(s->p, s2.p, s->len) != 0) {
-			secret_free(&s2);
-			secret_free(s);
-			fail(2, "the passwords do not match");
-		}
-		secret_free(&s2);
-	}
-}
-
 /* ---- keys ---- */
+
+/* The password of a source, or fail. */
+static void get_password(const struct om_pwsource *src, int confirm, struct om_password *pw)
+{
+	struct om_err err;
+
+	if (om_password_get(src, confirm, pw, &err) < 0)
+		fail(2, "%s", err.msg);
+}
 
 /* The Secrets object of a manifest as text (for messages and checks). */
 static const char *manifest_state(json_t *m)
@@ -384,7 +259,7 @@ static void choose_out_params(void)
 /* The output key, made on first use. */
 static const struct om_pw_key *out_key(void)
 {
-	struct secret pw;
+	struct om_password pw;
 	struct om_err err;
 	char check[OM_PW_CHECK_SIZE];
 
@@ -392,7 +267,7 @@ static const struct om_pw_key *out_key(void)
 		return R.out_key;
 	get_password(R.mode == REKEY ? &R.newpw : &R.pw, !R.out_params_from, &pw);
 	R.out_key = om_pw_key_derive(pw.p, pw.len, &R.out_params, &err);
-	secret_free(&pw);
+	om_password_free(&pw);
 	if (!R.out_key)
 		fail(2, "%s", err.msg);
 	if (R.out_params_from) {
@@ -410,14 +285,14 @@ static void make_in_key(json_t *secrets)
 {
 	struct om_pw_params p;
 	struct om_err err;
-	struct secret pw;
+	struct om_password pw;
 	char want[OM_PW_CHECK_SIZE], got[OM_PW_CHECK_SIZE];
 
 	if (om_pw_params_from_json(secrets, &p, want, &err) < 0)
 		fail(2, "%s: entry 'manifest.json': %s", R.in_name, err.msg);
 	get_password(&R.pw, 0, &pw);
 	R.in_key = om_pw_key_derive(pw.p, pw.len, &p, &err);
-	secret_free(&pw);
+	om_password_free(&pw);
 	if (!R.in_key)
 		fail(2, "%s", err.msg);
 	om_pw_key_check(R.in_key, got);
@@ -941,26 +816,13 @@ static void spool_replay(FILE *f)
 
 /* ---- main ---- */
 
-/* May clear secrets go to this output?  Only into a pipe or a socket. */
-static int output_is_pipe(const char *out)
-{
-	struct stat st;
-
-	if (strcmp(out, "-") != 0 || fstat(STDOUT_FILENO, &st) != 0)
-		return 0;
-	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
-}
-
 static int parse_fd(const char *opt, const char *s)
 {
-	char *end;
-	long v;
+	int fd = om_password_parse_fd(s);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 0 || v > 1 << 20)
+	if (fd < 0)
 		om_die_usage("%s: '%s' is not a file descriptor number", opt, s);
-	return (int)v;
+	return fd;
 }
 
 static void run(void)
@@ -1049,8 +911,8 @@ int main(int argc, char **argv)
 	om_progname = "om-encrypt";
 	R.mode = ENCRYPT;
 	R.out = "-";
-	R.pw = (struct pwsource){NULL, -1, "OM_PASSWORD", "Password: "};
-	R.newpw = (struct pwsource){NULL, -1, "OM_NEW_PASSWORD", "New password: "};
+	R.pw = (struct om_pwsource){NULL, -1, "OM_PASSWORD", "Password: "};
+	R.newpw = (struct om_pwsource){NULL, -1, "OM_NEW_PASSWORD", "New password: "};
 	while ((c = getopt_long(argc, argv, "do:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': R.mode = DECRYPT; nmodes++; break;
@@ -1097,7 +959,7 @@ int main(int argc, char **argv)
 		om_die_usage("--check writes nothing: no -o");
 	if (R.mode != CHECK && strcmp(R.out, "-") == 0 && isatty(STDOUT_FILENO))
 		om_die(2, "standard output is a terminal: give -o PATH, or pipe it");
-	if (R.mode == DECRYPT && !R.allow_clear && !output_is_pipe(R.out))
+	if (R.mode == DECRYPT && !R.allow_clear && !om_output_is_pipe(R.out))
 		om_die(2, "clear secrets go only into a pipe: pipe into om-import, "
 			  "or use --allow-clear-secrets");
 

@@ -67,16 +67,6 @@ static void progress(void *ctx, const char *phase, const char *kind, unsigned lo
 		om_progress("%s %lu documents (%s)", phase, done, kind);
 }
 
-/* May clear secrets go to this output?  Only into a pipe or a socket. */
-static int output_is_pipe(const char *out)
-{
-	struct stat st;
-
-	if (strcmp(out, "-") != 0 || fstat(STDOUT_FILENO, &st) != 0)
-		return 0;
-	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
-}
-
 int main(int argc, char **argv)
 {
 	enum { O_SPACE = 256, O_PROJECT, O_GROUP, O_SCRIPTS, O_HOME, O_REDACT, O_ALLOW_CLEAR, O_IGN, O_INC = O_IGN + 8 };
@@ -172,7 +162,7 @@ int main(int argc, char **argv)
 		om_die_usage("--include-%s needs --home DIR", files[0]);
 	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
 		om_die(2, "standard output is a terminal: give -o PATH, or pipe into om-encrypt");
-	if (o.secrets == OM_SECRETS_CLEAR && !allow_clear && !output_is_pipe(out))
+	if (o.secrets == OM_SECRETS_CLEAR && !allow_clear && !om_output_is_pipe(out))
 		om_die(2, "clear secrets go only into a pipe: pipe into om-encrypt, "
 			  "or use --redact-secrets (or --allow-clear-secrets)");
 	o.files = nfiles ? files : NULL;
