@@ -20,7 +20,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
 ALL_CFLAGS = -std=c17 -D_POSIX_C_SOURCE=200809L -DOM_VERSION='"$(VERSION)"' \
-	     $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+	     $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
+PKG_LIBS  += -pthread
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=$(SANITIZE)

@@ -1273,7 +1273,7 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 		if (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
 		    load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0 ||
 		    build_query(&x, k, sql, sizeof sql) < 0 ||
-		    om_store_each_row(conn, sql, export_row, &x, err) < 0)
+		    om_store_stream_rows(conn, sql, export_row, &x, err) < 0)
 			goto rollback;
 	}
 	if (add_manifest(&x) < 0)

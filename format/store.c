@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,135 @@ int om_store_each_row(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx, s
 			break;
 	}
 	if (om_store_exec(conn, "CLOSE om_rows", "cannot read the store", err) < 0)
+		return -1;
+	return rc;
+}
+
+/* ---- rows fetched ahead ---- */
+
+/* Batches waiting for the consumer, beside the one it works on and the one
+ * being fetched. */
+#define QUEUE_BATCHES 2
+
+struct fetcher {
+	PGconn *conn;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	PGresult *q[QUEUE_BATCHES];
+	size_t head, n;
+	int done;   /* the producer has pushed its last batch */
+	int stop;   /* the consumer wants no more */
+	int failed; /* the producer met an error (in err) */
+	struct om_err err;
+};
+
+static void *fetch_ahead(void *arg)
+{
+	struct fetcher *f = arg;
+	char fetch[64];
+
+	snprintf(fetch, sizeof fetch, "FETCH %d FROM om_rows", FETCH_ROWS);
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		while (f->n == QUEUE_BATCHES && !f->stop)
+			pthread_cond_wait(&f->cv, &f->mu);
+		int stop = f->stop;
+		pthread_mutex_unlock(&f->mu);
+		if (stop)
+			break;
+		PGresult *r = PQexec(f->conn, fetch);
+		int last = 1;
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_err(&f->err, f->conn, "cannot read the store");
+			PQclear(r);
+			r = NULL;
+			f->failed = 1;
+		} else if (PQntuples(r) == 0) {
+			PQclear(r);
+			r = NULL;
+		} else {
+			last = PQntuples(r) < FETCH_ROWS;
+		}
+		pthread_mutex_lock(&f->mu);
+		if (r)
+			f->q[(f->head + f->n++) % QUEUE_BATCHES] = r;
+		f->done = last;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+		if (last)
+			return NULL;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->done = 1;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+int om_store_stream_rows(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx,
+			 struct om_err *err)
+{
+	struct fetcher f = {.conn = conn};
+	pthread_t t;
+	size_t n = strlen(sql) + 64;
+	char *decl;
+	int rc = 0;
+
+	if (!(decl = malloc(n))) {
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	snprintf(decl, n, "DECLARE om_rows NO SCROLL CURSOR FOR %s", sql);
+	rc = om_store_exec(conn, decl, "cannot read the store", err);
+	free(decl);
+	if (rc < 0)
+		return -1;
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	if (pthread_create(&t, NULL, fetch_ahead, &f) != 0) {
+		pthread_cond_destroy(&f.cv);
+		pthread_mutex_destroy(&f.mu);
+		om_err_set(err, "cannot start a thread");
+		return -1;
+	}
+	for (;;) {
+		PGresult *r;
+		pthread_mutex_lock(&f.mu);
+		while (f.n == 0 && !f.done)
+			pthread_cond_wait(&f.cv, &f.mu);
+		if (f.n == 0) {
+			pthread_mutex_unlock(&f.mu);
+			break;
+		}
+		r = f.q[f.head];
+		f.head = (f.head + 1) % QUEUE_BATCHES;
+		f.n--;
+		pthread_cond_broadcast(&f.cv);
+		pthread_mutex_unlock(&f.mu);
+		for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+			rc = fn(r, i, ctx);
+		PQclear(r);
+		if (rc)
+			break;
+	}
+	pthread_mutex_lock(&f.mu);
+	f.stop = 1;
+	pthread_cond_broadcast(&f.cv);
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(t, NULL);
+	while (f.n) {
+		PQclear(f.q[f.head]);
+		f.head = (f.head + 1) % QUEUE_BATCHES;
+		f.n--;
+	}
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.mu);
+	if (f.failed && rc == 0) {
+		*err = f.err;
+		return -1;
+	}
+	if (!f.failed && om_store_exec(conn, "CLOSE om_rows", "cannot read the store",
+				       rc < 0 ? &f.err : err) < 0 && rc == 0)
 		return -1;
 	return rc;
 }

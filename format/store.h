@@ -69,6 +69,12 @@ typedef int om_row_fn(PGresult *r, int row, void *ctx);
 int om_store_each_row(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx,
 		      struct om_err *err);
 
+/* The same, with the next batches fetched by a second thread while fn
+ * works on this one, so that the server and fn run at once: fn must not
+ * use the connection.  At most a few batches are held. */
+int om_store_stream_rows(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx,
+			 struct om_err *err);
+
 /* Called once per reference and secret place of the model. */
 typedef void om_usage_fn(const struct om_kind *kind, const char *what, const char *path,
 			 unsigned long count, void *ctx);
