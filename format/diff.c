@@ -268,7 +268,11 @@ struct side {
 
 struct differ {
 	struct side s[2];
-	FILE *spool;
+	FILE *spool;     /* the files that differ, in path order */
+	FILE *spool2;    /* equal files naming a renamed document, in path order */
+	FILE *out;       /* the one being written */
+	int fd[2];       /* a copy of standard input, or -1 */
+	struct pmap moved; /* Ids whose document has another path in B */
 	struct om_canon *c[2];
 	struct om_err *err;
 	int same_server; /* do the bundles share Ids? (renames by Id) */
@@ -397,7 +401,7 @@ static int side_note(struct differ *d, int i, char **id)
 
 static int spool_write(struct differ *d, const void *p, size_t n)
 {
-	if (n && fwrite(p, 1, n, d->spool) != n) {
+	if (n && fwrite(p, 1, n, d->out) != n) {
 		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
 		return -1;
 	}
@@ -440,7 +444,7 @@ static int only_one(struct differ *d, int i)
 		free(id);
 		return -1;
 	}
-	if ((off = ftello(d->spool)) < 0 || spool_rec(d, s->e.path, flags, size) < 0) {
+	if ((off = ftello(d->out)) < 0 || spool_rec(d, s->e.path, flags, size) < 0) {
 		free(id);
 		if (off < 0)
 			om_err_set(d->err, "temporary file: %s", strerror(errno));
@@ -558,6 +562,108 @@ static int pass1(struct differ *d)
 	return 0;
 }
 
+/* Open side i's reader (again): a copy of standard input is reread. */
+static int side_open(struct differ *d, int i)
+{
+	om_bundle_reader_close(d->s[i].r);
+	d->s[i].r = NULL;
+	d->s[i].have = 0;
+	if (d->fd[i] >= 0) {
+		if (lseek(d->fd[i], 0, SEEK_SET) < 0) {
+			om_err_set(d->err, "cannot read a temporary file: %s", strerror(errno));
+			return -1;
+		}
+		d->s[i].r = om_bundle_reader_open_fd(d->fd[i], d->s[i].name, NULL, d->err);
+	} else {
+		d->s[i].r = om_bundle_reader_open(d->s[i].name, d->err);
+	}
+	return d->s[i].r ? 0 : -1;
+}
+
+/* Does canonical text name a moved document: an Id of d->moved as a JSON
+ * string, an item of a comma-separated list, or before a '/' (a tag)? */
+static int names_moved(const struct differ *d, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j, a;
+		if (p[i] != '"')
+			continue;
+		for (j = i + 1; j < n && p[j] != '"'; j++)
+			if (p[j] == '\\')
+				j++;
+		for (a = i + 1; a < j;) {
+			size_t e = a;
+			while (e < j && p[e] != ',' && p[e] != '/')
+				e++;
+			size_t s0 = a, e0 = e;
+			while (s0 < e0 && p[s0] == ' ')
+				s0++;
+			while (e0 > s0 && p[e0 - 1] == ' ')
+				e0--;
+			if (e0 > s0 && pmap_get(&d->moved, p + s0, e0 - s0))
+				return 1;
+			a = e + 1;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/*
+ * A document whose bytes are equal may still read differently when a
+ * document it names was renamed (same Id, other path).  When there are such
+ * renames, both bundles are read again and the equal documents that name a
+ * renamed one are kept too (in a second temporary file, also in path order).
+ */
+static int pass1b(struct differ *d)
+{
+	struct side *a = &d->s[0], *b = &d->s[1];
+
+	d->out = d->spool2;
+	if (side_open(d, 0) < 0 || side_open(d, 1) < 0 || side_next(d, 0) < 0 || side_next(d, 1) < 0)
+		return -1;
+	while (a->have && b->have) {
+		int c = strcmp(a->e.path, b->e.path);
+		if (c == 0 && is_json(a->e.path) && a->e.size == b->e.size && a->e.size <= MAX_DOC) {
+			if (side_read(d, 0) < 0 || side_read(d, 1) < 0)
+				return -1;
+			if (memcmp(a->buf, b->buf, a->len) == 0 && names_moved(d, a->buf, a->len)) {
+				uint64_t size[2] = {a->e.size, b->e.size};
+				if (spool_rec(d, a->e.path, HAS_A | HAS_B, size) < 0)
+					return -1;
+			}
+		}
+		if ((c <= 0 && side_next(d, 0) < 0) || (c >= 0 && side_next(d, 1) < 0))
+			return -1;
+	}
+	if (fflush(d->spool2) != 0) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill d->moved; the count. */
+static long find_moved(struct differ *d)
+{
+	const struct pmap *a = &d->s[0].map;
+	long n = 0;
+
+	for (size_t off = 0; off < a->alen;) {
+		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+		if (pb && strcmp(pa, pb) != 0) {
+			if (pmap_put(&d->moved, id, strlen(id), pb) < 0) {
+				om_err_set(d->err, "out of memory");
+				return -1;
+			}
+			n++;
+		}
+		off = (size_t)(pa - a->arena) + strlen(pa) + 1;
+	}
+	return n;
+}
+
 /* Do the bundles come from one server?  Then an Id names one document in
  * both, and a document whose path changed but whose Id did not is renamed. */
 static int same_server(const struct differ *d)
@@ -568,6 +674,12 @@ static int same_server(const struct differ *d)
 	for (size_t off = 0; off < a->alen;) {
 		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
 		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+		const struct om_kind *k = om_kind_of_id(id);
+		/* Only Ids from the server's allocator tell servers apart (a
+		 * package's Id is made of its name and version). */
+		const char *num = strrchr(id, '-');
+		if (!k || k->derived_from || !num || !num[1] || strspn(num + 1, "0123456789") != strlen(num + 1))
+			pb = NULL;
 		if (pb && strcmp(pa, pb) == 0)
 			agree++;
 		else if (pb)
@@ -630,6 +742,10 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 	tmp[idl] = 0;
 	path = pmap_get(&n->d->s[n->side].map, tmp, idl);
 	k = om_kind_of_id(tmp);
+	/* A document outside the bundle: between bundles of one server its Id
+	 * says which; between two servers only its kind can be compared. */
+	if ((!path || !k) && k && !n->d->same_server)
+		return buf_add(b, "U", 1) < 0 ? -1 : buf_str(b, k->name);
 	if (!path || !k)
 		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
 	if (buf_add(b, "P", 1) < 0 || buf_str(b, k->name) < 0 || buf_add(b, "\x1d", 1) < 0 ||
@@ -837,6 +953,10 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 			if (r < 0)
 				return -1;
 			if (ts && (buf_add(b, "/", 1) < 0 || buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0))
+				return -1;
+		} else if (s[i] == 'U') {
+			if (buf_str(b, "(a ") < 0 || buf_add(b, s + i + 1, j - i - 1) < 0 ||
+			    buf_str(b, " not in the bundle)") < 0)
 				return -1;
 		} else if (buf_add(b, s + i + 1, j - i - 1) < 0) {
 			return -1;
@@ -1760,14 +1880,14 @@ static int compare_item(struct differ *d, const struct item *it, const char *old
 }
 
 /* Read a record at the spool's current position (into *buf, reused). */
-static int read_rec(struct differ *d, struct item *it, char **buf, size_t *cap)
+static int read_rec(FILE *f, struct item *it, char **buf, size_t *cap)
 {
 	struct rec_head h;
 	size_t need;
 	char *p;
 
-	if (fread(&h, sizeof h, 1, d->spool) != 1)
-		return feof(d->spool) ? 0 : -1;
+	if (fread(&h, sizeof h, 1, f) != 1)
+		return feof(f) ? 0 : -1;
 	need = h.pathlen + 1 + ((h.flags & LARGE) ? 0 : (size_t)(h.len[0] + h.len[1]));
 	if (need > *cap) {
 		if (!(p = realloc(*buf, need)))
@@ -1776,7 +1896,7 @@ static int read_rec(struct differ *d, struct item *it, char **buf, size_t *cap)
 		*cap = need;
 	}
 	p = *buf;
-	if (fread(p, 1, need - 1, d->spool) != need - 1)
+	if (fread(p, 1, need - 1, f) != need - 1)
 		return -1;
 	memmove(p + h.pathlen + 1, p + h.pathlen, need - 1 - h.pathlen);
 	p[h.pathlen] = 0;
@@ -1797,7 +1917,7 @@ static int pread_rec(struct differ *d, off_t off, struct item *it, char **buf, s
 
 	if (keep < 0 || fseeko(d->spool, off, SEEK_SET) != 0)
 		return -1;
-	r = read_rec(d, it, buf, cap);
+	r = read_rec(d->spool, it, buf, cap);
 	if (fseeko(d->spool, keep, SEEK_SET) != 0)
 		return -1;
 	return r;
@@ -1808,17 +1928,35 @@ static int lone_cmp(const void *x, const void *y)
 	return strcmp(((const struct lone *)x)->path, ((const struct lone *)y)->path);
 }
 
+static FILE *temp_file(const char *tmpdir, struct om_err *err);
+
 static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 {
-	char *buf = NULL, *buf2 = NULL;
-	size_t cap = 0, cap2 = 0;
-	struct item it;
+	char *buf = NULL, *buf2 = NULL, *buf3 = NULL;
+	size_t cap = 0, cap2 = 0, cap3 = 0;
+	struct item it, eq;
 	size_t la = 0;
-	int r;
+	int r, more;
 
-	if (fseeko(d->spool, 0, SEEK_SET) != 0)
+	if (fseeko(d->spool, 0, SEEK_SET) != 0 || fseeko(d->spool2, 0, SEEK_SET) != 0)
 		goto io;
-	while ((r = read_rec(d, &it, &buf, &cap)) == 1) {
+	if ((more = read_rec(d->spool2, &eq, &buf3, &cap3)) < 0)
+		goto io;
+	for (;;) {
+		if ((r = read_rec(d->spool, &it, &buf, &cap)) < 0)
+			goto io;
+		/* Equal documents naming a renamed one, in path order. */
+		while (more == 1 && (r == 0 || strcmp(eq.path, it.path) < 0)) {
+			int e = compare_item(d, &eq, eq.path, fn, ctx);
+			if (e != 0) {
+				r = e < 0 ? -1 : 2;
+				goto done;
+			}
+			if ((more = read_rec(d->spool2, &eq, &buf3, &cap3)) < 0)
+				goto io;
+		}
+		if (r == 0)
+			break;
 		unsigned f = it.flags & (HAS_A | HAS_B);
 		struct lone *partner = NULL, *self = NULL;
 		if (f == HAS_B) {
@@ -1850,22 +1988,52 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 		} else {
 			r = compare_item(d, &it, it.path, fn, ctx);
 		}
-		if (r < 0)
-			goto out;
-		if (r > 0)
+		if (r != 0)
 			break;
 	}
-	if (r < 0)
-		goto io;
+done:
 	free(buf);
 	free(buf2);
-	return 0;
+	free(buf3);
+	return r < 0 ? -1 : 0;
 io:
 	om_err_set(d->err, "cannot read a temporary file: %s", strerror(errno));
-out:
 	free(buf);
 	free(buf2);
+	free(buf3);
 	return -1;
+}
+
+/* Copy standard input to an unlinked temporary file, so that it can be
+ * read twice. */
+static int copy_stdin(struct differ *d, int i, const char *tmpdir)
+{
+	FILE *f = temp_file(tmpdir, d->err);
+	char buf[65536];
+	ssize_t n;
+
+	if (!f)
+		return -1;
+	if ((d->fd[i] = dup(fileno(f))) < 0) {
+		fclose(f);
+		om_err_set(d->err, "cannot make a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	while ((n = read(STDIN_FILENO, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			om_err_set(d->err, "'-': cannot read standard input: %s", strerror(errno));
+			return -1;
+		}
+		for (ssize_t w = 0, k; w < n; w += k)
+			if ((k = write(d->fd[i], buf + w, (size_t)(n - w))) < 0) {
+				om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+				return -1;
+			}
+	}
+	return 0;
 }
 
 /* ---- the whole comparison ---- */
@@ -1914,20 +2082,30 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 
 	memset(&d, 0, sizeof d);
 	d.err = err;
+	d.fd[0] = d.fd[1] = -1;
 	d.s[0].name = a;
 	d.s[1].name = b;
 	if (strcmp(a, "-") == 0 && strcmp(b, "-") == 0) {
 		om_err_set(err, "only one bundle can be standard input");
 		return -1;
 	}
+	for (int i = 0; i < 2; i++)
+		if (strcmp(d.s[i].name, "-") == 0 && copy_stdin(&d, i, tmpdir) < 0)
+			goto out;
 	if (!(d.c[0] = om_canon_new(err)) || !(d.c[1] = om_canon_new(err)) ||
-	    !(d.s[0].r = om_bundle_reader_open(a, err)) || !(d.s[1].r = om_bundle_reader_open(b, err)) ||
-	    !(d.spool = temp_file(tmpdir, err)))
+	    side_open(&d, 0) < 0 || side_open(&d, 1) < 0 ||
+	    !(d.spool = temp_file(tmpdir, err)) || !(d.spool2 = temp_file(tmpdir, err)))
 		goto out;
+	d.out = d.spool;
 	if (pass1(&d) < 0)
 		goto out;
 	d.same_server = same_server(&d);
 	d.pw_comparable = d.s[0].secrets && d.s[1].secrets && strcmp(d.s[0].secrets, d.s[1].secrets) == 0;
+	if (d.same_server) {
+		long moved = find_moved(&d);
+		if (moved < 0 || (moved > 0 && pass1b(&d) < 0))
+			goto out;
+	}
 	if (pass2(&d, count_fn, &cnt) < 0)
 		goto out;
 	r = cnt.n;
@@ -1946,6 +2124,12 @@ out:
 	}
 	if (d.spool)
 		fclose(d.spool);
+	if (d.spool2)
+		fclose(d.spool2);
+	for (int i = 0; i < 2; i++)
+		if (d.fd[i] >= 0)
+			close(d.fd[i]);
+	pmap_free(&d.moved);
 	return r;
 }
 
