@@ -1722,6 +1722,7 @@ int om_diff_lines(const char *path, const char *a, size_t alen, const char *b, s
 {
 	struct hunks h = {0};
 	struct om_diff_doc doc = {OM_DIFF_CHANGED, path, path, "File", path, path, NULL, 0};
+	int r;
 
 	if (line_hunks(a, alen, b, blen, &h) < 0) {
 		hunks_release(&h);
@@ -1733,8 +1734,9 @@ int om_diff_lines(const char *path, const char *a, size_t alen, const char *b, s
 		doc.nchanges = h.n;
 		fn(&doc, ctx);
 	}
+	r = h.n ? 1 : 0;
 	hunks_release(&h);
-	return h.n ? 1 : 0;
+	return r;
 }
 
 /* ---- pass 2: reading the spool ---- */
@@ -1963,6 +1965,12 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 			struct lone key = {0, NULL, (char *)it.path, 0};
 			self = bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key, lone_cmp);
 			if (self && self->used)
+				continue;
+			/* The new name of a renamed document: shown with the old one. */
+			const char *op = self && self->id && d->same_server ?
+				pmap_get(&d->s[0].map, self->id, strlen(self->id)) : NULL;
+			struct lone okey = {0, NULL, (char *)op, 0};
+			if (op && bsearch(&okey, d->s[0].lone, d->s[0].nlone, sizeof okey, lone_cmp))
 				continue;
 		}
 		if (f == HAS_A && d->same_server) {
