@@ -205,6 +205,7 @@ static const struct om_ref refs_project[] = {
 	{"DeploymentProcessId", "DeploymentProcess", OM_REF_ID, 0, 0, 0, 0},
 	{"DeploymentSettingsId", "DeploymentSettings", OM_REF_ID, 0, 0, 0, 0},
 	{"IncludedLibraryVariableSetIds[]", "LibraryVariableSet", OM_REF_ID, 0, 0, 0, 0},
+	{"UsedPackages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
 	{"ClonedFromProjectId", "Project", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"ReleaseCreationStrategy/ChannelId", "Channel", OM_REF_ID, 0, 0, 0, 0},
 	{"AutoDeployReleaseOverrides[]/EnvironmentId", "Environment", OM_REF_ID, 0, 0, 0, 0},
@@ -279,6 +280,8 @@ static const struct om_ref refs_servertask[] = {
 	{"EnvironmentId", "Environment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"TenantId", "Tenant", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"Arguments/DeploymentId", "Deployment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"Arguments/EnvironmentId", "Environment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"Arguments/RunbookId", "Runbook", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 };
 
 static const struct om_ref refs_artifact[] = {

@@ -1,0 +1,2260 @@
+#include "diff.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "bundle.h"
+#include "canon.h"
+#include "model.h"
+#include "names.h"
+
+/* The biggest file compared by content (a document, a script, a log);
+ * larger ones are compared by bytes only, as binary files. */
+#define MAX_DOC (64u << 20)
+
+/* Markers standing for references and secrets in a normalized tree: a
+ * string beginning with REF holds items separated by SEP, each "P<kind>"
+ * KSEP "<path>" (a document of the bundle) or "I<id>" (not in the bundle);
+ * a string beginning with SECRET holds the secret's token.  Bytes below
+ * 0x20 never start a real string of a canonical document's values that
+ * matter here, and they never leave this file. */
+#define REF '\x01'
+#define SECRET '\x02'
+#define SEP '\x1f'
+#define KSEP '\x1d'
+#define TSEP '\x1e'
+
+/* ---- growable buffers ---- */
+
+static int buf_add(struct om_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *q;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(q = realloc(b->p, cap)))
+			return -1;
+		b->p = q;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+static int buf_str(struct om_buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+/* A string as a JSON string literal (escaping as canonical JSON does). */
+static int buf_json(struct om_buf *b, const char *s, size_t n)
+{
+	int r = buf_add(b, "\"", 1);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char e[8];
+		if (ch == '"' || ch == '\\') {
+			e[0] = '\\';
+			e[1] = (char)ch;
+			r = buf_add(b, e, 2);
+		} else if (ch < 0x20) {
+			snprintf(e, sizeof e, "\\u%04x", ch);
+			r = buf_add(b, e, 6);
+		} else {
+			r = buf_add(b, s + i, 1);
+		}
+	}
+	return r < 0 ? -1 : buf_add(b, "\"", 1);
+}
+
+static char *dupn(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = 0;
+	}
+	return p;
+}
+
+/* ---- a compact map of Id -> bundle path ---- */
+
+/* Entries are "id\0path\0" in one arena; the table holds arena offsets + 1. */
+struct pmap {
+	char *arena;
+	size_t alen, acap;
+	uint32_t *slots;
+	size_t nslots, count;
+};
+
+static uint64_t hashn(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+static void pmap_free(struct pmap *m)
+{
+	free(m->arena);
+	free(m->slots);
+	memset(m, 0, sizeof *m);
+}
+
+static const char *pmap_get(const struct pmap *m, const char *id, size_t idlen)
+{
+	if (!m->nslots)
+		return NULL;
+	for (size_t i = hashn(id, idlen) & (m->nslots - 1);; i = (i + 1) & (m->nslots - 1)) {
+		const char *e;
+		if (!m->slots[i])
+			return NULL;
+		e = m->arena + m->slots[i] - 1;
+		if (strlen(e) == idlen && memcmp(e, id, idlen) == 0)
+			return e + idlen + 1;
+	}
+}
+
+static int pmap_grow(struct pmap *m)
+{
+	size_t n = m->nslots ? m->nslots * 2 : 1024;
+	uint32_t *s = calloc(n, sizeof *s);
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < m->nslots; i++) {
+		if (!m->slots[i])
+			continue;
+		const char *e = m->arena + m->slots[i] - 1;
+		size_t j = hashn(e, strlen(e)) & (n - 1);
+		while (s[j])
+			j = (j + 1) & (n - 1);
+		s[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = s;
+	m->nslots = n;
+	return 0;
+}
+
+/* Add id -> path; a second document with the same Id keeps the first. */
+static int pmap_put(struct pmap *m, const char *id, size_t idlen, const char *path)
+{
+	size_t plen = strlen(path), need = idlen + plen + 2, i;
+
+	if (pmap_get(m, id, idlen))
+		return 0;
+	if ((m->count + 1) * 2 > m->nslots && pmap_grow(m) < 0)
+		return -1;
+	if (m->alen + need > UINT32_MAX - 1)
+		return -1;
+	if (m->alen + need > m->acap) {
+		size_t cap = m->acap ? m->acap : 65536;
+		char *a;
+		while (cap < m->alen + need)
+			cap *= 2;
+		if (!(a = realloc(m->arena, cap)))
+			return -1;
+		m->arena = a;
+		m->acap = cap;
+	}
+	memcpy(m->arena + m->alen, id, idlen);
+	m->arena[m->alen + idlen] = 0;
+	memcpy(m->arena + m->alen + idlen + 1, path, plen + 1);
+	for (i = hashn(id, idlen) & (m->nslots - 1); m->slots[i]; i = (i + 1) & (m->nslots - 1))
+		;
+	m->slots[i] = (uint32_t)m->alen + 1;
+	m->alen += need;
+	m->count++;
+	return 0;
+}
+
+/* ---- names for people ---- */
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Append the unescaped name of the path component s[0..n). */
+static int add_component(struct om_buf *b, const char *s, size_t n)
+{
+	char *c = dupn(s, n), *u;
+	int r;
+
+	if (!c)
+		return -1;
+	u = om_name_unescape(c, NULL);
+	r = buf_str(b, u ? u : c);
+	free(u);
+	free(c);
+	return r;
+}
+
+/*
+ * The readable name of the document at path, of kind k (NULL: a file):
+ * the last component less ".json"; for a kind that makes a directory
+ * (a project's project.json) that directory's name; for a document of a
+ * fixed file name under its owner (variables.json) "Owner/variables".
+ */
+static int display_name(struct om_buf *b, const char *path, const struct om_kind *k)
+{
+	const char *last = strrchr(path, '/'), *prev = NULL;
+	size_t n;
+
+	last = last ? last + 1 : path;
+	if (last > path)
+		for (prev = last - 1; prev > path && prev[-1] != '/'; prev--)
+			;
+	n = strlen(last);
+	if (k && n > 5 && strcmp(last + n - 5, ".json") == 0)
+		n -= 5;
+	if (k && prev && (k->dir || !strchr(k->path, '{'))) {
+		if (add_component(b, prev, (size_t)(last - 1 - prev)) < 0)
+			return -1;
+		if (k->dir)
+			return 0;
+		if (buf_add(b, "/", 1) < 0)
+			return -1;
+	}
+	return add_component(b, last, n);
+}
+
+/* ---- reading both bundles: pass 1 ---- */
+
+/* A spool record: flags, then the path and the bytes of each side. */
+enum { HAS_A = 1, HAS_B = 2, LARGE = 4 };
+
+struct rec_head {
+	uint32_t flags;
+	uint32_t pathlen;
+	uint64_t len[2];
+};
+
+/* A document found on one side only: a candidate for a rename. */
+struct lone {
+	off_t off;   /* of its record in the spool */
+	char *id;    /* its Id, or NULL */
+	char *path;
+	int used;
+};
+
+struct side {
+	const char *name;
+	struct om_bundle_reader *r;
+	struct om_bundle_entry e;
+	int have;
+	char *buf;      /* the current entry, when read */
+	size_t len;
+	struct pmap map;
+	char *secrets;  /* the manifest's Secrets, compact sorted JSON, or NULL */
+	struct lone *lone;
+	size_t nlone, caplone;
+};
+
+struct differ {
+	struct side s[2];
+	FILE *spool;     /* the files that differ, in path order */
+	FILE *spool2;    /* equal files naming a renamed document, in path order */
+	FILE *out;       /* the one being written */
+	int fd[2];       /* a copy of standard input, or -1 */
+	struct pmap moved; /* Ids whose document has another path in B */
+	struct om_canon *c[2];
+	struct om_err *err;
+	int same_server; /* do the bundles share Ids? (renames by Id) */
+	int pw_comparable; /* are om-pw-1 tokens of both sides comparable? */
+};
+
+static int side_next(struct differ *d, int i)
+{
+	struct side *s = &d->s[i];
+	int r;
+
+	free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+	r = om_bundle_next(s->r, &s->e, d->err);
+	if (r < 0)
+		return -1;
+	s->have = r;
+	return 0;
+}
+
+/* Read the current entry of side i whole (it is at most MAX_DOC bytes). */
+static int side_read(struct differ *d, int i)
+{
+	struct side *s = &d->s[i];
+
+	if (s->buf)
+		return 0;
+	return om_bundle_read_all(s->r, MAX_DOC, &s->buf, &s->len, d->err);
+}
+
+static int is_json(const char *path)
+{
+	return ends_with(path, ".json");
+}
+
+/* The first occurrence of needle in hay (memmem is not POSIX). */
+static const char *find(const char *hay, size_t n, const char *needle, size_t m)
+{
+	for (size_t i = 0; n >= m && i <= n - m;) {
+		const char *p = memchr(hay + i, needle[0], n - m + 1 - i);
+		if (!p)
+			return NULL;
+		if (memcmp(p, needle, m) == 0)
+			return p;
+		i = (size_t)(p - hay) + 1;
+	}
+	return NULL;
+}
+
+/* The top-level "Id" of a document.  Canonical text has it on a line of
+ * its own at two spaces of indent, found without parsing; anything else is
+ * parsed (and refused when it is not JSON).  *id NULL: none. */
+static int doc_id(struct differ *d, int i, const char *path, char **id, size_t *idlen)
+{
+	struct side *s = &d->s[i];
+	const char *p = find(s->buf, s->len, "\n  \"Id\": \"", 10);
+	struct om_canon *c = d->c[i];
+	om_canon_node n;
+
+	*id = NULL;
+	*idlen = 0;
+	if (p && s->buf[0] == '{') {
+		const char *v = p + 10, *end = memchr(v, '"', s->len - (size_t)(v - s->buf));
+		if (end && !memchr(v, '\\', (size_t)(end - v))) {
+			*id = (char *)v;
+			*idlen = (size_t)(end - v);
+			return 0;
+		}
+	}
+	if (om_canon_parse(c, s->buf, s->len, d->err) < 0) {
+		om_err_prefix(d->err, "'%s': entry '%s'", s->name, path);
+		return -1;
+	}
+	n = om_canon_get(c, om_canon_root(c), "Id");
+	if (om_canon_type(c, n) == OM_CANON_STRING) {
+		const char *v = om_canon_str(c, n, idlen);
+		/* Copied into the side's buffer space: the tree is reused. */
+		*id = (char *)v;
+	}
+	return 0;
+}
+
+/* The manifest's Secrets member, as sorted compact JSON. */
+static int read_manifest(struct differ *d, int i)
+{
+	struct side *s = &d->s[i];
+	json_error_t je;
+	json_t *m = json_loadb(s->buf, s->len, 0, &je);
+
+	if (!m || !json_is_object(m)) {
+		om_err_set(d->err, "'%s': entry 'manifest.json': not a JSON object%s%s", s->name,
+			   m ? "" : ": ", m ? "" : je.text);
+		json_decref(m);
+		return -1;
+	}
+	if (json_object_get(m, "Secrets"))
+		s->secrets = json_dumps(json_object_get(m, "Secrets"),
+					JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_decref(m);
+	return 0;
+}
+
+/* Record the current entry of side i: its Id in the map, the manifest. */
+static int side_note(struct differ *d, int i, char **id)
+{
+	struct side *s = &d->s[i];
+	char *v;
+	size_t vlen;
+
+	*id = NULL;
+	if (!is_json(s->e.path) || s->e.size > MAX_DOC)
+		return 0;
+	if (side_read(d, i) < 0)
+		return -1;
+	if (strcmp(s->e.path, OM_BUNDLE_MARKER) == 0)
+		return read_manifest(d, i);
+	if (doc_id(d, i, s->e.path, &v, &vlen) < 0)
+		return -1;
+	if (v && (pmap_put(&s->map, v, vlen, s->e.path) < 0 || !(*id = dupn(v, vlen)))) {
+		om_err_set(d->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int spool_write(struct differ *d, const void *p, size_t n)
+{
+	if (n && fwrite(p, 1, n, d->out) != n) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Write one record to the spool: the path and the held bytes of the sides
+ * in flags (none when LARGE: then only the sizes). */
+static int spool_rec(struct differ *d, const char *path, unsigned flags, const uint64_t size[2])
+{
+	struct rec_head h = {flags, (uint32_t)strlen(path), {0, 0}};
+
+	for (int i = 0; i < 2; i++)
+		if (flags & (HAS_A << i))
+			h.len[i] = (flags & LARGE) ? size[i] : d->s[i].len;
+	if (spool_write(d, &h, sizeof h) < 0 || spool_write(d, path, h.pathlen) < 0)
+		return -1;
+	if (!(flags & LARGE))
+		for (int i = 0; i < 2; i++)
+			if ((flags & (HAS_A << i)) && spool_write(d, d->s[i].buf, d->s[i].len) < 0)
+				return -1;
+	return 0;
+}
+
+/* An entry of side i only. */
+static int only_one(struct differ *d, int i)
+{
+	struct side *s = &d->s[i];
+	uint64_t size[2] = {0, 0};
+	unsigned flags = (unsigned)HAS_A << i;
+	char *id = NULL;
+	off_t off;
+
+	if (side_note(d, i, &id) < 0)
+		return -1;
+	if (s->e.size > MAX_DOC) {
+		flags |= LARGE;
+		size[i] = s->e.size;
+	} else if (side_read(d, i) < 0) {
+		free(id);
+		return -1;
+	}
+	if ((off = ftello(d->out)) < 0 || spool_rec(d, s->e.path, flags, size) < 0) {
+		free(id);
+		if (off < 0)
+			om_err_set(d->err, "temporary file: %s", strerror(errno));
+		return -1;
+	}
+	if (s->nlone == s->caplone) {
+		size_t cap = s->caplone ? s->caplone * 2 : 64;
+		struct lone *l = realloc(s->lone, cap * sizeof *l);
+		if (!l) {
+			free(id);
+			om_err_set(d->err, "out of memory");
+			return -1;
+		}
+		s->lone = l;
+		s->caplone = cap;
+	}
+	s->lone[s->nlone] = (struct lone){off, id, strdup(s->e.path), 0};
+	if (!s->lone[s->nlone].path) {
+		free(id);
+		om_err_set(d->err, "out of memory");
+		return -1;
+	}
+	s->nlone++;
+	return 0;
+}
+
+/* Read exactly n bytes (fewer only at the entry's end). */
+static ssize_t read_full(struct om_bundle_reader *r, char *buf, size_t n, struct om_err *err)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = om_bundle_read(r, buf + got, n - got, err);
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/* Two large entries of the same size: equal bytes?  1 yes, 0 no, -1 error. */
+static int stream_equal(struct differ *d)
+{
+	static char a[65536], b[65536];
+
+	for (;;) {
+		ssize_t na = read_full(d->s[0].r, a, sizeof a, d->err), nb;
+		if (na < 0 || (nb = read_full(d->s[1].r, b, sizeof b, d->err)) < 0)
+			return -1;
+		if (na != nb || memcmp(a, b, (size_t)na) != 0)
+			return 0;
+		if (na == 0)
+			return 1;
+	}
+}
+
+/* The same path on both sides. */
+static int both(struct differ *d)
+{
+	struct side *a = &d->s[0], *b = &d->s[1];
+	uint64_t size[2] = {a->e.size, b->e.size};
+	char *ida = NULL, *idb = NULL;
+	int r = -1;
+
+	if (side_note(d, 0, &ida) < 0 || side_note(d, 1, &idb) < 0)
+		goto out;
+	if (a->e.size > MAX_DOC || b->e.size > MAX_DOC) {
+		int eq = a->e.size == b->e.size ? stream_equal(d) : 0;
+		if (eq < 0)
+			goto out;
+		r = eq ? 0 : spool_rec(d, a->e.path, HAS_A | HAS_B | LARGE, size);
+		goto out;
+	}
+	if (a->e.size == b->e.size) {
+		/* Identical bytes: skipped without parsing. */
+		if (side_read(d, 0) < 0 || side_read(d, 1) < 0)
+			goto out;
+		if (memcmp(a->buf, b->buf, a->len) == 0) {
+			r = 0;
+			goto out;
+		}
+	}
+	if (side_read(d, 0) < 0 || side_read(d, 1) < 0)
+		goto out;
+	r = spool_rec(d, a->e.path, HAS_A | HAS_B, size);
+out:
+	free(ida);
+	free(idb);
+	return r;
+}
+
+static int pass1(struct differ *d)
+{
+	if (side_next(d, 0) < 0 || side_next(d, 1) < 0)
+		return -1;
+	while (d->s[0].have || d->s[1].have) {
+		int c = !d->s[0].have ? 1 : !d->s[1].have ? -1 : strcmp(d->s[0].e.path, d->s[1].e.path);
+		if (c < 0) {
+			if (only_one(d, 0) < 0 || side_next(d, 0) < 0)
+				return -1;
+		} else if (c > 0) {
+			if (only_one(d, 1) < 0 || side_next(d, 1) < 0)
+				return -1;
+		} else {
+			if (both(d) < 0 || side_next(d, 0) < 0 || side_next(d, 1) < 0)
+				return -1;
+		}
+	}
+	if (fflush(d->spool) != 0) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Open side i's reader (again): a copy of standard input is reread. */
+static int side_open(struct differ *d, int i)
+{
+	om_bundle_reader_close(d->s[i].r);
+	d->s[i].r = NULL;
+	d->s[i].have = 0;
+	if (d->fd[i] >= 0) {
+		if (lseek(d->fd[i], 0, SEEK_SET) < 0) {
+			om_err_set(d->err, "cannot read a temporary file: %s", strerror(errno));
+			return -1;
+		}
+		d->s[i].r = om_bundle_reader_open_fd(d->fd[i], d->s[i].name, NULL, d->err);
+	} else {
+		d->s[i].r = om_bundle_reader_open(d->s[i].name, d->err);
+	}
+	return d->s[i].r ? 0 : -1;
+}
+
+/* Does canonical text name a moved document: an Id of d->moved as a JSON
+ * string, an item of a comma-separated list, or before a '/' (a tag)? */
+static int names_moved(const struct differ *d, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j, a;
+		if (p[i] != '"')
+			continue;
+		for (j = i + 1; j < n && p[j] != '"'; j++)
+			if (p[j] == '\\')
+				j++;
+		for (a = i + 1; a < j;) {
+			size_t e = a;
+			while (e < j && p[e] != ',' && p[e] != '/')
+				e++;
+			size_t s0 = a, e0 = e;
+			while (s0 < e0 && p[s0] == ' ')
+				s0++;
+			while (e0 > s0 && p[e0 - 1] == ' ')
+				e0--;
+			if (e0 > s0 && pmap_get(&d->moved, p + s0, e0 - s0))
+				return 1;
+			a = e + 1;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/*
+ * A document whose bytes are equal may still read differently when a
+ * document it names was renamed (same Id, other path).  When there are such
+ * renames, both bundles are read again and the equal documents that name a
+ * renamed one are kept too (in a second temporary file, also in path order).
+ */
+static int pass1b(struct differ *d)
+{
+	struct side *a = &d->s[0], *b = &d->s[1];
+
+	d->out = d->spool2;
+	if (side_open(d, 0) < 0 || side_open(d, 1) < 0 || side_next(d, 0) < 0 || side_next(d, 1) < 0)
+		return -1;
+	while (a->have && b->have) {
+		int c = strcmp(a->e.path, b->e.path);
+		if (c == 0 && is_json(a->e.path) && a->e.size == b->e.size && a->e.size <= MAX_DOC) {
+			if (side_read(d, 0) < 0 || side_read(d, 1) < 0)
+				return -1;
+			if (memcmp(a->buf, b->buf, a->len) == 0 && names_moved(d, a->buf, a->len)) {
+				uint64_t size[2] = {a->e.size, b->e.size};
+				if (spool_rec(d, a->e.path, HAS_A | HAS_B, size) < 0)
+					return -1;
+			}
+		}
+		if ((c <= 0 && side_next(d, 0) < 0) || (c >= 0 && side_next(d, 1) < 0))
+			return -1;
+	}
+	if (fflush(d->spool2) != 0) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill d->moved; the count. */
+static long find_moved(struct differ *d)
+{
+	const struct pmap *a = &d->s[0].map;
+	long n = 0;
+
+	for (size_t off = 0; off < a->alen;) {
+		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+		if (pb && strcmp(pa, pb) != 0) {
+			if (pmap_put(&d->moved, id, strlen(id), pb) < 0) {
+				om_err_set(d->err, "out of memory");
+				return -1;
+			}
+			n++;
+		}
+		off = (size_t)(pa - a->arena) + strlen(pa) + 1;
+	}
+	return n;
+}
+
+/* Do the bundles come from one server?  Then an Id names one document in
+ * both, and a document whose path changed but whose Id did not is renamed. */
+static int same_server(const struct differ *d)
+{
+	const struct pmap *a = &d->s[0].map;
+	size_t agree = 0, disagree = 0;
+
+	for (size_t off = 0; off < a->alen;) {
+		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+		const struct om_kind *k = om_kind_of_id(id);
+		/* Only Ids from the server's allocator tell servers apart (a
+		 * package's Id is made of its name and version). */
+		const char *num = strrchr(id, '-');
+		if (!k || k->derived_from || !num || !num[1] || strspn(num + 1, "0123456789") != strlen(num + 1))
+			pb = NULL;
+		if (pb && strcmp(pa, pb) == 0)
+			agree++;
+		else if (pb)
+			disagree++;
+		off = (size_t)(pa - a->arena) + strlen(pa) + 1;
+	}
+	return agree > disagree;
+}
+
+/* ---- comparing documents: pass 2 ---- */
+
+/* A member name that is a reference (ProjectEnvironments{key}), by the
+ * node of its value. */
+struct keyref {
+	om_canon_node node;
+	char *key;
+	size_t len;
+};
+
+struct repl {
+	om_canon_node node;
+	char *s;
+	size_t len;
+};
+
+struct norm {
+	struct differ *d;
+	int side;
+	struct repl *r;
+	size_t nr, capr;
+	struct keyref *k;
+	size_t nk, capk;
+};
+
+struct cmp {
+	struct differ *d;
+	const struct om_kind *kind;
+	struct norm n[2];
+	struct om_diff_change *ch;
+	size_t nch, capch;
+	struct om_buf loc, pat;
+	int manifest;
+};
+
+/* Append a reference item for id (len bytes) resolved in side's map. */
+static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len)
+{
+	char tmp[512];
+	const char *tag = NULL, *path;
+	size_t idl = len;
+	const struct om_kind *k;
+
+	if (len >= sizeof tmp)
+		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
+	memcpy(tmp, id, len);
+	tmp[len] = 0;
+	/* A tenant tag "TagSets-1/Tags-3": the tag set, then the tag. */
+	if ((tag = memchr(tmp, '/', len)))
+		idl = (size_t)(tag - tmp);
+	tmp[idl] = 0;
+	path = pmap_get(&n->d->s[n->side].map, tmp, idl);
+	k = om_kind_of_id(tmp);
+	/* A document outside the bundle: between bundles of one server its Id
+	 * says which; between two servers only its kind can be compared. */
+	if ((!path || !k) && k && !n->d->same_server)
+		return buf_add(b, "U", 1) < 0 ? -1 : buf_str(b, k->name);
+	if (!path || !k)
+		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
+	if (buf_add(b, "P", 1) < 0 || buf_str(b, k->name) < 0 || buf_add(b, "\x1d", 1) < 0 ||
+	    buf_str(b, path) < 0)
+		return -1;
+	if (tag && (buf_add(b, "\x1e", 1) < 0 || buf_add(b, tmp + idl + 1, len - idl - 1) < 0))
+		return -1;
+	return 0;
+}
+
+/* The marker for a reference string: every Id of a CSV list, or one Id. */
+static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t len, int csv)
+{
+	size_t i = 0;
+	int first = 1;
+
+	b->len = 0;
+	if (buf_add(b, "\x01", 1) < 0)
+		return -1;
+	while (i <= len) {
+		size_t j = i;
+		if (csv)
+			while (j < len && s[j] != ',')
+				j++;
+		else
+			j = len;
+		size_t a = i, e = j;
+		while (a < e && (s[a] == ' ' || s[a] == '\t'))
+			a++;
+		while (e > a && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+			e--;
+		if (e > a) {
+			if (!first && buf_add(b, "\x1f", 1) < 0)
+				return -1;
+			if (ref_item(n, b, s + a, e - a) < 0)
+				return -1;
+			first = 0;
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
+static int add_repl(struct norm *n, om_canon_node node, const struct om_buf *b)
+{
+	if (n->nr == n->capr) {
+		size_t cap = n->capr ? n->capr * 2 : 32;
+		struct repl *r = realloc(n->r, cap * sizeof *r);
+		if (!r)
+			return -1;
+		n->r = r;
+		n->capr = cap;
+	}
+	if (!(n->r[n->nr].s = dupn(b->p, b->len)))
+		return -1;
+	n->r[n->nr].node = node;
+	n->r[n->nr].len = b->len;
+	n->nr++;
+	return 0;
+}
+
+struct refwalk {
+	struct norm *n;
+	const struct om_ref *ref;
+	struct om_buf b;
+	int failed;
+};
+
+static int ref_hit(const struct om_chit *hit, void *vctx)
+{
+	struct refwalk *w = vctx;
+	struct norm *n = w->n;
+	struct om_canon *c = n->d->c[n->side];
+	size_t len;
+	const char *s;
+
+	if (hit->key) {
+		if (ref_marker(n, &w->b, hit->key, hit->keylen, 0) < 0)
+			goto oom;
+		if (n->nk == n->capk) {
+			size_t cap = n->capk ? n->capk * 2 : 16;
+			struct keyref *k = realloc(n->k, cap * sizeof *k);
+			if (!k)
+				goto oom;
+			n->k = k;
+			n->capk = cap;
+		}
+		if (!(n->k[n->nk].key = dupn(w->b.p, w->b.len)))
+			goto oom;
+		n->k[n->nk].node = hit->node;
+		n->k[n->nk].len = w->b.len;
+		n->nk++;
+		return 0;
+	}
+	if (om_canon_type(c, hit->node) != OM_CANON_STRING)
+		return 0;
+	s = om_canon_str(c, hit->node, &len);
+	if (len == 0 || (s[0] == REF))
+		return 0;
+	if (ref_marker(n, &w->b, s, len, w->ref && w->ref->form == OM_REF_CSV) < 0 ||
+	    add_repl(n, hit->node, &w->b) < 0)
+		goto oom;
+	return 0;
+oom:
+	w->failed = 1;
+	return 1;
+}
+
+static int secret_hit(const struct om_chit *hit, void *vctx)
+{
+	struct refwalk *w = vctx;
+	struct om_canon *c = w->n->d->c[w->n->side];
+	size_t len;
+	const char *s = om_canon_str(c, hit->node, &len);
+
+	w->b.len = 0;
+	if (buf_add(&w->b, "\x02", 1) < 0 || buf_add(&w->b, s, len) < 0 ||
+	    add_repl(w->n, hit->node, &w->b) < 0) {
+		w->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Replace every reference and secret of the tree of side i by its marker. */
+static int normalize(struct cmp *cm, int i)
+{
+	struct norm *n = &cm->n[i];
+	struct om_canon *c = cm->d->c[i];
+	const struct om_kind *k = cm->kind;
+	struct refwalk w = {n, NULL, {0}, 0};
+	om_canon_node root = om_canon_root(c);
+	int r = 0;
+
+	if (!k || om_canon_type(c, root) != OM_CANON_OBJECT)
+		return 0;
+	/* A document's space is a reference the catalog leaves implicit. */
+	if (k->scope != OM_SERVER) {
+		om_canon_node sp = om_canon_get(c, root, "SpaceId");
+		struct om_chit h = {sp, NULL, 0, "SpaceId", "SpaceId"};
+		if (sp != OM_CANON_NONE)
+			ref_hit(&h, &w);
+	}
+	for (size_t j = 0; j < k->nrefs && !w.failed && r >= 0; j++) {
+		/* Inner references name elements of other documents: left as they
+		 * are (their Ids are element Ids). */
+		if (k->refs[j].form == OM_REF_INNER)
+			continue;
+		w.ref = &k->refs[j];
+		r = om_canon_path_walk(c, root, k->refs[j].path, k, ref_hit, &w, cm->d->err);
+	}
+	if (!w.failed && r >= 0)
+		r = om_canon_secrets_each(k, c, secret_hit, &w, cm->d->err);
+	om_buf_release(&w.b);
+	if (w.failed) {
+		om_err_set(cm->d->err, "out of memory");
+		return -1;
+	}
+	if (r < 0)
+		return -1;
+	for (size_t j = 0; j < n->nr; j++)
+		if (om_canon_set_str(c, n->r[j].node, n->r[j].s, n->r[j].len, cm->d->err) < 0)
+			return -1;
+	return 0;
+}
+
+static void norm_release(struct norm *n)
+{
+	for (size_t j = 0; j < n->nr; j++)
+		free(n->r[j].s);
+	for (size_t j = 0; j < n->nk; j++)
+		free(n->k[j].key);
+	free(n->r);
+	free(n->k);
+	n->r = NULL;
+	n->k = NULL;
+	n->nr = n->capr = n->nk = n->capk = 0;
+}
+
+/* Append the readable form of a marker's items. */
+static int show_ref(struct om_buf *b, const char *s, size_t len)
+{
+	size_t i = 1;
+
+	while (i < len) {
+		size_t j = i;
+		while (j < len && s[j] != SEP)
+			j++;
+		if (i > 1 && buf_add(b, ", ", 2) < 0)
+			return -1;
+		if (s[i] == 'P') {
+			const char *ks = memchr(s + i, KSEP, j - i), *ts;
+			char *path, *kname;
+			const struct om_kind *k;
+			int r;
+			if (!ks)
+				return -1;
+			ts = memchr(ks, TSEP, (size_t)(s + j - ks));
+			kname = dupn(s + i + 1, (size_t)(ks - s - i - 1));
+			path = dupn(ks + 1, (size_t)((ts ? ts : s + j) - ks - 1));
+			k = kname ? om_kind_by_name(kname) : NULL;
+			r = path ? display_name(b, path, k) : -1;
+			free(kname);
+			free(path);
+			if (r < 0)
+				return -1;
+			if (ts && (buf_add(b, "/", 1) < 0 || buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0))
+				return -1;
+		} else if (s[i] == 'U') {
+			if (buf_str(b, "(a ") < 0 || buf_add(b, s + i + 1, j - i - 1) < 0 ||
+			    buf_str(b, " not in the bundle)") < 0)
+				return -1;
+		} else if (buf_add(b, s + i + 1, j - i - 1) < 0) {
+			return -1;
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
+/* A string of a normalized tree as people see it: a JSON string. */
+static int show_str(struct om_buf *b, const char *s, size_t len)
+{
+	if (len && s[0] == SECRET)
+		return buf_str(b, "\"(secret)\"");
+	if (len && s[0] == REF) {
+		struct om_buf t = {0};
+		int r = show_ref(&t, s, len) < 0 ? -1 : buf_json(b, t.p ? t.p : "", t.len);
+		om_buf_release(&t);
+		return r;
+	}
+	return buf_json(b, s, len);
+}
+
+/* A member name as people see it (a reference shown by name). */
+static int show_key(struct om_buf *b, const char *s, size_t len)
+{
+	if (len && s[0] == REF)
+		return show_ref(b, s, len);
+	return buf_add(b, s, len);
+}
+
+static const struct keyref *keyref_of(const struct norm *n, om_canon_node node)
+{
+	for (size_t j = 0; j < n->nk; j++)
+		if (n->k[j].node == node)
+			return &n->k[j];
+	return NULL;
+}
+
+/* Compact JSON of node of side i, as people see it. */
+static int render(struct cmp *cm, int i, om_canon_node node, struct om_buf *b)
+{
+	struct om_canon *c = cm->d->c[i];
+	size_t len;
+	const char *s;
+
+	switch (om_canon_type(c, node)) {
+	case OM_CANON_NULL: return buf_str(b, "null");
+	case OM_CANON_TRUE: return buf_str(b, "true");
+	case OM_CANON_FALSE: return buf_str(b, "false");
+	case OM_CANON_NUMBER:
+		s = om_canon_str(c, node, &len);
+		return buf_add(b, s, len);
+	case OM_CANON_STRING:
+		s = om_canon_str(c, node, &len);
+		return show_str(b, s, len);
+	case OM_CANON_ARRAY:
+		if (buf_add(b, "[", 1) < 0)
+			return -1;
+		for (size_t j = 0; j < om_canon_len(c, node); j++)
+			if ((j && buf_add(b, ",", 1) < 0) || render(cm, i, om_canon_at(c, node, j), b) < 0)
+				return -1;
+		return buf_add(b, "]", 1);
+	case OM_CANON_OBJECT:
+		if (buf_add(b, "{", 1) < 0)
+			return -1;
+		for (size_t j = 0; j < om_canon_len(c, node); j++) {
+			om_canon_node m = om_canon_at(c, node, j);
+			const struct keyref *kr = keyref_of(&cm->n[i], m);
+			struct om_buf t = {0};
+			if (kr)
+				s = kr->key, len = kr->len;
+			else
+				s = om_canon_key(c, m, &len);
+			int r = (j && buf_add(b, ",", 1) < 0) || show_key(&t, s, len) < 0 ||
+				buf_json(b, t.p ? t.p : "", t.len) < 0 || buf_add(b, ":", 1) < 0 ||
+				render(cm, i, m, b) < 0;
+			om_buf_release(&t);
+			if (r)
+				return -1;
+		}
+		return buf_add(b, "}", 1);
+	default:
+		return 0;
+	}
+}
+
+static int add_change(struct cmp *cm, enum om_change_type t, om_canon_node a, om_canon_node b,
+		      long from, long to)
+{
+	struct om_diff_change *ch;
+	struct om_buf o = {0}, n = {0};
+
+	if (cm->nch == cm->capch) {
+		size_t cap = cm->capch ? cm->capch * 2 : 16;
+		struct om_diff_change *v = realloc(cm->ch, cap * sizeof *v);
+		if (!v)
+			goto oom;
+		cm->ch = v;
+		cm->capch = cap;
+	}
+	if ((a != OM_CANON_NONE && (render(cm, 0, a, &o) < 0 || !o.p)) ||
+	    (b != OM_CANON_NONE && (render(cm, 1, b, &n) < 0 || !n.p)))
+		goto oom;
+	ch = &cm->ch[cm->nch];
+	*ch = (struct om_diff_change){t, dupn(cm->loc.p ? cm->loc.p : "", cm->loc.len),
+				      o.p, n.p, from, to};
+	if (!ch->loc)
+		goto oom;
+	cm->nch++;
+	return 0;
+oom:
+	om_buf_release(&o);
+	om_buf_release(&n);
+	om_err_set(cm->d->err, "out of memory");
+	return -1;
+}
+
+/* What kind of secret token: 0 other, 1 clear, 2 redacted, 3 password. */
+static int token_class(const char *s, size_t len)
+{
+	static const char *const prefix[] = {"om-clear-1:", "om-redacted-1:", "om-pw-1:"};
+	for (int i = 0; i < 3; i++)
+		if (len > strlen(prefix[i]) && memcmp(s, prefix[i], strlen(prefix[i])) == 0)
+			return i + 1;
+	return 0;
+}
+
+static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem);
+
+/* Save and restore the lengths of loc and pat around a step. */
+struct mark {
+	size_t loc, pat;
+};
+
+static struct mark mark(const struct cmp *cm)
+{
+	return (struct mark){cm->loc.len, cm->pat.len};
+}
+
+static void unmark(struct cmp *cm, struct mark m)
+{
+	cm->loc.len = m.loc;
+	cm->pat.len = m.pat;
+	if (cm->loc.p)
+		cm->loc.p[m.loc] = 0;
+	if (cm->pat.p)
+		cm->pat.p[m.pat] = 0;
+}
+
+/* A member of an object, with its name (translated when it is a reference). */
+struct member {
+	const char *key;
+	size_t len;
+	om_canon_node node;
+};
+
+static int member_cmp(const void *x, const void *y)
+{
+	const struct member *a = x, *b = y;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int r = memcmp(a->key, b->key, n);
+	return r ? r : (a->len > b->len) - (a->len < b->len);
+}
+
+static struct member *members(struct cmp *cm, int i, om_canon_node o, size_t *n)
+{
+	struct om_canon *c = cm->d->c[i];
+	size_t len = om_canon_len(c, o);
+	struct member *v = malloc((len + 1) * sizeof *v);
+
+	if (!v)
+		return NULL;
+	for (size_t j = 0; j < len; j++) {
+		om_canon_node m = om_canon_at(c, o, j);
+		const struct keyref *kr = keyref_of(&cm->n[i], m);
+		v[j].node = m;
+		if (kr)
+			v[j].key = kr->key, v[j].len = kr->len;
+		else
+			v[j].key = om_canon_key(c, m, &v[j].len);
+	}
+	qsort(v, len, sizeof *v, member_cmp);
+	*n = len;
+	return v;
+}
+
+static int step_member(struct cmp *cm, const char *raw, size_t rawlen, const char *key, size_t len)
+{
+	if ((cm->loc.len && buf_add(&cm->loc, "/", 1) < 0) || show_key(&cm->loc, key, len) < 0 ||
+	    (cm->pat.len && buf_add(&cm->pat, "/", 1) < 0) || buf_add(&cm->pat, raw, rawlen) < 0) {
+		om_err_set(cm->d->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem)
+{
+	size_t na, nb, i = 0, j = 0;
+	struct member *ma = members(cm, 0, a, &na), *mb = members(cm, 1, b, &nb);
+	int r = 0, root = cm->pat.len == 0;
+
+	if (!ma || !mb) {
+		free(ma);
+		free(mb);
+		om_err_set(cm->d->err, "out of memory");
+		return -1;
+	}
+	while (r == 0 && (i < na || j < nb)) {
+		int c = i == na ? 1 : j == nb ? -1 : member_cmp(&ma[i], &mb[j]);
+		const struct member *m = c <= 0 ? &ma[i] : &mb[j];
+		struct mark mk = mark(cm);
+		/* An Id is the server's own: of the document, or of a keyed element. */
+		if ((root || keyed_elem) && m->len == 2 && memcmp(m->key, "Id", 2) == 0) {
+			i += c <= 0;
+			j += c >= 0;
+			continue;
+		}
+		/* The manifest's counts follow from the documents. */
+		if (root && cm->manifest && m->len == 6 && memcmp(m->key, "Counts", 6) == 0) {
+			i += c <= 0;
+			j += c >= 0;
+			continue;
+		}
+		size_t rawlen;
+		const char *raw = c <= 0 ? om_canon_key(cm->d->c[0], ma[i].node, &rawlen)
+					 : om_canon_key(cm->d->c[1], mb[j].node, &rawlen);
+		if (step_member(cm, raw, rawlen, m->key, m->len) < 0)
+			r = -1;
+		else if (c < 0)
+			r = add_change(cm, OM_CHANGE_REMOVED, ma[i].node, OM_CANON_NONE, 0, 0);
+		else if (c > 0)
+			r = add_change(cm, OM_CHANGE_ADDED, OM_CANON_NONE, mb[j].node, 0, 0);
+		else
+			r = cmp_node(cm, ma[i].node, mb[j].node, 0);
+		unmark(cm, mk);
+		i += c <= 0;
+		j += c >= 0;
+	}
+	free(ma);
+	free(mb);
+	return r;
+}
+
+/* An element of an array, with the key it is matched by. */
+struct elem {
+	const char *key;
+	size_t len;
+	long rank;  /* the n-th element of the same key, from 1 */
+	long idx;   /* its index */
+	long other; /* the index of its partner on the other side, or -1 */
+	int named;  /* matched by the model's key (else by value or position) */
+};
+
+static int elem_cmp(const void *x, const void *y)
+{
+	const struct elem *a = x, *b = y;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int r = memcmp(a->key, b->key, n);
+	if (r)
+		return r;
+	if (a->len != b->len)
+		return (a->len > b->len) - (a->len < b->len);
+	return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+static int idx_cmp(const void *x, const void *y)
+{
+	const struct elem *a = x, *b = y;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* The key member of the elements of the array at cm->pat, or NULL. */
+static const char *array_key(struct cmp *cm, size_t *len)
+{
+	if (!cm->kind || !cm->kind->keys)
+		return NULL;
+	for (const char *const *k = cm->kind->keys; *k; k++) {
+		const char *eq = strchr(*k, '=');
+		size_t n = (size_t)(eq - *k);
+		if (eq && n == cm->pat.len + 2 && memcmp(*k, cm->pat.p ? cm->pat.p : "", cm->pat.len) == 0 &&
+		    memcmp(*k + n - 2, "[]", 2) == 0) {
+			*len = strlen(eq + 1);
+			return eq + 1;
+		}
+	}
+	return NULL;
+}
+
+static int is_scalar(enum om_canon_type t)
+{
+	return t != OM_CANON_ARRAY && t != OM_CANON_OBJECT;
+}
+
+/* Fill the elements of array node of side i: named by member, or by value
+ * (scalars), or NULL keys for positional matching. */
+static struct elem *elems(struct cmp *cm, int i, om_canon_node arr, const char *member,
+			  size_t mlen, int by_value, size_t *n)
+{
+	struct om_canon *c = cm->d->c[i];
+	size_t len = om_canon_len(c, arr);
+	struct elem *v = calloc(len + 1, sizeof *v);
+
+	if (!v)
+		return NULL;
+	for (size_t j = 0; j < len; j++) {
+		om_canon_node e = om_canon_at(c, arr, j);
+		v[j].idx = (long)j;
+		v[j].other = -1;
+		if (member) {
+			char *name = dupn(member, mlen);
+			om_canon_node k = name ? om_canon_get(c, e, name) : OM_CANON_NONE;
+			free(name);
+			if (om_canon_type(c, k) == OM_CANON_STRING) {
+				v[j].key = om_canon_str(c, k, &v[j].len);
+				v[j].named = 1;
+			}
+		} else if (by_value) {
+			v[j].key = om_canon_str(c, e, &v[j].len);
+			if (!v[j].key) /* null, true, false */
+				v[j].key = om_canon_type(c, e) == OM_CANON_NULL ? "null"
+					   : om_canon_type(c, e) == OM_CANON_TRUE ? "true" : "false",
+				v[j].len = strlen(v[j].key);
+		}
+		if (!v[j].key) {
+			v[j].key = "";
+			v[j].len = 0;
+			v[j].rank = -(long)j - 1; /* unnamed: matched by position */
+		}
+	}
+	/* Ranks: the n-th of the same key, in array order. */
+	qsort(v, len, sizeof *v, elem_cmp);
+	for (size_t j = 0; j < len; j++)
+		if (v[j].rank >= 0)
+			v[j].rank = j && v[j - 1].rank >= 0 && v[j - 1].len == v[j].len &&
+				   memcmp(v[j - 1].key, v[j].key, v[j].len) == 0 ? v[j - 1].rank + 1 : 1;
+	*n = len;
+	return v;
+}
+
+/* Append the location step of an element. */
+static int step_elem(struct cmp *cm, const struct elem *e, const char *member, size_t mlen,
+		     int by_value)
+{
+	char num[32];
+	int r;
+
+	if (e->named) {
+		r = buf_add(&cm->loc, "[", 1) < 0 || buf_add(&cm->loc, member, mlen) < 0 ||
+		    buf_add(&cm->loc, "=", 1) < 0 || buf_json(&cm->loc, e->key, e->len) < 0;
+		if (!r && e->rank > 1) {
+			snprintf(num, sizeof num, "#%ld", e->rank);
+			r = buf_str(&cm->loc, num) < 0;
+		}
+		r = r || buf_add(&cm->loc, "]", 1) < 0;
+	} else if (by_value) {
+		r = buf_str(&cm->loc, "[]") < 0;
+	} else {
+		snprintf(num, sizeof num, "[%ld]", e->idx);
+		r = buf_str(&cm->loc, num) < 0;
+	}
+	if (r || buf_str(&cm->pat, "[]") < 0) {
+		om_err_set(cm->d->err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Mark in keep[] the elements (in A's order) that stay in place: the
+ * longest run of partners whose positions in B increase. */
+static int longest_increasing(const long *seq, size_t n, char *keep)
+{
+	long *tail = malloc((n + 1) * sizeof *tail), *prev = malloc((n + 1) * sizeof *prev);
+	size_t len = 0;
+
+	if (!tail || !prev) {
+		free(tail);
+		free(prev);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t lo = 0, hi = len;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (seq[tail[mid]] < seq[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		prev[i] = lo ? tail[lo - 1] : -1;
+		tail[lo] = (long)i;
+		if (lo == len)
+			len++;
+	}
+	memset(keep, 0, n);
+	for (long i = len ? tail[len - 1] : -1; i >= 0; i = prev[i])
+		keep[i] = 1;
+	free(tail);
+	free(prev);
+	return 0;
+}
+
+static int cmp_array(struct cmp *cm, om_canon_node a, om_canon_node b)
+{
+	struct om_canon *ca = cm->d->c[0], *cb = cm->d->c[1];
+	size_t mlen = 0, na, nb, i, j;
+	const char *member = array_key(cm, &mlen);
+	int by_value = !member, r = 0;
+	struct elem *ea = NULL, *eb = NULL, *bya = NULL;
+	long *seq = NULL;
+	char *keep = NULL;
+
+	for (i = 0; by_value && i < om_canon_len(ca, a); i++)
+		by_value = is_scalar(om_canon_type(ca, om_canon_at(ca, a, i)));
+	for (i = 0; by_value && i < om_canon_len(cb, b); i++)
+		by_value = is_scalar(om_canon_type(cb, om_canon_at(cb, b, i)));
+	if (!(ea = elems(cm, 0, a, member, mlen, by_value, &na)) ||
+	    !(eb = elems(cm, 1, b, member, mlen, by_value, &nb)))
+		goto oom;
+	/* Match: both sorted by (key, rank); unnamed elements by position. */
+	for (i = 0, j = 0; i < na && j < nb;) {
+		int c = elem_cmp(&ea[i], &eb[j]);
+		if (c == 0) {
+			ea[i].other = eb[j].idx;
+			eb[j].other = ea[i].idx;
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+	qsort(ea, na, sizeof *ea, idx_cmp);
+	qsort(eb, nb, sizeof *eb, idx_cmp);
+	/* Removed elements, in A's order. */
+	for (i = 0; i < na && r == 0; i++) {
+		if (ea[i].other >= 0)
+			continue;
+		struct mark mk = mark(cm);
+		r = step_elem(cm, &ea[i], member, mlen, by_value) < 0 ? -1 :
+		    add_change(cm, OM_CHANGE_REMOVED, om_canon_at(ca, a, (size_t)i), OM_CANON_NONE, 0, 0);
+		unmark(cm, mk);
+	}
+	/* Moves, for arrays of named elements (their order is the user's). */
+	if (!(seq = malloc((na + 1) * sizeof *seq)) || !(keep = calloc(nb + na + 1, 1)))
+		goto oom;
+	size_t nseq = 0;
+	for (i = 0; i < na; i++)
+		if (ea[i].other >= 0)
+			seq[nseq++] = ea[i].other;
+	if (member && longest_increasing(seq, nseq, keep) < 0)
+		goto oom;
+	/* bya: for each B index, whether it moved (keep[] is in A's order). */
+	if (!(bya = calloc(nb + 1, sizeof *bya)))
+		goto oom;
+	for (i = 0, j = 0; i < na; i++)
+		if (ea[i].other >= 0) {
+			bya[ea[i].other].other = member && !keep[j] ? (long)i + 1 : 0;
+			j++;
+		}
+	/* Added, moved and changed elements, in B's order. */
+	for (j = 0; j < nb && r == 0; j++) {
+		struct mark mk = mark(cm);
+		if (step_elem(cm, &eb[j], member, mlen, by_value) < 0) {
+			r = -1;
+			break;
+		}
+		if (eb[j].other < 0) {
+			r = add_change(cm, OM_CHANGE_ADDED, OM_CANON_NONE, om_canon_at(cb, b, j), 0, 0);
+		} else {
+			if (bya[j].other)
+				r = add_change(cm, OM_CHANGE_MOVED, OM_CANON_NONE, OM_CANON_NONE,
+					       bya[j].other, (long)j + 1);
+			if (r == 0 && !by_value)
+				r = cmp_node(cm, om_canon_at(ca, a, (size_t)eb[j].other),
+					     om_canon_at(cb, b, j), member != NULL);
+		}
+		unmark(cm, mk);
+	}
+	free(ea);
+	free(eb);
+	free(bya);
+	free(seq);
+	free(keep);
+	return r;
+oom:
+	free(ea);
+	free(eb);
+	free(bya);
+	free(seq);
+	free(keep);
+	om_err_set(cm->d->err, "out of memory");
+	return -1;
+}
+
+static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem)
+{
+	struct om_canon *ca = cm->d->c[0], *cb = cm->d->c[1];
+	enum om_canon_type ta = om_canon_type(ca, a), tb = om_canon_type(cb, b);
+	size_t la = 0, lb = 0;
+	const char *sa = om_canon_str(ca, a, &la), *sb = om_canon_str(cb, b, &lb);
+	int seca = ta == OM_CANON_STRING && la && sa[0] == SECRET;
+	int secb = tb == OM_CANON_STRING && lb && sb[0] == SECRET;
+
+	if (seca && secb) {
+		int ka = token_class(sa + 1, la - 1), kb = token_class(sb + 1, lb - 1);
+		if (la == lb && memcmp(sa, sb, la) == 0)
+			return 0;
+		if (ka != kb || (ka == 3 && !cm->d->pw_comparable))
+			return add_change(cm, OM_CHANGE_SECRET_UNKNOWN, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
+		return add_change(cm, OM_CHANGE_SECRET, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
+	}
+	if (ta != tb || seca || secb)
+		return add_change(cm, OM_CHANGE_CHANGED, a, b, 0, 0);
+	switch (ta) {
+	case OM_CANON_OBJECT:
+		return cmp_object(cm, a, b, keyed_elem);
+	case OM_CANON_ARRAY:
+		return cmp_array(cm, a, b);
+	case OM_CANON_STRING:
+	case OM_CANON_NUMBER:
+		if (la == lb && memcmp(sa, sb, la) == 0)
+			return 0;
+		return add_change(cm, OM_CHANGE_CHANGED, a, b, 0, 0);
+	default:
+		return 0;
+	}
+}
+
+/* ---- text files ---- */
+
+struct line {
+	const char *p;
+	size_t len;
+};
+
+static struct line *split_lines(const char *s, size_t len, size_t *n)
+{
+	size_t cap = 16, k = 0;
+	struct line *v = malloc(cap * sizeof *v);
+
+	for (size_t i = 0; v && i < len;) {
+		const char *nl = memchr(s + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - s) + 1 : len;
+		if (k == cap) {
+			struct line *w = realloc(v, (cap *= 2) * sizeof *v);
+			if (!w) {
+				free(v);
+				return NULL;
+			}
+			v = w;
+		}
+		v[k++] = (struct line){s + i, e - i};
+		i = e;
+	}
+	*n = k;
+	return v;
+}
+
+static int line_eq(const struct line *a, const struct line *b)
+{
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/* The longest edit distance searched for; beyond it the differing middle
+ * is shown as all removed, then all added (memory grows as its square). */
+#define MYERS_MAX 2000
+
+/*
+ * Myers' greedy O(ND) diff ("An O(ND) Difference Algorithm and Its
+ * Variations", 1986) between a[0..n) and b[0..m), writing to ops one of
+ * '=', '-', '+' per line of the edit script.  Written here rather than
+ * taken from a library: Debian has no small C diff library, and this is 80
+ * lines.  Returns the number of ops, or -1 when out of memory.
+ */
+static long myers(const struct line *a, long n, const struct line *b, long m, char *ops)
+{
+	long max = n + m < MYERS_MAX ? n + m : MYERS_MAX, off = max + 1, d, k, x, y, nops = 0;
+	long *v = calloc((size_t)(2 * max + 3), sizeof *v), **trace = calloc((size_t)max + 1, sizeof *trace);
+	long found = -1;
+
+	if (!v || !trace)
+		goto oom;
+	for (d = 0; d <= max && found < 0; d++) {
+		if (!(trace[d] = malloc((size_t)(2 * max + 3) * sizeof **trace)))
+			goto oom;
+		memcpy(trace[d], v, (size_t)(2 * max + 3) * sizeof *v);
+		for (k = -d; k <= d; k += 2) {
+			if (k == -d || (k != d && v[off + k - 1] < v[off + k + 1]))
+				x = v[off + k + 1];
+			else
+				x = v[off + k - 1] + 1;
+			y = x - k;
+			while (x < n && y < m && line_eq(&a[x], &b[y]))
+				x++, y++;
+			v[off + k] = x;
+			if (x >= n && y >= m) {
+				found = d;
+				break;
+			}
+		}
+	}
+	if (found < 0) {
+		/* Too different: everything removed, then everything added. */
+		for (x = 0; x < n; x++)
+			ops[nops++] = '-';
+		for (y = 0; y < m; y++)
+			ops[nops++] = '+';
+	} else {
+		/* Walk back through the saved frontiers, writing ops backwards. */
+		long pos = n + m;
+		x = n, y = m;
+		for (d = found; d >= 0; d--) {
+			long *vd = trace[d], pk, px, py;
+			k = x - y;
+			if (d == 0) {
+				pk = 0, px = 0, py = 0;
+			} else {
+				pk = (k == -d || (k != d && vd[off + k - 1] < vd[off + k + 1])) ? k + 1 : k - 1;
+				px = vd[off + pk];
+				py = px - pk;
+			}
+			while (x > px && y > py)
+				ops[--pos] = '=', x--, y--;
+			if (d > 0)
+				ops[--pos] = x == px ? '+' : '-';
+			x = px, y = py;
+		}
+		memmove(ops, ops + pos, (size_t)(n + m - pos));
+		nops = n + m - pos;
+	}
+	for (d = 0; d <= max; d++)
+		free(trace[d]);
+	free(trace);
+	free(v);
+	return nops;
+oom:
+	if (trace)
+		for (d = 0; d <= max; d++)
+			free(trace[d]);
+	free(trace);
+	free(v);
+	return -1;
+}
+
+#define CONTEXT 3
+
+struct hunks {
+	struct om_diff_change *ch;
+	size_t n, cap;
+};
+
+static int add_hunk(struct hunks *h, const struct line *a, const struct line *b, const char *ops,
+		    long nops, long s, long e)
+{
+	struct om_buf t = {0}, head = {0};
+	long ai = 0, bi = 0, as, bs, ac = 0, bc = 0;
+	char num[96];
+
+	for (long i = 0; i < s; i++) {
+		ai += ops[i] != '+';
+		bi += ops[i] != '-';
+	}
+	as = ai, bs = bi;
+	for (long i = s; i < e && i < nops; i++) {
+		const struct line *l = ops[i] == '+' ? &b[bi] : &a[ai];
+		char sign = ops[i] == '=' ? ' ' : ops[i];
+		if (buf_add(&t, &sign, 1) < 0 || buf_add(&t, l->p, l->len) < 0)
+			goto oom;
+		if (!l->len || l->p[l->len - 1] != '\n')
+			if (buf_str(&t, "\n\\ No newline at end of file\n") < 0)
+				goto oom;
+		ac += ops[i] != '+';
+		bc += ops[i] != '-';
+		ai += ops[i] != '+';
+		bi += ops[i] != '-';
+	}
+	snprintf(num, sizeof num, "@@ -%ld,%ld +%ld,%ld @@", ac ? as + 1 : as, ac, bc ? bs + 1 : bs, bc);
+	if (buf_str(&head, num) < 0)
+		goto oom;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 8;
+		struct om_diff_change *v = realloc(h->ch, cap * sizeof *v);
+		if (!v)
+			goto oom;
+		h->ch = v;
+		h->cap = cap;
+	}
+	h->ch[h->n++] = (struct om_diff_change){OM_CHANGE_HUNK, head.p, NULL, t.p, 0, 0};
+	return 0;
+oom:
+	om_buf_release(&t);
+	om_buf_release(&head);
+	return -1;
+}
+
+/* The hunks of the line diff of a and b; 0 with none when equal. */
+static int line_hunks(const char *a, size_t alen, const char *b, size_t blen, struct hunks *h)
+{
+	size_t n, m;
+	struct line *la = split_lines(a, alen, &n), *lb = split_lines(b, blen, &m);
+	long pre = 0, suf = 0, nops, k, i;
+	char *ops = NULL;
+	int r = -1;
+
+	if (!la || !lb)
+		goto out;
+	/* The common head and tail need no search. */
+	while ((size_t)pre < n && (size_t)pre < m && line_eq(&la[pre], &lb[pre]))
+		pre++;
+	while ((size_t)(pre + suf) < n && (size_t)(pre + suf) < m &&
+	       line_eq(&la[n - 1 - (size_t)suf], &lb[m - 1 - (size_t)suf]))
+		suf++;
+	if (!(ops = malloc(n + m + 1)))
+		goto out;
+	memset(ops, '=', (size_t)pre);
+	nops = myers(la + pre, (long)n - pre - suf, lb + pre, (long)m - pre - suf, ops + pre);
+	if (nops < 0)
+		goto out;
+	nops += pre;
+	memset(ops + nops, '=', (size_t)suf);
+	nops += suf;
+	/* Hunks: runs of changes with CONTEXT lines around, joined when close. */
+	for (i = 0; i < nops;) {
+		long s, e;
+		if (ops[i] == '=') {
+			i++;
+			continue;
+		}
+		s = i - CONTEXT < 0 ? 0 : i - CONTEXT;
+		e = i;
+		for (k = i; k < nops; k++) {
+			if (ops[k] != '=') {
+				e = k + 1;
+				continue;
+			}
+			if (k - e >= 2 * CONTEXT)
+				break;
+		}
+		e = e + CONTEXT > nops ? nops : e + CONTEXT;
+		if (add_hunk(h, la, lb, ops, nops, s, e) < 0)
+			goto out;
+		i = e;
+	}
+	r = 0;
+out:
+	free(la);
+	free(lb);
+	free(ops);
+	return r;
+}
+
+static void hunks_release(struct hunks *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		free((char *)h->ch[i].loc);
+		free((char *)h->ch[i].new_value);
+	}
+	free(h->ch);
+	memset(h, 0, sizeof *h);
+}
+
+int om_diff_lines(const char *path, const char *a, size_t alen, const char *b, size_t blen,
+		  om_diff_fn *fn, void *ctx, struct om_err *err)
+{
+	struct hunks h = {0};
+	struct om_diff_doc doc = {OM_DIFF_CHANGED, path, path, "File", path, path, NULL, 0};
+	int r;
+
+	if (line_hunks(a, alen, b, blen, &h) < 0) {
+		hunks_release(&h);
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	if (h.n) {
+		doc.changes = h.ch;
+		doc.nchanges = h.n;
+		fn(&doc, ctx);
+	}
+	r = h.n ? 1 : 0;
+	hunks_release(&h);
+	return r;
+}
+
+/* ---- pass 2: reading the spool ---- */
+
+/* What sort of file a non-document path is. */
+static const char *file_kind(const char *path)
+{
+	const char *last = strrchr(path, '/');
+	if (strcmp(path, OM_BUNDLE_MARKER) == 0)
+		return "Manifest";
+	if (last && last - path >= 8 && memcmp(last - 8, "/scripts", 8) == 0)
+		return "Script";
+	if (ends_with(path, "/log.txt"))
+		return "TaskLog";
+	return "File";
+}
+
+/* The kind of the parsed document of side i, or NULL. */
+static const struct om_kind *tree_kind(struct differ *d, int i)
+{
+	struct om_canon *c = d->c[i];
+	om_canon_node n = om_canon_get(c, om_canon_root(c), "Id");
+	size_t len;
+	const char *s = om_canon_str(c, n, &len);
+	char tmp[256];
+
+	if (om_canon_type(c, n) != OM_CANON_STRING || len >= sizeof tmp)
+		return NULL;
+	memcpy(tmp, s, len);
+	tmp[len] = 0;
+	return om_kind_of_id(tmp);
+}
+
+struct item {
+	const char *path;   /* of the side(s) present */
+	const char *bytes[2];
+	size_t len[2];
+	unsigned flags;
+};
+
+static int emit(struct differ *d, enum om_diff_status st, const char *old_path, const char *path,
+		const char *kind, const struct om_kind *k, const struct om_diff_change *ch,
+		size_t nch, om_diff_fn *fn, void *ctx)
+{
+	struct om_buf n = {0}, o = {0};
+	struct om_diff_doc doc = {st, path, old_path, kind, NULL, NULL, ch, nch};
+	int r;
+
+	if (display_name(&n, path, k) < 0 || display_name(&o, old_path, k) < 0) {
+		om_buf_release(&n);
+		om_buf_release(&o);
+		om_err_set(d->err, "out of memory");
+		return -1;
+	}
+	doc.name = n.p ? n.p : "";
+	doc.old_name = o.p ? o.p : "";
+	r = fn(&doc, ctx);
+	om_buf_release(&n);
+	om_buf_release(&o);
+	return r ? 1 : 0;
+}
+
+/* Is a file text (no NUL byte)? */
+static int is_text(const char *p, size_t len)
+{
+	return !memchr(p, 0, len);
+}
+
+/* Parse the bytes of side i as a document. */
+static int parse_side(struct differ *d, int i, const char *path, const char *p, size_t len)
+{
+	if (om_canon_parse(d->c[i], p, len, d->err) < 0) {
+		om_err_prefix(d->err, "'%s': entry '%s'", d->s[i].name, path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Compare one item; returns 1 to stop, 0 to go on, -1 on error. */
+static int compare_item(struct differ *d, const struct item *it, const char *old_path,
+			om_diff_fn *fn, void *ctx)
+{
+	int both_sides = (it->flags & (HAS_A | HAS_B)) == (HAS_A | HAS_B);
+	enum om_diff_status st = !both_sides ? (it->flags & HAS_A ? OM_DIFF_REMOVED : OM_DIFF_ADDED)
+				 : strcmp(old_path, it->path) ? OM_DIFF_RENAMED : OM_DIFF_CHANGED;
+	int doc = is_json(it->path) && !(it->flags & LARGE);
+	const struct om_kind *k = NULL;
+	const char *kind = file_kind(it->path);
+	int r;
+
+	if (doc) {
+		for (int i = 0; i < 2; i++)
+			if (it->flags & (HAS_A << i)) {
+				if (parse_side(d, i, i ? it->path : old_path, it->bytes[i], it->len[i]) < 0)
+					return -1;
+				if (!k)
+					k = tree_kind(d, i);
+			}
+		if (k)
+			kind = k->name;
+		else if (strcmp(it->path, OM_BUNDLE_MARKER) != 0)
+			kind = "Document";
+	}
+	if (!both_sides)
+		return emit(d, st, old_path, it->path, kind, k, NULL, 0, fn, ctx);
+	if (doc) {
+		struct cmp cm = {d, k, {{d, 0, NULL, 0, 0, NULL, 0, 0}, {d, 1, NULL, 0, 0, NULL, 0, 0}},
+				 NULL, 0, 0, {0}, {0}, strcmp(it->path, OM_BUNDLE_MARKER) == 0};
+		r = normalize(&cm, 0) < 0 || normalize(&cm, 1) < 0 ? -1 :
+		    cmp_node(&cm, om_canon_root(d->c[0]), om_canon_root(d->c[1]), 0);
+		if (r == 0 && (cm.nch || st == OM_DIFF_RENAMED))
+			r = emit(d, st, old_path, it->path, kind, k, cm.ch, cm.nch, fn, ctx);
+		for (size_t j = 0; j < cm.nch; j++) {
+			free((char *)cm.ch[j].loc);
+			free((char *)cm.ch[j].old_value);
+			free((char *)cm.ch[j].new_value);
+		}
+		free(cm.ch);
+		om_buf_release(&cm.loc);
+		om_buf_release(&cm.pat);
+		norm_release(&cm.n[0]);
+		norm_release(&cm.n[1]);
+		return r;
+	}
+	if (!(it->flags & LARGE) && is_text(it->bytes[0], it->len[0]) &&
+	    is_text(it->bytes[1], it->len[1])) {
+		struct hunks h = {0};
+		if (line_hunks(it->bytes[0], it->len[0], it->bytes[1], it->len[1], &h) < 0) {
+			hunks_release(&h);
+			om_err_set(d->err, "out of memory");
+			return -1;
+		}
+		r = h.n || st == OM_DIFF_RENAMED ? emit(d, st, old_path, it->path, kind, NULL, h.ch,
+							 h.n, fn, ctx) : 0;
+		hunks_release(&h);
+		return r;
+	}
+	char sa[32], sb[32];
+	snprintf(sa, sizeof sa, "%zu", it->len[0]);
+	snprintf(sb, sizeof sb, "%zu", it->len[1]);
+	struct om_diff_change ch = {OM_CHANGE_BINARY, "", sa, sb, 0, 0};
+	return emit(d, st, old_path, it->path, kind, NULL, &ch, 1, fn, ctx);
+}
+
+/* Read a record at the spool's current position (into *buf, reused). */
+static int read_rec(FILE *f, struct item *it, char **buf, size_t *cap)
+{
+	struct rec_head h;
+	size_t need;
+	char *p;
+
+	if (fread(&h, sizeof h, 1, f) != 1)
+		return feof(f) ? 0 : -1;
+	need = h.pathlen + 1 + ((h.flags & LARGE) ? 0 : (size_t)(h.len[0] + h.len[1]));
+	if (need > *cap) {
+		if (!(p = realloc(*buf, need)))
+			return -1;
+		*buf = p;
+		*cap = need;
+	}
+	p = *buf;
+	if (fread(p, 1, need - 1, f) != need - 1)
+		return -1;
+	memmove(p + h.pathlen + 1, p + h.pathlen, need - 1 - h.pathlen);
+	p[h.pathlen] = 0;
+	it->path = p;
+	it->flags = h.flags;
+	it->bytes[0] = p + h.pathlen + 1;
+	it->bytes[1] = it->bytes[0] + ((h.flags & LARGE) ? 0 : h.len[0]);
+	it->len[0] = (size_t)h.len[0];
+	it->len[1] = (size_t)h.len[1];
+	return 1;
+}
+
+/* Read the record at off, without moving the spool's position. */
+static int pread_rec(struct differ *d, off_t off, struct item *it, char **buf, size_t *cap)
+{
+	off_t keep = ftello(d->spool);
+	int r;
+
+	if (keep < 0 || fseeko(d->spool, off, SEEK_SET) != 0)
+		return -1;
+	r = read_rec(d->spool, it, buf, cap);
+	if (fseeko(d->spool, keep, SEEK_SET) != 0)
+		return -1;
+	return r;
+}
+
+static int lone_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct lone *)x)->path, ((const struct lone *)y)->path);
+}
+
+static FILE *temp_file(const char *tmpdir, struct om_err *err);
+
+static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
+{
+	char *buf = NULL, *buf2 = NULL, *buf3 = NULL;
+	size_t cap = 0, cap2 = 0, cap3 = 0;
+	struct item it, eq;
+	size_t la = 0;
+	int r, more;
+
+	if (fseeko(d->spool, 0, SEEK_SET) != 0 || fseeko(d->spool2, 0, SEEK_SET) != 0)
+		goto io;
+	if ((more = read_rec(d->spool2, &eq, &buf3, &cap3)) < 0)
+		goto io;
+	for (;;) {
+		if ((r = read_rec(d->spool, &it, &buf, &cap)) < 0)
+			goto io;
+		/* Equal documents naming a renamed one, in path order. */
+		while (more == 1 && (r == 0 || strcmp(eq.path, it.path) < 0)) {
+			int e = compare_item(d, &eq, eq.path, fn, ctx);
+			if (e != 0) {
+				r = e < 0 ? -1 : 2;
+				goto done;
+			}
+			if ((more = read_rec(d->spool2, &eq, &buf3, &cap3)) < 0)
+				goto io;
+		}
+		if (r == 0)
+			break;
+		unsigned f = it.flags & (HAS_A | HAS_B);
+		struct lone *partner = NULL, *self = NULL;
+		if (f == HAS_B) {
+			struct lone key = {0, NULL, (char *)it.path, 0};
+			self = bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key, lone_cmp);
+			if (self && self->used)
+				continue;
+			/* The new name of a renamed document: shown with the old one. */
+			const char *op = self && self->id && d->same_server ?
+				pmap_get(&d->s[0].map, self->id, strlen(self->id)) : NULL;
+			struct lone okey = {0, NULL, (char *)op, 0};
+			if (op && bsearch(&okey, d->s[0].lone, d->s[0].nlone, sizeof okey, lone_cmp))
+				continue;
+		}
+		if (f == HAS_A && d->same_server) {
+			/* A rename: the same Id at a path found only in B. */
+			while (la < d->s[0].nlone && strcmp(d->s[0].lone[la].path, it.path) < 0)
+				la++;
+			self = la < d->s[0].nlone ? &d->s[0].lone[la] : NULL;
+			const char *np = self && self->id ? pmap_get(&d->s[1].map, self->id,
+								   strlen(self->id)) : NULL;
+			if (np) {
+				struct lone key = {0, NULL, (char *)np, 0};
+				partner = bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key, lone_cmp);
+			}
+		}
+		if (partner && !partner->used) {
+			struct item b;
+			partner->used = 1;
+			if (pread_rec(d, partner->off, &b, &buf2, &cap2) != 1)
+				goto io;
+			struct item pair = {b.path, {it.bytes[0], b.bytes[1]}, {it.len[0], b.len[1]},
+					    HAS_A | HAS_B | ((it.flags | b.flags) & LARGE)};
+			r = compare_item(d, &pair, it.path, fn, ctx);
+		} else {
+			r = compare_item(d, &it, it.path, fn, ctx);
+		}
+		if (r != 0)
+			break;
+	}
+done:
+	free(buf);
+	free(buf2);
+	free(buf3);
+	return r < 0 ? -1 : 0;
+io:
+	om_err_set(d->err, "cannot read a temporary file: %s", strerror(errno));
+	free(buf);
+	free(buf2);
+	free(buf3);
+	return -1;
+}
+
+/* Copy standard input to an unlinked temporary file, so that it can be
+ * read twice. */
+static int copy_stdin(struct differ *d, int i, const char *tmpdir)
+{
+	FILE *f = temp_file(tmpdir, d->err);
+	char buf[65536];
+	ssize_t n;
+
+	if (!f)
+		return -1;
+	if ((d->fd[i] = dup(fileno(f))) < 0) {
+		fclose(f);
+		om_err_set(d->err, "cannot make a temporary file: %s", strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	while ((n = read(STDIN_FILENO, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			om_err_set(d->err, "'-': cannot read standard input: %s", strerror(errno));
+			return -1;
+		}
+		for (ssize_t w = 0, k; w < n; w += k)
+			if ((k = write(d->fd[i], buf + w, (size_t)(n - w))) < 0) {
+				om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* ---- the whole comparison ---- */
+
+struct counting {
+	om_diff_fn *fn;
+	void *ctx;
+	long n;
+};
+
+static int count_fn(const struct om_diff_doc *doc, void *vctx)
+{
+	struct counting *c = vctx;
+	c->n++;
+	return c->fn(doc, c->ctx);
+}
+
+static FILE *temp_file(const char *tmpdir, struct om_err *err)
+{
+	char path[4096];
+	const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
+	int fd;
+	FILE *f;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	snprintf(path, sizeof path, "%s/om-diff.XXXXXX", dir);
+	if ((fd = mkstemp(path)) < 0) {
+		om_err_set(err, "cannot make a temporary file in '%s': %s", dir, strerror(errno));
+		return NULL;
+	}
+	unlink(path);
+	if (!(f = fdopen(fd, "w+b"))) {
+		close(fd);
+		om_err_set(err, "out of memory");
+	}
+	return f;
+}
+
+long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_fn *fn,
+		     void *ctx, struct om_err *err)
+{
+	struct differ d;
+	struct counting cnt = {fn, ctx, 0};
+	long r = -1;
+
+	memset(&d, 0, sizeof d);
+	d.err = err;
+	d.fd[0] = d.fd[1] = -1;
+	d.s[0].name = a;
+	d.s[1].name = b;
+	if (strcmp(a, "-") == 0 && strcmp(b, "-") == 0) {
+		om_err_set(err, "only one bundle can be standard input");
+		return -1;
+	}
+	for (int i = 0; i < 2; i++)
+		if (strcmp(d.s[i].name, "-") == 0 && copy_stdin(&d, i, tmpdir) < 0)
+			goto out;
+	if (!(d.c[0] = om_canon_new(err)) || !(d.c[1] = om_canon_new(err)) ||
+	    side_open(&d, 0) < 0 || side_open(&d, 1) < 0 ||
+	    !(d.spool = temp_file(tmpdir, err)) || !(d.spool2 = temp_file(tmpdir, err)))
+		goto out;
+	d.out = d.spool;
+	if (pass1(&d) < 0)
+		goto out;
+	d.same_server = same_server(&d);
+	d.pw_comparable = d.s[0].secrets && d.s[1].secrets && strcmp(d.s[0].secrets, d.s[1].secrets) == 0;
+	if (d.same_server) {
+		long moved = find_moved(&d);
+		if (moved < 0 || (moved > 0 && pass1b(&d) < 0))
+			goto out;
+	}
+	if (pass2(&d, count_fn, &cnt) < 0)
+		goto out;
+	r = cnt.n;
+out:
+	for (int i = 0; i < 2; i++) {
+		om_bundle_reader_close(d.s[i].r);
+		om_canon_free(d.c[i]);
+		pmap_free(&d.s[i].map);
+		free(d.s[i].buf);
+		free(d.s[i].secrets);
+		for (size_t j = 0; j < d.s[i].nlone; j++) {
+			free(d.s[i].lone[j].id);
+			free(d.s[i].lone[j].path);
+		}
+		free(d.s[i].lone);
+	}
+	if (d.spool)
+		fclose(d.spool);
+	if (d.spool2)
+		fclose(d.spool2);
+	for (int i = 0; i < 2; i++)
+		if (d.fd[i] >= 0)
+			close(d.fd[i]);
+	pmap_free(&d.moved);
+	return r;
+}
+
+/* ---- text for git ---- */
+
+struct tconv {
+	struct om_canon *c;
+	struct om_buf b;
+	int failed;
+};
+
+/* A secret as text: a hash of its token, so that a change shows; a clear
+ * secret's hash would be a hash of the secret, so it shows as nothing. */
+static int mask_hit(const struct om_chit *hit, void *vctx)
+{
+	struct tconv *t = vctx;
+	size_t len;
+	const char *s = om_canon_str(t->c, hit->node, &len);
+	unsigned char h[8];
+	char hex[17], out[40];
+	int cls = token_class(s, len);
+
+	if (cls == 2 || cls == 3) {
+		crypto_generichash(h, sizeof h, (const unsigned char *)s, len, NULL, 0);
+		sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+		snprintf(out, sizeof out, "(secret %s)", hex);
+	} else {
+		snprintf(out, sizeof out, "(secret)");
+	}
+	/* Replacing the string in place is safe during the walk: the walk
+	 * holds node handles, not string pointers. */
+	if (om_canon_set_str(t->c, hit->node, out, strlen(out), NULL) < 0) {
+		t->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int om_diff_textconv(const char *path, om_write_fn *out, void *ctx, struct om_err *err)
+{
+	struct om_bundle_reader *r = om_bundle_reader_open(path, err);
+	struct tconv t = {NULL, {0}, 0};
+	struct om_bundle_entry e;
+	int n, rc = -1;
+	char *buf = NULL;
+	size_t len;
+
+	if (!r || !(t.c = om_canon_new(err)))
+		goto out;
+	while ((n = om_bundle_next(r, &e, err)) == 1) {
+		t.b.len = 0;
+		if (buf_str(&t.b, "=== ") < 0 || buf_str(&t.b, e.path) < 0 || buf_add(&t.b, "\n", 1) < 0)
+			goto oom;
+		if (e.size <= MAX_DOC) {
+			free(buf);
+			buf = NULL;
+			if (om_bundle_read_all(r, MAX_DOC, &buf, &len, err) < 0)
+				goto out;
+		}
+		if (e.size <= MAX_DOC && is_json(e.path)) {
+			const struct om_kind *k;
+			if (om_canon_parse(t.c, buf, len, err) < 0) {
+				om_err_prefix(err, "'%s': entry '%s'", path, e.path);
+				goto out;
+			}
+			om_canon_node id = om_canon_get(t.c, om_canon_root(t.c), "Id");
+			size_t il;
+			const char *is = om_canon_str(t.c, id, &il);
+			char tmp[256] = "";
+			if (om_canon_type(t.c, id) == OM_CANON_STRING && il < sizeof tmp) {
+				memcpy(tmp, is, il);
+				tmp[il] = 0;
+			}
+			if ((k = om_kind_of_id(tmp)) &&
+			    (om_canon_secrets_each(k, t.c, mask_hit, &t, err) < 0 || t.failed)) {
+				if (t.failed)
+					om_err_set(err, "out of memory");
+				goto out;
+			}
+			if (om_canon_write(t.c, &t.b, err) < 0)
+				goto out;
+		} else if (e.size <= MAX_DOC && is_text(buf, len)) {
+			if (buf_add(&t.b, buf, len) < 0 ||
+			    (len && buf[len - 1] != '\n' && buf_str(&t.b, "\n\\ No newline at end of file\n") < 0))
+				goto oom;
+		} else {
+			crypto_generichash_state st;
+			unsigned char h[8];
+			char hex[17], line[96];
+			static char chunk[65536];
+			ssize_t k = 0;
+			crypto_generichash_init(&st, NULL, 0, sizeof h);
+			if (buf)
+				crypto_generichash_update(&st, (const unsigned char *)buf, len);
+			else
+				while ((k = om_bundle_read(r, chunk, sizeof chunk, err)) > 0)
+					crypto_generichash_update(&st, (const unsigned char *)chunk, (size_t)k);
+			if (!buf && k < 0)
+				goto out;
+			crypto_generichash_final(&st, h, sizeof h);
+			sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+			snprintf(line, sizeof line, "(binary, %llu bytes, %s)\n",
+				 (unsigned long long)e.size, hex);
+			if (buf_str(&t.b, line) < 0)
+				goto oom;
+		}
+		if (out(t.b.p, t.b.len, ctx, err) < 0)
+			goto out;
+	}
+	rc = n < 0 ? -1 : 0;
+	goto out;
+oom:
+	om_err_set(err, "out of memory");
+out:
+	free(buf);
+	om_buf_release(&t.b);
+	om_canon_free(t.c);
+	om_bundle_reader_close(r);
+	return rc;
+}
