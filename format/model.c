@@ -212,6 +212,7 @@ static const struct om_ref refs_project[] = {
 	{"AutoDeployReleaseOverrides[]/ReleaseId", "Release", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/ProvisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/DeprovisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
+	{"UsedPackages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
 };
 
 static const struct om_ref refs_channel[] = {
@@ -279,6 +280,8 @@ static const struct om_ref refs_servertask[] = {
 	{"EnvironmentId", "Environment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"TenantId", "Tenant", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 	{"Arguments/DeploymentId", "Deployment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"Arguments/EnvironmentId", "Environment", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
+	{"Arguments/RunbookId", "Runbook", OM_REF_ID, OM_REF_WEAK, 0, 0, 0},
 };
 
 static const struct om_ref refs_artifact[] = {
