@@ -204,6 +204,7 @@ struct imp {
 	unsigned long *counts;
 	struct om_buf line, copy;
 	char *home_dir;          /* our temporary directory in the home */
+	unsigned long copy_failed_line; /* of the last failed COPY, from 1 */
 	unsigned long nhome;
 };
 
@@ -714,11 +715,13 @@ static int load_alloc_kinds(struct imp *x)
 static void pg_fail(struct imp *x, const char *what)
 {
 	const char *m = PQerrorMessage(x->conn);
-	size_t n = strlen(m);
+	size_t n;
 
-	while (n && m[n - 1] == '\n')
-		n--;
-	om_err_set(x->err, "%s: %.*s", what, (int)n, m);
+	/* The first line of the server's message, without "ERROR:  ". */
+	if (strncmp(m, "ERROR:  ", 8) == 0)
+		m += 8;
+	n = strcspn(m, "\n");
+	om_err_set(x->err, "%s: %.*s", what, (int)n, n ? m : "unknown database error");
 }
 
 /* The identities of the target's documents of kind k: key -> Id. */
@@ -1629,10 +1632,15 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 		return -1;
 	}
 	ok = 1;
+	x->copy_failed_line = 0;
 	while ((r = PQgetResult(x->conn))) {
 		if (ok && PQresultStatus(r) != PGRES_COMMAND_OK) {
+			const char *ctx = PQresultErrorField(r, PG_DIAG_CONTEXT);
+			const char *l = ctx ? strstr(ctx, ", line ") : NULL;
 			ok = 0;
 			pg_fail(x, "cannot write to the target");
+			if (l)
+				x->copy_failed_line = strtoul(l + 7, NULL, 10);
 		}
 		PQclear(r);
 	}
@@ -1754,6 +1762,18 @@ out:
 	return rc;
 }
 
+/* Name the document of a failed COPY line in the message. */
+static void copy_blame(struct imp *x, const size_t *docs, size_t n)
+{
+	unsigned long l = x->copy_failed_line;
+
+	if (l >= 1 && l <= n) {
+		struct om_err e = *x->err;
+		const struct doc *d = &x->b->docs[docs[l - 1]];
+		om_err_set(x->err, "'%s': entry '%s': %s", x->b->name, d->path, e.msg);
+	}
+}
+
 static int write_kind(struct imp *x, const struct om_kind *k)
 {
 	struct bundle *b = x->b;
@@ -1773,7 +1793,8 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 		if (b->docs[i].kind == k)
 			idx[n++] = i;
 	for (size_t at = 0; at < n; at += CHUNK) {
-		size_t m = n - at < CHUNK ? n - at : CHUNK;
+		size_t m = n - at < CHUNK ? n - at : CHUNK, nins = 0, nupd = 0;
+		size_t ins_doc[CHUNK], upd_doc[CHUNK];
 		struct smap targets = {0};
 		if (fetch_targets(x, k, idx + at, m, &targets) < 0)
 			goto out;
@@ -1781,8 +1802,13 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 			struct doc *d = &b->docs[idx[at + i]];
 			json_t *fin;
 			int r = apply_doc(x, d, d->exists ? smap_get(&targets, d->dst_id) : NULL, &fin);
-			if (r == 0 && fin)
+			if (r == 0 && fin) {
 				r = copy_line(x, d->exists ? &upd : &ins, d->exists ? d->dst_id : NULL, fin);
+				if (d->exists)
+					upd_doc[nupd++] = idx[at + i];
+				else
+					ins_doc[nins++] = idx[at + i];
+			}
 			json_decref(fin);
 			if (r < 0) {
 				smap_free(&targets, 1);
@@ -1793,12 +1819,16 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 		smap_free(&targets, 1);
 		if (ins.len) {
 			snprintf(sql, sizeof sql, "COPY %s (doc) FROM STDIN", k->table);
-			if (copy_in(x, sql, &ins) < 0)
+			if (copy_in(x, sql, &ins) < 0) {
+				copy_blame(x, ins_doc, nins);
 				goto out;
+			}
 		}
 		if (upd.len) {
-			if (copy_in(x, "COPY om_import_stage (id, doc) FROM STDIN", &upd) < 0)
+			if (copy_in(x, "COPY om_import_stage (id, doc) FROM STDIN", &upd) < 0) {
+				copy_blame(x, upd_doc, nupd);
 				goto out;
+			}
 			snprintf(sql, sizeof sql,
 				 "UPDATE %s t SET doc = s.doc FROM om_import_stage s WHERE t.id = s.id; "
 				 "TRUNCATE om_import_stage", k->table);
