@@ -122,7 +122,7 @@ static void smap_free(struct smap *m, int free_vals)
 static int buf_add(struct om_buf *b, const void *p, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
+		size_t cap = b->cap ? b->cap : 64;
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		char *q = realloc(b->p, cap);
@@ -445,8 +445,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		if (ident_part(&id, json_object_get(doc, k->identity[i])) < 0)
 			goto nomem;
 	}
-	d.ident = id.p ? id.p : xstrdup(x, "");
-	id.p = NULL;
+	d.ident = xstrdup(x, id.p ? id.p : "");
 	v = json_object_get(doc, "Name");
 	if (!json_is_string(v))
 		v = json_object_get(doc, k->identity[0]);
@@ -1290,13 +1289,19 @@ static int remap_refs(struct imp *x, const struct doc *d, json_t *doc)
 
 	if (om_refs_each(d->kind, doc, fix_hit, &fx, x->err) != 0)
 		goto out;
-	/* Object keys first (values stay the same objects), then values. */
+	/* Object keys first (values stay the same objects): every old key
+	 * out before any new one goes in, as a new key may be another's old. */
 	for (size_t i = 0; i < fx.n; i++) {
 		struct fix *f = &fx.f[i];
 		if (!f->key)
 			continue;
 		json_incref(f->value);
 		json_object_del(f->parent, f->key);
+	}
+	for (size_t i = 0; i < fx.n; i++) {
+		struct fix *f = &fx.f[i];
+		if (!f->key)
+			continue;
 		if (f->to)
 			json_object_set(f->parent, f->to, f->value);
 		json_decref(f->value);
