@@ -205,6 +205,7 @@ struct imp {
 	struct om_buf line, copy;
 	char *home_dir;          /* our temporary directory in the home */
 	unsigned long copy_failed_line; /* of the last failed COPY, from 1 */
+	unsigned long maps_used; /* bit i: --space-map entry i met its space */
 	unsigned long nhome;
 };
 
@@ -400,6 +401,17 @@ static int is_sidecar(const char *path)
 	return s && s - path >= 8 && memcmp(s - 8, "/scripts", 8) == 0;
 }
 
+/* The index of the --space-map entry for a space name. */
+static unsigned space_map_index(struct imp *x, const char *name)
+{
+	unsigned i = 0;
+
+	for (const char *const *m = x->o->space_map; m && *m; m++, i++)
+		if (strncmp(*m, name, strlen(name)) == 0 && (*m)[strlen(name)] == '=')
+			return i;
+	return 0;
+}
+
 /* Space map: the target's name for a bundle's space name, or NULL. */
 static const char *space_mapped(struct imp *x, const char *name)
 {
@@ -430,6 +442,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		const char *to = nm ? space_mapped(x, nm) : NULL;
 		if (to) {
 			/* --space-map: the space is the target's TO from here on. */
+			x->maps_used |= 1ul << (space_map_index(x, nm) & 63);
 			json_object_set_new(doc, "Name", json_string(to));
 			if (!(mapped_text = json_dumps(doc, JSON_COMPACT))) {
 				oom(x);
@@ -2231,6 +2244,14 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 				goto rollback;
 		if (claim_files(&x) < 0)
 			goto rollback;
+	}
+	{
+		unsigned i = 0;
+		for (const char *const *m = o->space_map; m && *m; m++, i++)
+			if (i < 64 && !(x.maps_used & (1ul << i))) {
+				om_err_set(err, "--space-map '%s': no bundle has that space", *m);
+				goto rollback;
+			}
 	}
 	if (o->dry_run) {
 		if (om_store_exec(conn, "ROLLBACK", "cannot roll back", err) < 0)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -120,6 +121,9 @@ int main(int argc, char **argv)
 		for (int j = optind; j < i; j++)
 			if (strcmp(argv[i], "-") == 0 && strcmp(argv[j], "-") == 0)
 				om_die_usage("standard input can be read only once");
+	for (int i = optind; i <= argc; i++)
+		if ((i == argc ? optind == argc : strcmp(argv[i], "-") == 0) && isatty(STDIN_FILENO))
+			om_die_usage("standard input is a terminal: name a bundle, or pipe one in");
 	o.bundles = optind < argc ? (const char *const *)argv + optind : stdin_only;
 	o.nbundles = optind < argc ? (size_t)(argc - optind) : 1;
 	o.space_map = nmaps ? maps : NULL;

@@ -42,3 +42,4 @@ om-export --db dbname=a --master-key-file "$k" --space "Platform Team" --project
 om-import --db dbname=u --master-key-file u.key --space-map "Platform Team=Default" platform2 2>/dev/null | tail -1
 psql_q -d u -c "SELECT s.name, count(*) FROM projects p JOIN spaces s ON s.id = p.space_id GROUP BY 1 ORDER BY 1"
 om-store check --db dbname=u --master-key-file u.key
+must_fail 2 om-import --db dbname=u --master-key-file u.key --space-map "Nowhere=Default" platform2
