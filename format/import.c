@@ -459,6 +459,8 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 			goto nomem;
 	}
 	d.ident = xstrdup(x, id.p ? id.p : "");
+	free(id.p);
+	id.p = NULL;
 	v = json_object_get(doc, "Name");
 	if (!json_is_string(v))
 		v = json_object_get(doc, k->identity[0]);

@@ -110,8 +110,8 @@ int main(int argc, char **argv)
 			maps[nmaps++] = optarg;
 			break;
 		case O_HOME: o.home = optarg; break;
-		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
-		case 'V': om_print_version(); return 0;
+		case 'h': free(maps); fputs(usage_text, stdout); om_close_stdout(); return 0;
+		case 'V': free(maps); om_print_version(); return 0;
 		default: om_die_usage(NULL);
 		}
 	}
