@@ -32,7 +32,7 @@ B = build
 LIB_SRC  = $(wildcard format/*.c)
 LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
 LIB      = $(B)/libom.a
-PROGS    = om-store om-export om-encrypt om-diff
+PROGS    = om-store om-export om-encrypt om-diff om-import
 TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
