@@ -17,6 +17,7 @@
 #include "canon.h"
 #include "model.h"
 #include "names.h"
+#include "pwcrypt.h"
 #include "seal.h"
 #include "store.h"
 
@@ -181,6 +182,7 @@ struct bundle {
 	struct smap elems;   /* source element Id -> target element Id */
 	unsigned ignored;    /* history classes the export left out */
 	int have_manifest;
+	struct om_pw_key *pwkey; /* a password bundle's key */
 };
 
 /* An array of elements other documents refer to by Id (inner and tag
@@ -198,6 +200,7 @@ struct imp {
 	int spool;
 	off_t spool_end;
 	struct bundle *b;        /* the bundle being applied */
+	int wrong_password;      /* a bundle's check value refused the password */
 	struct smap alloc_kinds; /* kinds with allocated Ids */
 	struct elemset sets[16];
 	size_t nsets;
@@ -347,6 +350,38 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
+/* The key of a password bundle, from the password the caller gives and
+ * the manifest's Secrets; a wrong password is told by the check value. */
+static int password_key(struct imp *x, struct bundle *b, json_t *secrets)
+{
+	struct om_pw_params p;
+	char want[OM_PW_CHECK_SIZE], got[OM_PW_CHECK_SIZE];
+	const char *pw;
+	size_t len;
+
+	if (!x->o->password) {
+		om_err_set(x->err, "'%s': the secrets are password-encrypted: give the password "
+			   "(--password-file)", b->name);
+		return -1;
+	}
+	if (om_pw_params_from_json(secrets, &p, want, x->err) < 0) {
+		om_err_prefix(x->err, "'%s': entry 'manifest.json'", b->name);
+		return -1;
+	}
+	if (!(pw = x->o->password(x->o->ctx, &len, x->err)))
+		return -1;
+	if (!(b->pwkey = om_pw_key_derive(pw, len, &p, x->err)))
+		return -1;
+	om_pw_key_check(b->pwkey, got);
+	if (sodium_memcmp(got, want, OM_PW_CHECK_SIZE) != 0) {
+		om_err_set(x->err, "'%s': wrong password (it does not match the bundle's check "
+			   "value)", b->name);
+		x->wrong_password = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static int read_manifest(struct imp *x, struct bundle *b, const char *text, size_t len,
 			 const char *server_version)
 {
@@ -376,11 +411,9 @@ static int read_manifest(struct imp *x, struct bundle *b, const char *text, size
 		goto out;
 	}
 	if (state && strcmp(state, "password") == 0) {
-		om_err_set(x->err, "'%s': the secrets are password-encrypted: decrypt them into "
-			   "the pipe first (om-encrypt -d ... | om-import ...)", b->name);
-		goto out;
-	}
-	if (!state || (strcmp(state, "clear") != 0 && strcmp(state, "redacted") != 0)) {
+		if (password_key(x, b, json_object_get(m, "Secrets")) < 0)
+			goto out;
+	} else if (!state || (strcmp(state, "clear") != 0 && strcmp(state, "redacted") != 0)) {
 		om_err_set(x->err, "'%s': entry 'manifest.json': unknown secret state '%s'", b->name,
 			   state ? state : "");
 		goto out;
@@ -1422,8 +1455,8 @@ static int script_hit(const struct om_hit *hit, void *vctx)
  * The secret tokens of a bundle, in one place: the clear value of a token
  * at location loc, as a malloc()ed string of *len bytes.  target holds the
  * target's clear values of the same document by location (for a redacted
- * token: the target's value stays), or is NULL.  The password form is
- * refused when the manifest is read; om-encrypt -d turns it into clear.
+ * token: the target's value stays), or is NULL.  A password token opens
+ * with the bundle's key at the document's path and loc.
  */
 static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
 		      const char *loc, struct smap *target, char **clear, size_t *len)
@@ -1454,7 +1487,25 @@ static int token_open(struct imp *x, const struct doc *d, const char *where, con
 		memcpy(*clear, json_string_value(v), *len + 1);
 		return 0;
 	}
-	return doc_err(x, d, "%s: not a secret token of a clear or redacted bundle", where);
+	if (strncmp(token, OM_PW_PREFIX, strlen(OM_PW_PREFIX)) == 0 && x->b->pwkey) {
+		char *c;
+		size_t n;
+		int r = om_pw_decrypt(x->b->pwkey, d->path, loc, token, strlen(token), &c, &n,
+				      x->err);
+		if (r < 0)
+			return doc_err(x, d, "%s: %s", where, x->err->msg);
+		if (r > 0)
+			return doc_err(x, d, "%s: the secret does not open: its token was changed "
+				       "or moved from another place", where);
+		*clear = malloc(n + 1);
+		if (*clear) {
+			memcpy(*clear, c, n + 1);
+			*len = n;
+		}
+		om_clear_free(c);
+		return *clear ? 0 : oom(x);
+	}
+	return doc_err(x, d, "%s: not a secret token of this bundle's state", where);
 }
 
 struct secret_ctx {
@@ -2119,6 +2170,7 @@ const char *om_import_action_name(enum om_import_action a)
 
 static void free_bundle(struct bundle *b)
 {
+	om_pw_key_free(b->pwkey);
 	for (size_t i = 0; i < b->ndocs; i++) {
 		free(b->docs[i].path);
 		free(b->docs[i].src_id);
@@ -2294,5 +2346,5 @@ out:
 	free(x.copy.p);
 	if (x.spool >= 0)
 		close(x.spool);
-	return rc;
+	return rc < 0 && x.wrong_password ? 1 : rc;
 }

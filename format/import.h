@@ -74,14 +74,20 @@ struct om_import_opts {
 	const char *const *space_map;
 	const char *home;           /* the target's home directory for files, or NULL */
 	const char *tmpdir;         /* for the spool; NULL: $TMPDIR or /tmp */
+	/* The password of password-encrypted bundles (spec/secrets.md), asked
+	 * for when the first such manifest is read: a pointer to *len bytes
+	 * that stays the caller's and valid until om_import() returns, or NULL
+	 * with err set.  NULL: such bundles are refused. */
+	const char *(*password)(void *ctx, size_t *len, struct om_err *err);
 	om_import_item_fn *item;    /* the plan, in bundle and path order */
 	om_import_warn_fn *warn;
 	void *ctx;
 };
 
 /* Import; counts[] gets the number of documents per action.  0 on success
- * (committed, or rolled back for a dry run), -1 and err on trouble (rolled
- * back; no file written to the home directory). */
+ * (committed, or rolled back for a dry run), 1 and err when the password
+ * of a bundle is wrong, -1 and err on other trouble (rolled back in both
+ * cases; no file written to the home directory). */
 int om_import(PGconn *conn, const struct om_import_opts *o,
 	      unsigned long counts[OM_IMPORT_NACTIONS], struct om_err *err);
 

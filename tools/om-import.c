@@ -21,12 +21,15 @@
 #include "../format/seal.h"
 #include "../format/store.h"
 #include "common.h"
+#include "password.h"
 
 static const char usage_text[] =
 	"usage: om-import [--db CONNINFO] --master-key-file FILE [options] [BUNDLE...]\n"
 	"\n"
 	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
 	"  --master-key-file FILE  the target server's master key (or OM_MASTER_KEY_FILE)\n"
+	"  --password-file FILE    the bundle password is the first line of FILE\n"
+	"  --password-fd N         the bundle password is the first line read from N\n"
 	"  --overwrite             replace documents that exist in the target\n"
 	"  --dry-run               do the whole import, print the plan, change nothing\n"
 	"  --json                  print the plan and summary as JSON\n"
@@ -41,7 +44,29 @@ static const char usage_text[] =
 struct out {
 	int dry_run, json;
 	json_t *docs;
+	struct om_pwsource pwsrc;
+	struct om_password pw; /* read once, when a bundle needs it */
 };
+
+/* The password of password-encrypted bundles, read on first use. */
+static const char *get_password(void *ctx, size_t *len, struct om_err *err)
+{
+	struct out *o = ctx;
+
+	if (!o->pw.p && om_password_get(&o->pwsrc, 0, &o->pw, err) < 0)
+		return NULL;
+	*len = o->pw.len;
+	return o->pw.p;
+}
+
+/* On SIGINT and friends: the terminal's echo back (a prompt may be under
+ * way); the server rolls the transaction back when the connection goes. */
+static void on_signal(int sig)
+{
+	om_password_restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static void on_item(const struct om_import_item *it, void *ctx)
 {
@@ -64,10 +89,13 @@ static void on_warn(const char *msg, void *ctx)
 
 int main(int argc, char **argv)
 {
-	enum { O_OVERWRITE = 256, O_DRY, O_JSON, O_ONLINE, O_IGNVER, O_SPACEMAP, O_HOME };
+	enum { O_OVERWRITE = 256, O_DRY, O_JSON, O_ONLINE, O_IGNVER, O_SPACEMAP, O_HOME, O_PWFILE,
+	       O_PWFD };
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"master-key-file", required_argument, NULL, 'k'},
+		{"password-file", required_argument, NULL, O_PWFILE},
+		{"password-fd", required_argument, NULL, O_PWFD},
 		{"overwrite", no_argument, NULL, O_OVERWRITE},
 		{"dry-run", no_argument, NULL, O_DRY},
 		{"json", no_argument, NULL, O_JSON},
@@ -84,7 +112,7 @@ int main(int argc, char **argv)
 	int nmaps = 0, c, changed;
 	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE");
 	struct om_import_opts o = {0};
-	struct out out = {0, 0, NULL};
+	struct out out = {0, 0, NULL, {NULL, -1, "OM_PASSWORD", "Bundle password: "}, {NULL, 0}};
 	unsigned long counts[OM_IMPORT_NACTIONS];
 	struct om_key *key;
 	struct om_err err;
@@ -110,6 +138,12 @@ int main(int argc, char **argv)
 			maps[nmaps++] = optarg;
 			break;
 		case O_HOME: o.home = optarg; break;
+		case O_PWFILE: out.pwsrc.file = optarg; break;
+		case O_PWFD:
+			if ((out.pwsrc.fd = om_password_parse_fd(optarg)) < 0)
+				om_die_usage("--password-fd: '%s' is not a file descriptor number",
+					     optarg);
+			break;
 		case 'h': free(maps); fputs(usage_text, stdout); om_close_stdout(); return 0;
 		case 'V': free(maps); om_print_version(); return 0;
 		default: om_die_usage(NULL);
@@ -128,6 +162,7 @@ int main(int argc, char **argv)
 	o.nbundles = optind < argc ? (size_t)(argc - optind) : 1;
 	o.space_map = nmaps ? maps : NULL;
 	o.item = on_item;
+	o.password = get_password;
 	o.warn = on_warn;
 	o.ctx = &out;
 	out.dry_run = o.dry_run;
@@ -145,12 +180,17 @@ int main(int argc, char **argv)
 	}
 	/* The server rolls the transaction back when the connection goes. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	PQclear(PQexec(conn, "SET application_name = 'om-import'"));
-	if (om_import(conn, &o, counts, &err) < 0) {
+	if ((c = om_import(conn, &o, counts, &err)) != 0) {
+		om_password_free(&out.pw);
 		PQfinish(conn);
 		om_key_free(key);
-		om_die(2, "%s", err.msg);
+		om_die(c > 0 ? 1 : 2, "%s", err.msg);
 	}
+	om_password_free(&out.pw);
 	PQfinish(conn);
 	om_key_free(key);
 	changed = counts[OM_IMPORT_CREATED] + counts[OM_IMPORT_OVERWRITTEN] +
