@@ -5,7 +5,7 @@
 set -u
 
 pkgs="make gcc pkg-config libarchive-dev libsodium-dev libzstd-dev libpq-dev
-      libjansson-dev postgresql postgresql-client git tar zstd procps perl time jq"
+      libjansson-dev postgresql postgresql-client git tar zstd procps perl time jq strace"
 
 missing=
 for p in $pkgs; do
