@@ -15,6 +15,8 @@
 #include "canon.h"
 #include "model.h"
 #include "names.h"
+#include "pwcrypt.h"
+#include "seal.h"
 
 /* The biggest file compared by content (a document, a script, a log);
  * larger ones are compared by bytes only, as binary files. */
@@ -277,6 +279,11 @@ struct differ {
 	struct om_err *err;
 	int same_server; /* do the bundles share Ids? (renames by Id) */
 	int pw_comparable; /* are om-pw-1 tokens of both sides comparable? */
+	/* Password bundles opened by value (om_diff_bundles_pw): each side's
+	 * key, and the key of the hashes that stand for the clear values. */
+	struct om_pw_key *key[2];
+	int hashing; /* clear and opened secrets both become keyed hashes */
+	unsigned char hashkey[crypto_generichash_KEYBYTES];
 };
 
 static int side_next(struct differ *d, int i)
@@ -717,6 +724,7 @@ struct norm {
 struct cmp {
 	struct differ *d;
 	const struct om_kind *kind;
+	const char *path[2]; /* each side's path of the document */
 	struct norm n[2];
 	struct om_diff_change *ch;
 	size_t nch, capch;
@@ -812,7 +820,11 @@ struct refwalk {
 	const struct om_ref *ref;
 	struct om_buf b;
 	int failed;
+	const char *path; /* the document's path on its side */
+	int bad;          /* failed with err set (not out of memory) */
 };
+
+static int token_class(const char *s, size_t len);
 
 static int ref_hit(const struct om_chit *hit, void *vctx)
 {
@@ -857,11 +869,43 @@ oom:
 static int secret_hit(const struct om_chit *hit, void *vctx)
 {
 	struct refwalk *w = vctx;
-	struct om_canon *c = w->n->d->c[w->n->side];
+	struct differ *d = w->n->d;
+	int side = w->n->side;
+	struct om_canon *c = d->c[side];
 	size_t len;
 	const char *s = om_canon_str(c, hit->node, &len);
 
 	w->b.len = 0;
+	if (d->hashing && ((d->key[side] && token_class(s, len) == 3) || token_class(s, len) == 1)) {
+		/* Opened, then kept as a keyed hash of the value: a clear
+		 * token that compares by value and is never printed. */
+		unsigned char h[32];
+		char hex[65], *clear;
+		size_t n;
+		int r = token_class(s, len) == 1
+				? om_clear_decode(s, len, &clear, &n, d->err)
+				: om_pw_decrypt(d->key[side], w->path, hit->loc, s, len, &clear, &n,
+						d->err);
+		if (r != 0) {
+			if (r > 0)
+				om_err_set(d->err, "'%s': entry '%s': %s: the secret does not open: "
+					   "its token was changed or moved from another place",
+					   d->s[side].name, w->path, hit->loc);
+			else
+				om_err_prefix(d->err, "'%s': entry '%s': %s", d->s[side].name,
+					      w->path, hit->loc);
+			w->failed = w->bad = 1;
+			return 1;
+		}
+		crypto_generichash(h, sizeof h, (const unsigned char *)clear, n, d->hashkey,
+				   sizeof d->hashkey);
+		om_clear_free(clear);
+		sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+		if (buf_add(&w->b, "\x02om-clear-1:", 12) < 0 || buf_add(&w->b, hex, 64) < 0 ||
+		    add_repl(w->n, hit->node, &w->b) < 0)
+			w->failed = 1;
+		return w->failed;
+	}
 	if (buf_add(&w->b, "\x02", 1) < 0 || buf_add(&w->b, s, len) < 0 ||
 	    add_repl(w->n, hit->node, &w->b) < 0) {
 		w->failed = 1;
@@ -876,7 +920,7 @@ static int normalize(struct cmp *cm, int i)
 	struct norm *n = &cm->n[i];
 	struct om_canon *c = cm->d->c[i];
 	const struct om_kind *k = cm->kind;
-	struct refwalk w = {n, NULL, {0}, 0};
+	struct refwalk w = {n, NULL, {0}, 0, cm->path[i], 0};
 	om_canon_node root = om_canon_root(c);
 	int r = 0;
 
@@ -901,7 +945,8 @@ static int normalize(struct cmp *cm, int i)
 		r = om_canon_secrets_each(k, c, secret_hit, &w, cm->d->err);
 	om_buf_release(&w.b);
 	if (w.failed) {
-		om_err_set(cm->d->err, "out of memory");
+		if (!w.bad)
+			om_err_set(cm->d->err, "out of memory");
 		return -1;
 	}
 	if (r < 0)
@@ -1843,7 +1888,8 @@ static int compare_item(struct differ *d, const struct item *it, const char *old
 	if (!both_sides)
 		return emit(d, st, old_path, it->path, kind, k, NULL, 0, fn, ctx);
 	if (doc) {
-		struct cmp cm = {d, k, {{d, 0, NULL, 0, 0, NULL, 0, 0}, {d, 1, NULL, 0, 0, NULL, 0, 0}},
+		struct cmp cm = {d, k, {old_path, it->path},
+				 {{d, 0, NULL, 0, 0, NULL, 0, 0}, {d, 1, NULL, 0, 0, NULL, 0, 0}},
 				 NULL, 0, 0, {0}, {0}, strcmp(it->path, OM_BUNDLE_MARKER) == 0};
 		r = normalize(&cm, 0) < 0 || normalize(&cm, 1) < 0 ? -1 :
 		    cmp_node(&cm, om_canon_root(d->c[0]), om_canon_root(d->c[1]), 0);
@@ -2081,8 +2127,76 @@ static FILE *temp_file(const char *tmpdir, struct om_err *err)
 	return f;
 }
 
+/* The state of side i's secrets ("clear", "password", ...), or "". */
+static const char *secret_state(const struct side *s, json_t **secrets)
+{
+	json_error_t je;
+
+	*secrets = s->secrets ? json_loads(s->secrets, 0, &je) : NULL;
+	return json_string_value(json_object_get(*secrets, "State")) ?
+		       json_string_value(json_object_get(*secrets, "State")) : "";
+}
+
+/*
+ * When password tokens cannot be compared as they are (two salts, or
+ * clear on the other side), derive each password side's key, so that
+ * normalize() opens its tokens.  -1 and err on trouble.
+ */
+static int open_keys(struct differ *d,
+		     const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+		     void *pwctx)
+{
+	json_t *sec[2];
+	const char *st[2];
+	int need, rc = -1;
+
+	for (int i = 0; i < 2; i++)
+		st[i] = secret_state(&d->s[i], &sec[i]);
+	need = (strcmp(st[0], "password") == 0 || strcmp(st[1], "password") == 0) &&
+	       !d->pw_comparable;
+	if (!password || !need) {
+		rc = 0;
+		goto out;
+	}
+	crypto_generichash_keygen(d->hashkey);
+	d->hashing = 1;
+	for (int i = 0; i < 2; i++) {
+		struct om_pw_params p;
+		char want[OM_PW_CHECK_SIZE], got[OM_PW_CHECK_SIZE];
+		const char *pw;
+		size_t len;
+		if (strcmp(st[i], "password") != 0)
+			continue;
+		if (om_pw_params_from_json(sec[i], &p, want, d->err) < 0) {
+			om_err_prefix(d->err, "'%s': entry 'manifest.json'", d->s[i].name);
+			goto out;
+		}
+		if (!(pw = password(pwctx, &len, d->err)) ||
+		    !(d->key[i] = om_pw_key_derive(pw, len, &p, d->err)))
+			goto out;
+		om_pw_key_check(d->key[i], got);
+		if (sodium_memcmp(got, want, OM_PW_CHECK_SIZE) != 0) {
+			om_err_set(d->err, "'%s': wrong password (it does not match the bundle's "
+				   "check value)", d->s[i].name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(sec[0]);
+	json_decref(sec[1]);
+	return rc;
+}
+
 long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_fn *fn,
 		     void *ctx, struct om_err *err)
+{
+	return om_diff_bundles_pw(a, b, tmpdir, NULL, NULL, fn, ctx, err);
+}
+
+long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
+			const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+			void *pwctx, om_diff_fn *fn, void *ctx, struct om_err *err)
 {
 	struct differ d;
 	struct counting cnt = {fn, ctx, 0};
@@ -2109,6 +2223,8 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 		goto out;
 	d.same_server = same_server(&d);
 	d.pw_comparable = d.s[0].secrets && d.s[1].secrets && strcmp(d.s[0].secrets, d.s[1].secrets) == 0;
+	if (open_keys(&d, password, pwctx) < 0)
+		goto out;
 	if (d.same_server) {
 		long moved = find_moved(&d);
 		if (moved < 0 || (moved > 0 && pass1b(&d) < 0))
@@ -2119,6 +2235,7 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 	r = cnt.n;
 out:
 	for (int i = 0; i < 2; i++) {
+		om_pw_key_free(d.key[i]);
 		om_bundle_reader_close(d.s[i].r);
 		om_canon_free(d.c[i]);
 		pmap_free(&d.s[i].map);

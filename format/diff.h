@@ -106,6 +106,21 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 		     void *ctx, struct om_err *err);
 
 /*
+ * The same, with a way to open password-encrypted secrets: when the two
+ * bundles' om-pw-1 tokens are not under the same salt and parameters (so
+ * cannot be compared as they are), or one side's secrets are clear,
+ * password() is asked for the password (the same for both bundles; a
+ * pointer to *len bytes that stays the caller's until the call returns, or
+ * NULL with err set), and the tokens are opened and compared by value
+ * (never kept in the clear: each becomes a keyed hash).  A password a
+ * bundle's check value refuses is an error.  password NULL: such secrets
+ * are "cannot tell".
+ */
+long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
+			const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+			void *pwctx, om_diff_fn *fn, void *ctx, struct om_err *err);
+
+/*
  * The line diff of two texts, as unified hunks with 3 lines of context
  * (Myers' O(ND) algorithm), through fn as one OM_DIFF_CHANGED record whose
  * changes are hunks; path names it.  Returns 1 when the texts differ, 0

@@ -19,6 +19,7 @@
 #include "../format/model.h"
 #include "../format/seal.h"
 #include "common.h"
+#include "password.h"
 
 static const char usage_text[] =
 	"usage: om-diff [options] A B\n"
@@ -33,6 +34,9 @@ static const char usage_text[] =
 	"  -q, --quiet         print nothing; the exit status says\n"
 	"  --color=WHEN        colour the text: auto (the default: on a terminal,\n"
 	"                      unless NO_COLOR is set), always or never\n"
+	"  --password-file FILE  open password-encrypted secrets with the first line of\n"
+	"                      FILE, to compare those of two salts by value\n"
+	"  --password-fd N     the same with the first line read from descriptor N\n"
 	"  --textconv FILE     print the bundle FILE as stable text (for git's textconv)\n"
 	"  -h, --help          show this help and exit\n"
 	"  -V, --version       show the version and exit\n";
@@ -297,9 +301,25 @@ static FILE *temp_out(void)
 	return f;
 }
 
+/* The password of password-encrypted bundles, read on first use. */
+struct pw {
+	struct om_pwsource src;
+	struct om_password pw;
+};
+
+static const char *get_password(void *ctx, size_t *len, struct om_err *err)
+{
+	struct pw *p = ctx;
+
+	if (!p->pw.p && om_password_get(&p->src, 0, &p->pw, err) < 0)
+		return NULL;
+	*len = p->pw.len;
+	return p->pw.p;
+}
+
 int main(int argc, char **argv)
 {
-	enum { O_STAT = 256, O_NAMES, O_JSON, O_COLOR, O_TEXTCONV };
+	enum { O_STAT = 256, O_NAMES, O_JSON, O_COLOR, O_TEXTCONV, O_PWFILE, O_PWFD };
 	static const struct option longopts[] = {
 		{"stat", no_argument, NULL, O_STAT},
 		{"name-only", no_argument, NULL, O_NAMES},
@@ -307,6 +327,8 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"color", required_argument, NULL, O_COLOR},
 		{"textconv", required_argument, NULL, O_TEXTCONV},
+		{"password-file", required_argument, NULL, O_PWFILE},
+		{"password-fd", required_argument, NULL, O_PWFD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -315,6 +337,7 @@ int main(int argc, char **argv)
 	const char *textconv = NULL, *color = "auto", *no_color = getenv("NO_COLOR");
 	int c, modes = 0;
 	struct om_err err;
+	struct pw pw = {{NULL, -1, "OM_PASSWORD", "Bundle password: "}, {NULL, 0}};
 	long n;
 
 	om_progname = "om-diff";
@@ -330,6 +353,12 @@ int main(int argc, char **argv)
 			color = optarg;
 			break;
 		case O_TEXTCONV: textconv = optarg; break;
+		case O_PWFILE: pw.src.file = optarg; break;
+		case O_PWFD:
+			if ((pw.src.fd = om_password_parse_fd(optarg)) < 0)
+				om_die_usage("--password-fd: '%s' is not a file descriptor number",
+					     optarg);
+			break;
 		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
 		case 'V': om_print_version(); return 0;
 		default: om_die_usage(NULL);
@@ -359,7 +388,11 @@ int main(int argc, char **argv)
 		o.color = isatty(STDOUT_FILENO) && !(no_color && *no_color);
 	if (o.mode != M_QUIET)
 		o.f = temp_out();
-	n = om_diff_bundles(argv[optind], argv[optind + 1], NULL, on_doc, &o, &err);
+	/* A password is used only when given: om-diff never prompts. */
+	n = om_diff_bundles_pw(argv[optind], argv[optind + 1], NULL,
+			       om_password_given(&pw.src) ? get_password : NULL, &pw, on_doc, &o,
+			       &err);
+	om_password_free(&pw.pw);
 	if (n < 0)
 		om_die(2, "%s", err.msg);
 	if (o.mode == M_STAT && n > 0)

@@ -1,0 +1,32 @@
+# Password-encrypted secrets under two salts cannot be compared as they are:
+# om-diff says it cannot tell.  Given the password it opens them and
+# compares by value, so that only the one secret changed in the store shows
+# as changed, and never its value; a wrong password is trouble (exit 2).
+new_acme a
+k=$OM_FIXTURES/acme.key
+printf 'audit password\n' >pw
+printf 'not it\n' >bad
+enc() { om-export --db dbname=a --master-key-file "$k" --ignore-history | om-encrypt --kdf interactive --password-file pw --new-salt -o "$1"; }
+enc one.tar.zst
+new=$(echo 'rotated-smtp-password' | om-store seal --master-key-file "$k")
+psql_q -d a -c "UPDATE variablesets SET doc = jsonb_set(doc, '{Variables}',
+  (SELECT jsonb_agg(CASE WHEN v->>'Value' IS NOT NULL AND v->>'Name' = 'Smtp.Password'
+     THEN jsonb_set(v, '{Value}', to_jsonb('$new'::text)) ELSE v END ORDER BY i)
+   FROM jsonb_array_elements(doc->'Variables') WITH ORDINALITY AS t(v, i)))
+  WHERE doc->'Variables' @> '[{\"Name\": \"Smtp.Password\"}]'"
+enc two.tar.zst
+# Without the password: every secret is "cannot tell" (two salts).
+must_fail 1 om-diff --stat one.tar.zst two.tar.zst
+om-diff one.tar.zst two.tar.zst | grep -c 'cannot tell'
+# With it: the one changed secret, and the other side clear works too (the
+# manifests' salts and check values, new each time, left out).
+salt() { grep -v -e 'Secrets/Check' -e 'Secrets/Kdf' "$1"; }
+must_fail 1 om-diff --password-file pw one.tar.zst two.tar.zst >d1.txt
+salt d1.txt
+om-export --db dbname=a --master-key-file "$k" --ignore-history |
+	must_fail 1 om-diff --password-fd 3 one.tar.zst - 3<pw >d2.txt
+salt d2.txt
+OM_PASSWORD='audit password' om-diff -q two.tar.zst two.tar.zst && echo same
+must_fail 2 om-diff --password-file bad one.tar.zst two.tar.zst
+# No secret value anywhere in what om-diff printed.
+om-diff --password-file pw --json one.tar.zst two.tar.zst | grep -c 'rotated' || true
