@@ -1508,7 +1508,9 @@ static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_
 		int ka = token_class(sa + 1, la - 1), kb = token_class(sb + 1, lb - 1);
 		if (la == lb && memcmp(sa, sb, la) == 0)
 			return 0;
-		if (ka != kb || (ka == 3 && !cm->d->pw_comparable))
+		/* Fingerprints and password tokens compare as they are only
+		 * under the same key: the manifests' Secrets say. */
+		if (ka != kb || ((ka == 2 || ka == 3) && !cm->d->pw_comparable))
 			return add_change(cm, OM_CHANGE_SECRET_UNKNOWN, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
 		return add_change(cm, OM_CHANGE_SECRET, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
 	}
@@ -2222,7 +2224,11 @@ long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
 	if (pass1(&d) < 0)
 		goto out;
 	d.same_server = same_server(&d);
-	d.pw_comparable = d.s[0].secrets && d.s[1].secrets && strcmp(d.s[0].secrets, d.s[1].secrets) == 0;
+	/* Tokens compare as they are when the manifests' Secrets (state, key
+	 * id, salt) agree, or when neither side says anything. */
+	d.pw_comparable = d.s[0].secrets && d.s[1].secrets
+				  ? strcmp(d.s[0].secrets, d.s[1].secrets) == 0
+				  : !d.s[0].secrets && !d.s[1].secrets;
 	if (open_keys(&d, password, pwctx) < 0)
 		goto out;
 	if (d.same_server) {

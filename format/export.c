@@ -65,7 +65,7 @@ struct exporter {
 	/* Secrets found in the current document, replaced after the walk. */
 	struct secret_hit {
 		om_canon_node node;
-		char where[512];
+		char *loc; /* its keyed location (model.h), malloc()ed */
 	} *hits;
 	size_t nhits, caphits;
 };
@@ -666,9 +666,18 @@ static int note_secret(const struct om_chit *hit, void *vctx)
 		x->caphits = cap;
 	}
 	x->hits[x->nhits].node = hit->node;
-	snprintf(x->hits[x->nhits].where, sizeof x->hits[x->nhits].where, "%s", hit->where);
+	if (!(x->hits[x->nhits].loc = strdup(hit->loc))) {
+		om_err_set(x->err, "out of memory");
+		return -1;
+	}
 	x->nhits++;
 	return 0;
+}
+
+static void forget_secrets(struct exporter *x)
+{
+	while (x->nhits)
+		free(x->hits[--x->nhits].loc);
 }
 
 /* Replace each sealed secret of the document by its token. */
@@ -676,7 +685,7 @@ static int tokenize_secrets(struct exporter *x, const char *path)
 {
 	struct om_err e;
 
-	x->nhits = 0;
+	forget_secrets(x);
 	if (om_canon_secrets_each(x->kind, x->canon, note_secret, x, x->err) < 0)
 		return -1;
 	for (size_t i = 0; i < x->nhits; i++) {
@@ -691,13 +700,20 @@ static int tokenize_secrets(struct exporter *x, const char *path)
 		r = om_unseal(x->o->key, sealz, &clear, &clen, &e);
 		free(sealz);
 		if (r != 0) {
-			om_err_set(x->err, "%s: %s: %s", path, x->hits[i].where, e.msg);
+			om_err_set(x->err, "%s: %s: %s", path, x->hits[i].loc, e.msg);
 			return -1;
 		}
 		if (x->o->secrets == OM_SECRETS_REDACTED) {
-			char loc[1200], fp[OM_FINGERPRINT_SIZE];
-			snprintf(loc, sizeof loc, "%s#%s", path, x->hits[i].where);
+			char fp[OM_FINGERPRINT_SIZE];
+			char *loc = malloc(strlen(path) + strlen(x->hits[i].loc) + 2);
+			if (!loc) {
+				om_clear_free(clear);
+				om_err_set(x->err, "out of memory");
+				return -1;
+			}
+			sprintf(loc, "%s#%s", path, x->hits[i].loc);
 			om_key_fingerprint(x->o->key, loc, clear, clen, fp);
+			free(loc);
 			snprintf(tok, sizeof tok, "om-redacted-1:%s", fp);
 			r = om_canon_set_str(x->canon, x->hits[i].node, tok, strlen(tok), x->err);
 		} else {
@@ -925,6 +941,13 @@ static int add_manifest(struct exporter *x)
 	}
 	json_object_set_new(sec, "State", json_string(o->secrets == OM_SECRETS_REDACTED
 							       ? "redacted" : "clear"));
+	if (o->secrets == OM_SECRETS_REDACTED) {
+		/* Which key made the fingerprints, so that fingerprints of two
+		 * servers are not compared as if of one (spec/bundle.md). */
+		char id[OM_FINGERPRINT_SIZE];
+		om_key_fingerprint(o->key, "manifest.json#Secrets/KeyId", "", 0, id);
+		json_object_set_new(sec, "KeyId", json_string(id));
+	}
 	json_object_set_new(m, "Format", json_string("om-bundle"));
 	json_object_set_new(m, "FormatVersion", json_integer(FORMAT_VERSION));
 	json_object_set_new(m, "ServerVersion", json_string(PQgetvalue(r, 0, 0)));
@@ -1295,6 +1318,7 @@ out:
 	om_buf_release(&x.path);
 	om_buf_release(&x.fpath);
 	om_buf_release(&x.raw);
+	forget_secrets(&x);
 	free(x.hits);
 	free(x.space_id);
 	return rc;
