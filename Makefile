@@ -3,6 +3,7 @@
 #   make                      build libom and the programs
 #   make check                install what is missing, build, run every test
 #   make SANITIZE=address,undefined check
+#   make fuzz                 the libFuzzer targets of fuzz/ (clang), FUZZ_SECONDS each
 #   make bench                the benchmarks (docs/performance.md)
 #   make install PREFIX=/usr/local DESTDIR=
 
@@ -37,6 +38,8 @@ TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 MAN      = $(wildcard docs/*.1)
+FUZZ     = canon names bundle
+FUZZ_SECONDS ?= 60
 
 all: $(PROGS)
 
@@ -73,7 +76,29 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB) $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-tests: $(UNIT) bench/om-gen
+tests: $(UNIT) bench/om-gen $(FUZZ:%=$(B)/fuzz/replay-%)
+
+# A fuzz target with a plain main that replays files (fuzz/regressions/ in
+# make check), with the compiler and flags of the rest: no clang needed.
+$(B)/fuzz/replay-%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(LIB) $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay.c $(LIB) $(PKG_LIBS)
+
+# The same target as a libFuzzer program; built by make fuzz in its own
+# build directory with clang and the sanitizers.
+$(B)/fuzz/fuzz-%: fuzz/fuzz_%.c fuzz/fuzz.h $(LIB) $(B)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+fuzz-targets: $(FUZZ:%=$(B)/fuzz/fuzz-%)
+
+# Clang and libFuzzer only here, not in make check's list.
+fuzz:
+	@sh tests/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory B=$(B)/clang CC=clang \
+		SANITIZE=fuzzer-no-link,address,undefined fuzz-targets
+	@sh fuzz/run.sh $(B)/clang/fuzz $(FUZZ_SECONDS) $(FUZZ)
 
 # The one test command: set-up, build, a throwaway PostgreSQL, every test.
 check:
@@ -107,5 +132,5 @@ clean:
 	rm -rf $(B) $(PROGS) bench/om-gen bench/canon-bench
 
 FORCE:
-.PHONY: all check bench install clean tests FORCE
+.PHONY: all check bench install clean tests fuzz fuzz-targets FORCE
 .SECONDARY:

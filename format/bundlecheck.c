@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "bundle.h"
+#include "canon.h"
 #include "idmap.h"
 #include "model.h"
 
@@ -31,49 +32,70 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
-/* Call fn for every document of the bundle. */
+/* May a .json entry at path be a file rather than a document?  Only the
+ * files of artifacts and packages, whose names are the user's
+ * (spec/bundle.md, "The tree"). */
+static int may_be_file(const char *path)
+{
+	return strstr(path, "/artifacts/") != NULL || strstr(path, "/packages/") != NULL;
+}
+
+/*
+ * Call fn for every document of the bundle, and once for the manifest (with
+ * a NULL kind).  Every other .json entry is held to the rules of documents:
+ * strict JSON (format/canon.h: UTF-8, no duplicate names, bounded nesting)
+ * that jansson can load (numbers within a double).
+ */
 static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 {
 	struct om_bundle_reader *r = om_bundle_reader_open(path, err);
+	struct om_canon *canon = om_canon_new(err);
 	struct om_bundle_entry e;
-	int rc, n;
+	int rc = -1, n;
 
-	if (!r)
-		return -1;
+	if (!r || !canon)
+		goto out;
 	while ((n = om_bundle_next(r, &e, err)) == 1) {
 		size_t len = strlen(e.path), dlen;
-		char *buf;
+		int manifest = strcmp(e.path, OM_BUNDLE_MARKER) == 0;
+		const struct om_kind *k = NULL;
+		json_error_t jerr;
 		json_t *doc;
-		const struct om_kind *k;
-		if (len < 5 || strcmp(e.path + len - 5, ".json") != 0 || e.size > MAX_DOC)
+		char *buf;
+		if (len < 5 || strcmp(e.path + len - 5, ".json") != 0 ||
+		    (e.size > MAX_DOC && may_be_file(e.path)))
 			continue;
-		if (om_bundle_read_all(r, MAX_DOC, &buf, &dlen, err) < 0) {
-			om_bundle_reader_close(r);
-			return -1;
+		if (om_bundle_read_all(r, MAX_DOC, &buf, &dlen, err) < 0)
+			goto out;
+		if (om_canon_parse(canon, buf, dlen, err) < 0) {
+			free(buf);
+			if (may_be_file(e.path))
+				continue;
+			om_err_prefix(err, "'%s': entry '%s'", path, e.path);
+			goto out;
 		}
-		doc = json_loadb(buf, dlen, 0, NULL);
+		doc = json_loadb(buf, dlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		free(buf);
-		if (doc && strcmp(e.path, "manifest.json") == 0) {
-			/* NULL kind: the manifest. */
-			rc = fn(e.path, NULL, doc, ctx);
-			json_decref(doc);
-			if (rc) {
-				om_bundle_reader_close(r);
-				return rc;
-			}
-			continue;
+		if (!doc) {
+			if (may_be_file(e.path))
+				continue;
+			om_err_set(err, "'%s': entry '%s': cannot load: %s", path, e.path, jerr.text);
+			goto out;
 		}
-		k = doc ? om_kind_of_id(json_string_value(json_object_get(doc, "Id")) ?
-					json_string_value(json_object_get(doc, "Id")) : "") : NULL;
-		rc = k ? fn(e.path, k, doc, ctx) : 0;
+		if (!manifest) {
+			const char *id = json_string_value(json_object_get(doc, "Id"));
+			k = id ? om_kind_of_id(id) : NULL;
+		}
+		n = manifest || k ? fn(e.path, k, doc, ctx) : 0;
 		json_decref(doc);
-		if (rc) {
-			om_bundle_reader_close(r);
-			return rc;
-		}
+		if (n)
+			goto out;
 	}
+	rc = n < 0 ? -1 : 0;
+out:
+	om_canon_free(canon);
 	om_bundle_reader_close(r);
-	return n < 0 ? -1 : 0;
+	return rc;
 }
 
 struct check {
@@ -81,23 +103,87 @@ struct check {
 	om_problem_fn *fn;
 	void *ctx;
 	struct om_err *err;
+	const char *bundle;
 	const char *entry;
 	long problems;
 	unsigned ignored; /* 1u << history class, from the manifest */
+	json_t *manifest;
+	size_t *counts;	  /* documents of each kind, indexed as om_kinds[] */
 };
 
 static int collect(const char *entry, const struct om_kind *k, json_t *doc, void *vctx)
 {
 	struct check *c = vctx;
+	const char *id = json_string_value(json_object_get(doc, "Id"));
+	const struct om_idval *v;
 
-	(void)entry;
 	if (!k) {
 		c->ignored = ignored_classes(doc);
+		c->manifest = json_incref(doc);
 		return 0;
 	}
-	if (om_idmap_put(c->ids, json_string_value(json_object_get(doc, "Id")), k, NULL) < 0) {
+	if ((v = om_idmap_get(c->ids, id))) {
+		om_err_set(c->err, "'%s': entry '%s': duplicate Id '%s' (also in '%s')", c->bundle,
+			   entry, id, v->name);
+		return -1;
+	}
+	if (om_idmap_put(c->ids, id, k, NULL) < 0 || om_idmap_put_name(c->ids, id, entry) < 0) {
 		om_err_set(c->err, "out of memory");
 		return -1;
+	}
+	c->counts[k - om_kinds]++;
+	return 0;
+}
+
+/* The manifest is there, of this format, and its Counts are the bundle's. */
+static int check_manifest(struct check *c)
+{
+	json_t *m = c->manifest, *v, *counts;
+	const char *name;
+
+	if (!m) {
+		om_err_set(c->err, "'%s': not a bundle: no manifest.json", c->bundle);
+		return -1;
+	}
+	v = json_object_get(m, "Format");
+	if (!json_is_object(m) || !json_is_string(v) ||
+	    strcmp(json_string_value(v), "om-bundle") != 0) {
+		om_err_set(c->err, "'%s': entry 'manifest.json': not the manifest of an om bundle",
+			   c->bundle);
+		return -1;
+	}
+	v = json_object_get(m, "FormatVersion");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		om_err_set(c->err, "'%s': entry 'manifest.json': unsupported FormatVersion %.40s "
+			   "(this om reads 1)", c->bundle, t ? t : "(none)");
+		free(t);
+		return -1;
+	}
+	counts = json_object_get(m, "Counts");
+	if (!json_is_object(counts)) {
+		om_err_set(c->err, "'%s': entry 'manifest.json': no Counts object", c->bundle);
+		return -1;
+	}
+	json_object_foreach(counts, name, v) {
+		const struct om_kind *k = om_kind_by_name(name);
+		if (!k || !json_is_integer(v) || json_integer_value(v) <= 0) {
+			om_err_set(c->err, "'%s': entry 'manifest.json': Counts.%.64s is not a "
+				   "count of a kind", c->bundle, name);
+			return -1;
+		}
+	}
+	/* Counts that differ are a problem of the bundle's, like a dangling
+	 * reference (a document removed by hand shows as both). */
+	for (size_t i = 0; i < om_nkinds; i++) {
+		json_int_t want = json_integer_value(json_object_get(counts, om_kinds[i].name));
+		char line[256];
+		if ((size_t)want == c->counts[i])
+			continue;
+		snprintf(line, sizeof line, "manifest.json: Counts.%s is %lld, the bundle holds %zu",
+			 om_kinds[i].name, (long long)want, c->counts[i]);
+		c->fn(line, c->ctx);
+		c->problems++;
 	}
 	return 0;
 }
@@ -139,20 +225,24 @@ static int check(const char *entry, const struct om_kind *k, json_t *doc, void *
 
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err)
 {
-	struct check c = {om_idmap_new(), fn, ctx, err, NULL, 0, 0};
+	struct check c = {om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, NULL,
+			  calloc(om_nkinds, sizeof(size_t))};
 	long rc = -1;
 
-	if (!c.ids) {
+	if (!c.ids || !c.counts) {
 		om_err_set(err, "out of memory");
-		return -1;
+		goto out;
 	}
 	if (strcmp(path, "-") == 0) {
 		om_err_set(err, "a bundle on standard input cannot be checked: it is read twice");
 		goto out;
 	}
-	if (each_doc(path, collect, &c, err) == 0 && each_doc(path, check, &c, err) == 0)
+	if (each_doc(path, collect, &c, err) == 0 && check_manifest(&c) == 0 &&
+	    each_doc(path, check, &c, err) == 0)
 		rc = c.problems;
 out:
+	json_decref(c.manifest);
+	free(c.counts);
 	om_idmap_free(c.ids);
 	return rc;
 }

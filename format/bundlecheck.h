@@ -16,8 +16,12 @@
  * names no document of the bundle, or one of another kind than the model
  * says; weak references (history) may dangle, and so may references to
  * the history classes the manifest says were left out.  Documents are the .json
- * entries holding an object whose "Id" has a known kind.  Returns the number
- * of problems, or -1 with err set.
+ * entries holding an object whose "Id" has a known kind.  A manifest Count
+ * that differs from the documents of its kind is a problem too.  Returns the
+ * number of problems, or -1 with err set when the bundle is not well formed:
+ * no manifest or one of another format, a .json entry (outside artifacts/
+ * and packages/) that is not strict JSON or over 64 MiB, two documents with
+ * one Id, or anything the bundle reader refuses.
  */
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err);
 

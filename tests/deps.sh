@@ -1,11 +1,13 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages om builds and tests with are here.
 # As root, installs what is missing; otherwise prints the apt-get line to run
-# and fails.  The list is the one place the project's dependencies are named.
+# and fails.  The list is the one place the project's dependencies are named;
+# other steps give their own list as arguments (make fuzz: clang).
 set -u
 
 pkgs="make gcc pkg-config libarchive-dev libsodium-dev libzstd-dev libpq-dev
       libjansson-dev postgresql postgresql-client git tar zstd procps perl time jq strace"
+[ $# -gt 0 ] && pkgs="$*"
 
 missing=
 for p in $pkgs; do

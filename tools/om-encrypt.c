@@ -563,6 +563,13 @@ static void manifest_read(char *buf, size_t len)
 	    !json_is_string(json_object_get(m, "Format")) ||
 	    strcmp(json_string_value(json_object_get(m, "Format")), "om-bundle") != 0)
 		fail(2, "%s: entry 'manifest.json': not the manifest of an om bundle", R.in_name);
+	if (!json_is_integer(json_object_get(m, "FormatVersion")) ||
+	    json_integer_value(json_object_get(m, "FormatVersion")) != 1) {
+		char *v = json_dumps(json_object_get(m, "FormatVersion"),
+				     JSON_ENCODE_ANY | JSON_COMPACT);
+		fail(2, "%s: entry 'manifest.json': unsupported FormatVersion %.40s (this om reads 1)",
+		     R.in_name, v ? v : "(none)");
+	}
 	R.manifest = m;
 	R.mraw = buf;
 	R.mlen = len;

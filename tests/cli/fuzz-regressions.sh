@@ -1,0 +1,13 @@
+# The inputs the fuzzers found (fuzz/regressions/TARGET/), replayed through
+# the same fuzz targets built with a plain main (fuzz/replay.c): each must
+# keep its target's properties (a broken one aborts).  JSONTestSuite goes
+# through the canon target too (round trip, agreement with jansson).
+for t in canon names bundle; do
+	set -- "$OM_TOP"/fuzz/regressions/$t/*
+	[ -e "$1" ] || set --
+	"$OM_TOP/build/fuzz/replay-$t" "$@"
+	echo "$t: $# replayed"
+done
+set -- "$OM_TESTDATA"/jsontestsuite/*.json
+"$OM_TOP/build/fuzz/replay-canon" "$@"
+echo "jsontestsuite: $# replayed"
