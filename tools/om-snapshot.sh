@@ -71,6 +71,11 @@ done
 [ -n "$dir" ] || die_usage "no directory given"
 [ -n "$pwfile" ] && [ "$redact" = 1 ] && die_usage "--password-file and --redact-secrets exclude each other"
 [ -z "$kdf" ] || [ -n "$pwfile" ] || die_usage "--kdf goes with --password-file"
+# A new directory in a working tree is made (a server added to a repository).
+if [ ! -d "$dir" ] && [ -d "$(dirname "$dir")" ] &&
+		[ "$(git -C "$(dirname "$dir")" rev-parse --is-inside-work-tree 2>/dev/null)" = true ]; then
+	mkdir "$dir" || die "'$dir': cannot make the directory"
+fi
 [ -d "$dir" ] || die "'$dir': not a directory (make it a git working tree: git init '$dir')"
 [ "$(git -C "$dir" rev-parse --is-inside-work-tree 2>/dev/null)" = true ] ||
 	die "'$dir': not inside a git working tree (git init '$dir')"
@@ -137,7 +142,10 @@ if g diff --cached --quiet -- .; then
 fi
 
 if [ "$had_tree" = 1 ]; then
-	g archive --format=tar HEAD:./ >"$tmp/old.tar" || die "git archive failed"
+	# The last commit's tree of DIR, archived from the top (git archive in a
+	# subdirectory archives only that path of the tree it is given).
+	tree=$(g rev-parse HEAD:./) && top=$(g rev-parse --show-toplevel) &&
+		git -C "$top" archive --format=tar "$tree" >"$tmp/old.tar" || die "git archive failed"
 	om-diff --color=never --stat "$tmp/old.tar" "$dir" >"$tmp/stat"
 	r1=$?
 	om-diff --color=never "$tmp/old.tar" "$dir" >"$tmp/diff"

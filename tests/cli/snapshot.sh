@@ -37,6 +37,8 @@ echo notes >repo/notes.txt
 mkdir repo/acme
 must_fail 1 snap --password-file pw --kdf interactive -q repo/acme
 snap --password-file pw repo/acme
+psql_q -d a -c "UPDATE projects SET doc = jsonb_set(doc, '{Description}', '\"Moved\"') WHERE name = 'Acme Web'"
+must_fail 1 snap --password-file pw repo/acme | head -n 1
 git -C repo log --format=%s
 git -C repo status --porcelain
 grep '^    "State"' repo/acme/manifest.json
@@ -67,3 +69,7 @@ must_fail 2 om-snapshot --db dbname=a --master-key-file other.key audit
 must_fail 2 snap nowhere
 test "$(git -C audit rev-parse HEAD)" = "$before"
 git -C audit status --porcelain
+echo "== a new directory in a working tree is made"
+must_fail 1 snap -q audit/more
+test -d audit/more && git -C audit log -1 --format=%s
+must_fail 2 snap nowhere/deeper
