@@ -1,7 +1,7 @@
 # The guides of docs/ run: each ```sh block of docs/guide-*.md, in order,
 # in a directory holding what the guides name (the database acme with the
 # sample instance, its key acme.key, a password file pw, its home directory
-# acme-home).  For each block: its exit status, the number of lines it
+# acme-home), each with sh -e: a command that fails ends its block.  For each block: its exit status, the number of lines it
 # printed, and what it said on standard error.  Then the git lines the
 # guide, the README and om-diff(1) show are the same, verbatim.
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com
@@ -25,7 +25,7 @@ for guide in "$OM_TOP"/docs/guide-*.md; do
 	i=1
 	while [ -f ".blocks/$i.sh" ]; do
 		set +e
-		sh ".blocks/$i.sh" >".blocks/$i.out" 2>".blocks/$i.err"
+		sh -e ".blocks/$i.sh" >".blocks/$i.out" 2>".blocks/$i.err"
 		st=$?
 		set -e
 		echo "block $i: exit $st, $(wc -l <".blocks/$i.out") lines"
