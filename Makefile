@@ -5,12 +5,14 @@
 #   make SANITIZE=address,undefined check
 #   make fuzz                 the libFuzzer targets of fuzz/ (clang), FUZZ_SECONDS each
 #   make bench                the benchmarks (docs/performance.md)
+#   make demo                 the whole pipeline on the sample instance (demo/demo.sh)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION    = 0.1.0
 PREFIX    ?= /usr/local
 BINDIR     = $(PREFIX)/bin
 MANDIR     = $(PREFIX)/share/man
+COMPDIR    = $(PREFIX)/share/bash-completion/completions
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 PKGS       = libarchive libsodium libzstd libpq jansson
@@ -34,6 +36,8 @@ LIB_SRC  = $(wildcard format/*.c)
 LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
 LIB      = $(B)/libom.a
 PROGS    = om-store om-export om-encrypt om-diff om-import
+# Shell scripts installed next to the programs, built from tools/NAME.sh.
+SCRIPTS  = om-snapshot
 TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -41,7 +45,7 @@ MAN      = $(wildcard docs/*.1)
 FUZZ     = canon names bundle
 FUZZ_SECONDS ?= 60
 
-all: $(PROGS)
+all: $(PROGS) $(SCRIPTS)
 
 # Objects depend on the flags they were built with, so that switching
 # SANITIZE or CFLAGS rebuilds everything.
@@ -71,6 +75,9 @@ $(B)/tools/%.o: tools/%.c tools/*.h format/*.h $(B)/flags
 
 om-%: $(B)/tools/om-%.o $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(SCRIPTS): %: tools/%.sh Makefile
+	sed 's/@VERSION@/$(VERSION)/' tools/$@.sh >$@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
 
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(LIB) $(B)/flags
 	@mkdir -p $(@D)
@@ -118,19 +125,30 @@ $(B)/bench/%.o: bench/%.c tools/*.h format/*.h $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The whole pipeline on the sample instance, narrated; needs nothing else.
+demo:
+	@sh tests/deps.sh
+	@$(MAKE) --no-print-directory all
+	@sh demo/demo.sh
+
 bench:
 	@sh tests/deps.sh
 	@$(MAKE) --no-print-directory all bench/om-gen
 	@sh bench/run.sh
 
+# Programs, om-snapshot, man pages, and the bash completion: one file that
+# bash-completion loads by the command's name, so one link per program.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
+	install -m 755 $(PROGS) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
 	$(if $(MAN),install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/)
+	install -m 644 completion/om.bash $(DESTDIR)$(COMPDIR)/om-export
+	for p in $(filter-out om-export,$(PROGS) $(SCRIPTS)); do \
+		ln -sf om-export $(DESTDIR)$(COMPDIR)/$$p || exit 2; done
 
 clean:
-	rm -rf $(B) $(PROGS) bench/om-gen bench/canon-bench
+	rm -rf $(B) $(PROGS) $(SCRIPTS) bench/om-gen bench/canon-bench
 
 FORCE:
-.PHONY: all check bench install clean tests fuzz fuzz-targets FORCE
+.PHONY: all check demo bench install clean tests fuzz fuzz-targets FORCE
 .SECONDARY:

@@ -208,6 +208,7 @@ struct imp {
 	struct om_buf line, copy;
 	char *home_dir;          /* our temporary directory in the home */
 	unsigned long copy_failed_line; /* of the last failed COPY, from 1 */
+	unsigned long written;          /* documents of the bundle written so far (progress) */
 	unsigned long maps_used; /* bit i: --space-map entry i met its space */
 	unsigned long nhome;
 };
@@ -225,6 +226,13 @@ static int oom(struct imp *x)
 {
 	om_err_set(x->err, "out of memory");
 	return -1;
+}
+
+static void progress(struct imp *x, const char *phase, const char *kind, unsigned long done,
+		     unsigned long total)
+{
+	if (x->o->progress)
+		x->o->progress(x->o->ctx, phase, kind, done, total);
 }
 
 static void warn(struct imp *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -645,6 +653,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 			continue;
 		}
 		rc = add_doc(x, b, e.path, doc, k, buf, len);
+		progress(x, "reading", k->name, b->ndocs, 0);
 		json_decref(doc);
 		free(buf);
 		if (rc < 0)
@@ -1867,6 +1876,7 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 		size_t m = n - at < CHUNK ? n - at : CHUNK, nins = 0, nupd = 0;
 		size_t ins_doc[CHUNK], upd_doc[CHUNK];
 		struct smap targets = {0};
+		progress(x, "writing", k->name, x->written += m, b->ndocs);
 		if (fetch_targets(x, k, idx + at, m, &targets) < 0)
 			goto out;
 		for (size_t i = 0; i < m; i++) {
@@ -2290,9 +2300,12 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 		x.b = &bundles[i];
 		if (read_bundle(&x, &bundles[i], version) < 0)
 			goto rollback;
-		for (size_t k = 0; k < om_nkinds; k++)
+		for (size_t k = 0; k < om_nkinds; k++) {
+			progress(&x, "matching", om_kinds[k].name, k + 1, om_nkinds);
 			if (match_kind(&x, &om_kinds[k]) < 0)
 				goto rollback;
+		}
+		x.written = 0;
 		for (size_t k = 0; k < om_nkinds; k++)
 			if (write_kind(&x, &om_kinds[k]) < 0)
 				goto rollback;
@@ -2307,6 +2320,7 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 				goto rollback;
 			}
 	}
+	progress(&x, o->dry_run ? "rolling back" : "committing", NULL, 0, 0);
 	if (o->dry_run) {
 		if (om_store_exec(conn, "ROLLBACK", "cannot roll back", err) < 0)
 			goto out;

@@ -81,6 +81,13 @@ struct om_import_opts {
 	const char *(*password)(void *ctx, size_t *len, struct om_err *err);
 	om_import_item_fn *item;    /* the plan, in bundle and path order */
 	om_import_warn_fn *warn;
+	/* Progress, called with ctx: "reading" after each document read
+	 * (done: the bundle's documents so far, total 0), "matching" before
+	 * each kind (done and total: kinds), "writing" before each batch
+	 * written (done: documents of the bundle including the batch, total:
+	 * its documents), "committing" or "rolling back" (0, 0).  NULL: none. */
+	void (*progress)(void *ctx, const char *phase, const char *kind, unsigned long done,
+			 unsigned long total);
 	void *ctx;
 };
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../format/bundle.h"
@@ -46,6 +47,7 @@ static const char usage_text[] =
 	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
 	"  -q, --quiet             no progress on a terminal\n"
+	"  -v, --verbose           the documents of each kind and the time, at the end\n"
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
@@ -57,10 +59,24 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* -v: documents of each kind, counted as they are read (the manifest's
+ * Counts). */
+static unsigned long *kind_counts;
+static unsigned long nfiles_written;
+
 static void progress(void *ctx, const char *phase, const char *kind, unsigned long done,
 		     unsigned long total)
 {
 	(void)ctx;
+	if (kind_counts && kind && phase[0] == 'r') {
+		for (size_t k = 0; k < om_nkinds; k++)
+			if (om_kinds[k].name == kind || strcmp(om_kinds[k].name, kind) == 0) {
+				kind_counts[k]++;
+				break;
+			}
+	} else if (total) {
+		nfiles_written = total;
+	}
 	if (total)
 		om_progress("%s %lu of %lu files", phase, done, total);
 	else
@@ -90,6 +106,7 @@ int main(int argc, char **argv)
 		{"allow-clear-secrets", no_argument, NULL, O_ALLOW_CLEAR},
 		{"output", required_argument, NULL, 'o'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -100,7 +117,8 @@ int main(int argc, char **argv)
 	const char **projects = calloc((size_t)argc + 1, sizeof *projects);
 	const char **groups = calloc((size_t)argc + 1, sizeof *groups);
 	int nprojects = 0, ngroups = 0;
-	int nfiles = 0, allow_clear = 0, quiet = 0, c;
+	int nfiles = 0, allow_clear = 0, quiet = 0, verbose = 0, c;
+	struct timespec t0, t1;
 	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
 	struct om_export_opts o = {0};
 	struct om_bundle_writer *w;
@@ -113,7 +131,7 @@ int main(int argc, char **argv)
 		om_die(2, "out of memory");
 	if (keyfile && !*keyfile)
 		keyfile = NULL;
-	while ((c = getopt_long(argc, argv, "o:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qvhV", longopts, NULL)) != -1) {
 		if (c >= O_IGN && c < O_IGN + 8) {
 			o.ignore |= 1u << (c - O_IGN);
 			continue;
@@ -149,6 +167,7 @@ int main(int argc, char **argv)
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
 		case 'o': out = optarg; break;
 		case 'q': quiet = 1; break;
+		case 'v': verbose = 1; break;
 		case 'h': fputs(usage_text, stdout); om_close_stdout(); goto done;
 		case 'V': om_print_version(); goto done;
 		default: om_die_usage(NULL);
@@ -170,6 +189,9 @@ int main(int argc, char **argv)
 	o.project_groups = ngroups ? groups : NULL;
 	om_progress_init(quiet);
 	o.progress = progress;
+	if (verbose && !(kind_counts = calloc(om_nkinds, sizeof *kind_counts)))
+		om_die(2, "out of memory");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
@@ -200,6 +222,20 @@ int main(int argc, char **argv)
 	if (om_bundle_writer_commit(w, &err) < 0)
 		om_die(2, "%s", err.msg);
 	om_progress_end();
+	if (kind_counts) {
+		unsigned long total = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		for (size_t k = 0; k < om_nkinds; k++)
+			if (kind_counts[k]) {
+				fprintf(stderr, "%s: %8lu %s\n", om_progname, kind_counts[k],
+					om_kinds[k].name);
+				total += kind_counts[k];
+			}
+		fprintf(stderr, "%s: %8lu documents in %lu files, %.1f s\n", om_progname, total,
+			nfiles_written, (double)(t1.tv_sec - t0.tv_sec) +
+			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		free(kind_counts);
+	}
 	if (strcmp(out, "-") == 0)
 		om_close_stdout();
 done:

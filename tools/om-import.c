@@ -38,11 +38,14 @@ static const char usage_text[] =
 	"  --space-map FROM=TO     import the bundle's space FROM into space TO (repeatable)\n"
 	"  --home DIR              the target's home directory, for task logs, artifacts\n"
 	"                          and packages\n"
+	"  -q, --quiet             no progress on a terminal\n"
+	"  -v, --verbose           the counts of each kind at the end\n"
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
 struct out {
-	int dry_run, json;
+	int dry_run, json, verbose;
+	unsigned long (*kinds)[OM_IMPORT_NACTIONS]; /* -v: per kind and action */
 	json_t *docs;
 	struct om_pwsource pwsrc;
 	struct om_password pw; /* read once, when a bundle needs it */
@@ -68,9 +71,27 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+static void on_progress(void *ctx, const char *phase, const char *kind, unsigned long done,
+			unsigned long total)
+{
+	(void)ctx;
+	if (!kind)
+		om_progress("%s", phase);
+	else if (!total)
+		om_progress("%s %lu documents (%s)", phase, done, kind);
+	else if (strcmp(phase, "matching") == 0)
+		om_progress("%s kind %lu of %lu (%s)", phase, done, total, kind);
+	else
+		om_progress("%s %lu of %lu documents (%s)", phase, done, total, kind);
+}
+
 static void on_item(const struct om_import_item *it, void *ctx)
 {
 	struct out *o = ctx;
+
+	om_progress_end(); /* the plan comes once the import is done */
+	if (o->kinds)
+		o->kinds[it->kind - om_kinds][it->action]++;
 
 	if (o->json) {
 		json_array_append_new(o->docs, json_pack("{s:s, s:s, s:s, s:s, s:s}",
@@ -84,7 +105,25 @@ static void on_item(const struct om_import_item *it, void *ctx)
 static void on_warn(const char *msg, void *ctx)
 {
 	(void)ctx;
+	om_progress_end();
 	fprintf(stderr, "%s: warning: %s\n", om_progname, msg);
+}
+
+/* -v: a table of the documents of each kind by action, the kinds the
+ * bundles hold only. */
+static void print_kinds(const struct out *o)
+{
+	printf("%-26s %8s %12s %7s %8s %10s\n", "kind", "created", "overwritten", "merged",
+	       "skipped", "unchanged");
+	for (size_t k = 0; k < om_nkinds; k++) {
+		const unsigned long *n = o->kinds[k];
+		if (!(n[OM_IMPORT_CREATED] | n[OM_IMPORT_OVERWRITTEN] | n[OM_IMPORT_MERGED] |
+		      n[OM_IMPORT_SKIPPED] | n[OM_IMPORT_UNCHANGED]))
+			continue;
+		printf("%-26s %8lu %12lu %7lu %8lu %10lu\n", om_kinds[k].name,
+		       n[OM_IMPORT_CREATED], n[OM_IMPORT_OVERWRITTEN], n[OM_IMPORT_MERGED],
+		       n[OM_IMPORT_SKIPPED], n[OM_IMPORT_UNCHANGED]);
+	}
 }
 
 int main(int argc, char **argv)
@@ -103,16 +142,19 @@ int main(int argc, char **argv)
 		{"ignore-version-check", no_argument, NULL, O_IGNVER},
 		{"space-map", required_argument, NULL, O_SPACEMAP},
 		{"home", required_argument, NULL, O_HOME},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const stdin_only[] = {"-"};
 	const char **maps = calloc((size_t)argc + 1, sizeof *maps);
-	int nmaps = 0, c, changed;
+	int nmaps = 0, c, changed, quiet = 0;
 	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE");
 	struct om_import_opts o = {0};
-	struct out out = {0, 0, NULL, {NULL, -1, "OM_PASSWORD", "Bundle password: "}, {NULL, 0}};
+	struct out out = {0, 0, 0, NULL, NULL, {NULL, -1, "OM_PASSWORD", "Bundle password: "},
+			  {NULL, 0}};
 	unsigned long counts[OM_IMPORT_NACTIONS];
 	struct om_key *key;
 	struct om_err err;
@@ -123,7 +165,7 @@ int main(int argc, char **argv)
 		om_die(2, "out of memory");
 	if (keyfile && !*keyfile)
 		keyfile = NULL;
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'k': keyfile = optarg; break;
@@ -138,6 +180,8 @@ int main(int argc, char **argv)
 			maps[nmaps++] = optarg;
 			break;
 		case O_HOME: o.home = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'v': out.verbose = 1; break;
 		case O_PWFILE: out.pwsrc.file = optarg; break;
 		case O_PWFD:
 			if ((out.pwsrc.fd = om_password_parse_fd(optarg)) < 0)
@@ -164,7 +208,11 @@ int main(int argc, char **argv)
 	o.item = on_item;
 	o.password = get_password;
 	o.warn = on_warn;
+	o.progress = on_progress;
 	o.ctx = &out;
+	om_progress_init(quiet);
+	if (out.verbose && !out.json && !(out.kinds = calloc(om_nkinds, sizeof *out.kinds)))
+		om_die(2, "out of memory");
 	out.dry_run = o.dry_run;
 	if (out.json && !(out.docs = json_array()))
 		om_die(2, "out of memory");
@@ -184,7 +232,9 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	PQclear(PQexec(conn, "SET application_name = 'om-import'"));
-	if ((c = om_import(conn, &o, counts, &err)) != 0) {
+	c = om_import(conn, &o, counts, &err);
+	om_progress_end();
+	if (c != 0) {
 		om_password_free(&out.pw);
 		PQfinish(conn);
 		om_key_free(key);
@@ -216,7 +266,10 @@ int main(int argc, char **argv)
 			puts("nothing to change: the target already holds the bundle");
 		else if (o.dry_run)
 			puts("nothing changed: a dry run");
+		if (out.kinds)
+			print_kinds(&out);
 	}
+	free(out.kinds);
 	free(maps);
 	om_close_stdout();
 	return 0;
