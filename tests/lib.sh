@@ -26,6 +26,8 @@ must_fail() {
 	if [ "$_got" -ne "$_want" ]; then
 		if [ "$_got" -gt 128 ]; then
 			echo "must_fail: '$*' died of signal $((_got - 128))" >&2
+		elif [ "$_got" -eq 99 ]; then
+			echo "must_fail: '$*' exited 99 (a sanitizer report), expected $_want" >&2
 		else
 			echo "must_fail: '$*' exited $_got, expected $_want" >&2
 		fi

@@ -5,7 +5,12 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 # Leaks of third-party libraries on error paths (see the file).
 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}
-export LSAN_OPTIONS
+# Under make SANITIZE=..., a sanitizer report exits 99, a status no om
+# program uses (they exit 1 by default), so that `must_fail 1` cannot take
+# a sanitizer abort for an expected "no".  Set last, so that it wins.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=99
+UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=99:halt_on_error=1
+export LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
 update=0
 if [ "${1:-}" = --update ]; then
 	update=1
