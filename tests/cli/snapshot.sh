@@ -42,7 +42,7 @@ must_fail 1 snap --password-file pw repo/acme | head -n 1
 git -C repo log --format=%s
 git -C repo status --porcelain
 grep '^    "State"' repo/acme/manifest.json
-! git -C repo grep -q om-clear-1: HEAD
+test -z "$(git -C repo grep -l om-clear-1: HEAD)"
 git -C repo grep -l om-pw-1: HEAD | wc -l
 om-encrypt --check --password-file pw repo/acme && echo password opens every secret
 
