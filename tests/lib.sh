@@ -1,7 +1,8 @@
 # lib.sh - helpers for the CLI cases of tests/cli/, sourced before each case.
 #
-# A case is a shell script run in a fresh empty directory (its HOME too),
-# with LC_ALL=C, the built programs first on PATH and PG* pointing at the
+# A case is a shell script run in a fresh empty directory (its HOME too,
+# and TMPDIR its subdirectory .tmp, which must be empty at the end), with
+# LC_ALL=C, the built programs first on PATH and PG* pointing at the
 # throwaway server.  Its exit status, standard output and standard error are
 # compared with NAME.exit (0 when absent), NAME.out and NAME.err.
 set -eu
@@ -26,6 +27,8 @@ must_fail() {
 	if [ "$_got" -ne "$_want" ]; then
 		if [ "$_got" -gt 128 ]; then
 			echo "must_fail: '$*' died of signal $((_got - 128))" >&2
+		elif [ "$_got" -eq 99 ]; then
+			echo "must_fail: '$*' exited 99 (a sanitizer report), expected $_want" >&2
 		else
 			echo "must_fail: '$*' exited $_got, expected $_want" >&2
 		fi

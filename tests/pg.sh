@@ -20,6 +20,16 @@ if [ ! -x "$bindir/initdb" ]; then
 	echo "pg.sh: no PostgreSQL server found (install postgresql)" >&2
 	exit 2
 fi
+# The store needs 15 or later (UNIQUE NULLS NOT DISTINCT, spec/store.md).
+version=$("$bindir/initdb" --version 2>/dev/null | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
+if [ -z "$version" ]; then
+	echo "pg.sh: '$bindir/initdb': cannot tell the PostgreSQL version" >&2
+	exit 2
+fi
+if [ "$version" -lt 15 ]; then
+	echo "pg.sh: '$bindir': PostgreSQL $version is too old; om's store needs 15 or later (install postgresql-15 or later)" >&2
+	exit 2
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/om-pg.XXXXXX") || exit 2
 as_owner() { "$@"; }

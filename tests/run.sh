@@ -5,7 +5,12 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 # Leaks of third-party libraries on error paths (see the file).
 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}
-export LSAN_OPTIONS
+# Under make SANITIZE=..., a sanitizer report exits 99, a status no om
+# program uses (they exit 1 by default), so that `must_fail 1` cannot take
+# a sanitizer abort for an expected "no".  Set last, so that it wins.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=99
+UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=99:halt_on_error=1
+export LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
 update=0
 if [ "${1:-}" = --update ]; then
 	update=1
@@ -56,8 +61,11 @@ for c in $cases; do
 	name=$(basename "$c" .sh)
 	base=${c%.sh}
 	dir=$(mktemp -d "$work/$name.XXXXXX")
-	chmod 755 "$dir"
-	(cd "$dir" && LC_ALL=C OM_CASE=$name HOME=$dir sh -c '. "$1"; . "$2"' sh \
+	# The case's temporary files too (TMPDIR), so that whatever a program
+	# leaves there is seen below and removed with the case.
+	mkdir "$dir/.tmp"
+	chmod 755 "$dir" "$dir/.tmp"
+	(cd "$dir" && LC_ALL=C OM_CASE=$name HOME=$dir TMPDIR=$dir/.tmp sh -c '. "$1"; . "$2"' sh \
 		"$top/tests/lib.sh" "$c" >"$dir/.stdout" 2>"$dir/.stderr")
 	rc=$?
 	# Each case starts with the server as it was: drop what it created.
@@ -78,6 +86,10 @@ for c in $cases; do
 		continue
 	fi
 	ok=1
+	if [ -n "$(ls -A "$dir/.tmp")" ]; then
+		echo "  $name: left in TMPDIR: $(ls -A "$dir/.tmp" | tr '\n' ' ')"
+		ok=0
+	fi
 	if [ "$rc" != "$want_rc" ]; then
 		echo "  $name: exit status $rc, expected $want_rc"
 		ok=0

@@ -11,6 +11,11 @@ set -u
 prog=om-snapshot
 version=@VERSION@
 
+# The om programs installed beside this script come first: cron runs jobs
+# with PATH=/usr/bin:/bin, and a snapshot never mixes two versions of om.
+here=$(cd "$(dirname "$0")" && pwd) && PATH=$here:$PATH
+export PATH
+
 usage() {
 	cat <<EOF
 usage: om-snapshot [options] DIR [-- om-export options]

@@ -8,20 +8,26 @@ chmod 777 t
 must_fail 3 "$OM_TOP/tests/pg.sh" sh -c 'psql -X -Atc "select 1" && exit 3'
 test -z "$(ls t)"
 
-# An interrupt while the server runs (as Ctrl-C would): status 130, no
-# server process, no directory.
-# (A background job of a script starts with SIGINT ignored: undo that.)
-env --default-signal=INT "$OM_TOP/tests/pg.sh" sleep 300 &
+# An interrupt while the server runs, as Ctrl-C sends it: SIGINT to every
+# process of the foreground process group (pg.sh, the shell it runs, and
+# that shell's command).  Status 130, no process of the group left, no
+# server process, no directory.  setsid makes the group of our own; an
+# asynchronous command starts with SIGINT ignored, env undoes that.
+setsid env --default-signal=INT "$OM_TOP/tests/pg.sh" \
+	sh -c 'psql -X -Atc "select 1" >/dev/null && sleep 300' &
 pid=$!
 i=0
-until ls t/om-pg.*/data/postmaster.pid >/dev/null 2>&1; do
+until pgrep -g "$pid" -x sleep >/dev/null; do
 	i=$((i + 1))
 	test $i -lt 300
 	sleep 0.1
 done
 dir=$(ls -d t/om-pg.*)
-kill -INT $pid
+test -f "$dir/data/postmaster.pid"
+kill -INT -"$pid"
 must_fail 130 wait $pid
 test -z "$(ls t)"
-! pgrep -f "$PWD/$dir" >/dev/null
+# (test -z, not !: set -e does not end a case on a failing "! command")
+test -z "$(pgrep -g "$pid")"
+test -z "$(pgrep -f "$PWD/$dir")"
 echo clean

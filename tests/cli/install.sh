@@ -16,3 +16,10 @@ for l in opt/om/share/bash-completion/completions/*; do
 	cmp "$l" "$OM_TOP/completion/om.bash"
 done
 bash -c '. "$1"; complete -p om-import' sh opt/om/share/bash-completion/completions/om-import
+# om-snapshot finds the programs installed beside it, with cron's PATH.
+cd ..
+new_acme a
+git init -q audit
+must_fail 1 env PATH=/usr/bin:/bin "$PWD/root/opt/om/bin/om-snapshot" --db dbname=a \
+	--master-key-file "$OM_FIXTURES/acme.key" -q audit -- --ignore-history
+git -C audit log --format=%s

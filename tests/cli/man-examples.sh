@@ -1,9 +1,12 @@
 # The EXAMPLES of every man page run, against the sample instance: each
 # .EX/.EE or .nf/.fi block is taken from the roff, unescaped, and run as a
-# shell script in a directory holding what the examples name (the database
-# acme and its key acme.key, a password file pw, earlier bundles).  For each
-# block: its exit status, the number of lines it printed, and what it said
-# on standard error.  Paths of a crontab line are made local.
+# shell script with sh -e (a command that fails ends its block, so an
+# om-diff that is to find differences says so: || [ $? = 1 ]), in a
+# directory holding what the examples name (the database acme and its key
+# acme.key, a password file pw, earlier bundles).  For each block: its exit
+# status, the number of lines it printed, and what it said on standard
+# error.  Paths of a crontab are made local; its PATH line names the built
+# programs instead of /usr/local/bin, and keeps cron's /usr/bin:/bin.
 k=$OM_FIXTURES/acme.key
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com
 top=$PWD
@@ -16,7 +19,8 @@ blocks() {
 	for b in "$2"/block.*; do
 		sed -e 's/\\-/-/g; s/\\e/\\/g; s/\\(dq/"/g; s/\\&//g' \
 		    -e 's/^\([0-9*][0-9*,\/-]* \)\{5\} *//' \
-		    -e 's|/etc/om/acme.key|acme.key|g; s|/etc/om/acme.pw|pw|g; s|/srv/audit/acme|audit/acme|g' "$b" >"$b.sh"
+		    -e 's|/etc/om/acme.key|acme.key|g; s|/etc/om/acme.pw|pw|g; s|/srv/audit/acme|audit/acme|g' \
+		    -e "s|^PATH=/usr/local/bin:|PATH=$OM_TOP:|" "$b" >"$b.sh"
 	done
 }
 for page in "$OM_TOP"/docs/om-*.1; do
@@ -60,7 +64,7 @@ for page in "$OM_TOP"/docs/om-*.1; do
 	i=1
 	while [ -f ".blocks/block.$i.sh" ]; do
 		set +e
-		sh ".blocks/block.$i.sh" >".blocks/out.$i" 2>".blocks/err.$i"
+		sh -e ".blocks/block.$i.sh" >".blocks/out.$i" 2>".blocks/err.$i"
 		st=$?
 		set -e
 		echo "example $i: exit $st, $(wc -l <".blocks/out.$i") lines"
