@@ -843,6 +843,12 @@ static void run(void)
 		fail(2, "%s", err.msg);
 	if (R.mode == ENCRYPT || R.mode == REKEY)
 		choose_out_params();
+	/* Encrypting writes the entries before the manifest as they come (the
+	 * other modes keep them aside until their keys are made), so the
+	 * password of a reused salt is checked before the output is opened:
+	 * a wrong one writes nothing, not even into a pipe. */
+	if (R.mode == ENCRYPT && R.out_params_from)
+		out_key();
 	if (!(R.r = om_bundle_reader_open(R.in, &err)))
 		fail(2, "%s", err.msg);
 	if (R.mode != CHECK && !(R.w = om_bundle_writer_open(R.out, &err)))

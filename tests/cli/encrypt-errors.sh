@@ -92,6 +92,31 @@ must_fail 2 om-encrypt --password-file pw --kdf=sensitive -o dir clear.tar
 om-encrypt --password-file pw2 --new-salt --kdf=interactive -o dir clear.tar
 om-encrypt --check --password-file pw2 dir
 test ! -e other.tar
+# The password of a reused salt is checked before anything is written, also
+# into a pipe, although the stream's events/ come before its manifest (made
+# bigger than any buffer on the way).
+mkdir c && tar -xf clear.tar -C c
+head -c 1048576 /dev/zero | tr '\0' x >c/events/padding.txt
+{ must_fail 1 om-encrypt --password-file pw2 --salt-from enc.tar c && echo failed >st; } |
+	cat >other.out
+test "$(cat st)" = failed
+test ! -s other.out
+rm st
+# A failure later in the stream (a clear token that is not base64, after the
+# manifest) cuts the stream where it is, without the end-of-archive marker:
+# every om program refuses what was written.
+sed -i 's|"SecretKey": "om-clear-1:[^"]*"|"SecretKey": "om-clear-1:*"|' "c/${f#e/}"
+{ must_fail 2 om-encrypt --password-file pw --salt-from enc.tar c && echo failed >st; } | cat >cut.tar
+test "$(cat st)" = failed
+test "$(wc -c <cut.tar)" -gt 1048576
+# (Where the stream is cut depends on the writer's blocks: the messages
+# are checked for what they say, not for the entry they name.)
+must_fail 2 om-store check-bundle cut.tar 2>cut.err
+must_fail 2 om-encrypt --check --password-file pw cut.tar 2>>cut.err
+must_fail 2 om-diff --password-file pw cut.tar enc.tar 2>>cut.err
+must_fail 2 om-import --db dbname=a --master-key-file "$k" --password-file pw --online \
+	--dry-run cut.tar 2>>cut.err
+test "$(grep -c "^om-[a-z]*: 'cut.tar': .*truncated" cut.err)" = 4
 # A redacted bundle is copied through unchanged; --check refuses it.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o red.tar
 om-encrypt --password-file pw <red.tar | cmp - red.tar
