@@ -205,7 +205,10 @@ static json_t *read_manifest(const char *path, int must, struct om_err *err)
 }
 
 /* Decide the output's Argon2id parameters and salt: those of --salt-from,
- * else of the output directory's bundle, else new ones. */
+ * else (encrypting) of the output directory's bundle, else new ones.
+ * --rekey does not reuse the directory's salt: the directory holds the old
+ * password's check value, which the new password cannot match, and every
+ * token changes with the password anyway. */
 static void choose_out_params(void)
 {
 	struct om_pw_params lvl;
@@ -223,8 +226,9 @@ static void choose_out_params(void)
 			fail(2, "--salt-from %s: its secrets are not password-encrypted",
 			     display_name(from));
 		}
-	} else if (!R.new_salt && om_bundle_form_for_path(R.out) == OM_FORM_DIR &&
-		   stat(R.out, &st) == 0 && S_ISDIR(st.st_mode)) {
+	} else if (R.mode == ENCRYPT && !R.new_salt &&
+		   om_bundle_form_for_path(R.out) == OM_FORM_DIR && stat(R.out, &st) == 0 &&
+		   S_ISDIR(st.st_mode)) {
 		char p[4200];
 		snprintf(p, sizeof p, "%s/%s", R.out, OM_BUNDLE_MARKER);
 		if (stat(p, &st) == 0) {

@@ -117,6 +117,14 @@ must_fail 2 om-diff --password-file pw cut.tar enc.tar 2>>cut.err
 must_fail 2 om-import --db dbname=a --master-key-file "$k" --password-file pw --online \
 	--dry-run cut.tar 2>>cut.err
 test "$(grep -c "^om-[a-z]*: 'cut.tar': .*truncated" cut.err)" = 4
+# --rekey of a directory in place makes a new salt: the directory's salt
+# comes with the old password's check value.
+salt=$(grep '"Salt"' dir/manifest.json)
+om-encrypt --rekey --kdf=interactive --password-file pw2 --new-password-file pw -o dir dir
+test "$(grep '"Salt"' dir/manifest.json)" != "$salt"
+om-encrypt --check --password-file pw dir
+must_fail 1 om-encrypt --check --password-file pw2 dir
+om-encrypt -d --password-file pw dir | cmp - clear.tar
 # A redacted bundle is copied through unchanged; --check refuses it.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o red.tar
 om-encrypt --password-file pw <red.tar | cmp - red.tar
