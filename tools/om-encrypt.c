@@ -119,10 +119,9 @@ static void release(void)
 	om_pw_key_free(R.in_key);
 	om_pw_key_free(R.out_key);
 	R.in_key = R.out_key = NULL;
-	om_canon_free(R.canon); /* the documents held clear values */
+	/* Both wipe their memory (canon.h): the documents held clear values. */
+	om_canon_free(R.canon);
 	R.canon = NULL;
-	if (R.text.p)
-		sodium_memzero(R.text.p, R.text.cap);
 	om_buf_release(&R.text);
 	om_buf_release(&R.tok);
 	json_decref(R.manifest);
