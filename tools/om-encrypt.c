@@ -981,8 +981,6 @@ int main(int argc, char **argv)
 
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
-	/* Nothing of the passwords should stay in the environment of children
-	 * or in /proc/PID/environ longer than needed: they are read once. */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
