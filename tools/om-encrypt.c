@@ -53,7 +53,8 @@ static const char usage_text[] =
 	"  -V, --version           show the version and exit\n";
 
 /* The biggest .json entry read whole as a document (as om-store
- * check-bundle): anything larger is a file, copied through. */
+ * check-bundle): a larger one is refused, unless it is a home file
+ * (om_model_may_be_file()), copied through. */
 #define MAX_DOC (64u << 20)
 
 enum mode { ENCRYPT, DECRYPT, REKEY, CHECK };
@@ -509,9 +510,14 @@ static void do_json(const char *path, const char *buf, size_t len)
 	size_t idlen;
 	const char *ids;
 	char idz[256];
+	int parsed = om_canon_parse(R.canon, buf, len, &err) == 0;
 
-	if (om_canon_parse(R.canon, buf, len, &err) < 0 ||
-	    om_canon_type(R.canon, om_canon_root(R.canon)) != OM_CANON_OBJECT ||
+	/* Only a home file (an artifact, a package) may end in .json and not
+	 * be strict JSON; anything else would be a document that no om
+	 * program reads. */
+	if (!parsed && !om_model_may_be_file(path))
+		fail(2, "%s: entry '%s': %s", R.in_name, path, err.msg);
+	if (!parsed || om_canon_type(R.canon, om_canon_root(R.canon)) != OM_CANON_OBJECT ||
 	    om_canon_type(R.canon, (id = om_canon_get(R.canon, om_canon_root(R.canon), "Id"))) !=
 		    OM_CANON_STRING ||
 	    (ids = om_canon_str(R.canon, id, &idlen), idlen >= sizeof idz) ||
@@ -559,9 +565,13 @@ static void do_json(const char *path, const char *buf, size_t len)
  * made.  Kept in R.manifest (and its text in R.mraw) for manifest_write(). */
 static void manifest_read(char *buf, size_t len)
 {
-	json_t *m = json_loadb(buf, len, 0, NULL);
+	struct om_err err;
+	json_t *m;
 	const char *st;
 
+	if (om_canon_parse(R.canon, buf, len, &err) < 0)
+		fail(2, "%s: entry 'manifest.json': %s", R.in_name, err.msg);
+	m = json_loadb(buf, len, 0, NULL);
 	if (!m || !json_is_object(m) ||
 	    !json_is_string(json_object_get(m, "Format")) ||
 	    strcmp(json_string_value(json_object_get(m, "Format")), "om-bundle") != 0)
@@ -729,6 +739,9 @@ static int is_json(const char *path)
 /* One entry from wherever it comes (the reader or the spool). */
 static void do_entry(const char *path, uint64_t size, om_bundle_source_fn *src, void *ctx)
 {
+	if (is_json(path) && size > MAX_DOC && !om_model_may_be_file(path))
+		fail(2, "%s: entry '%s': too large to load: %llu bytes (at most %u)", R.in_name,
+		     path, (unsigned long long)size, MAX_DOC);
 	if (is_json(path) && size <= MAX_DOC) {
 		char *buf = malloc(size + 1);
 		size_t got = 0;

@@ -125,6 +125,24 @@ test "$(grep '"Salt"' dir/manifest.json)" != "$salt"
 om-encrypt --check --password-file pw dir
 must_fail 1 om-encrypt --check --password-file pw2 dir
 om-encrypt -d --password-file pw dir | cmp - clear.tar
+# A document that is not strict JSON: 2, naming it, nothing written; the
+# manifest too.  A home file (an artifact) may end in .json and hold
+# anything: copied through byte for byte.
+mkdir home && cp -R "$OM_FIXTURES/acme-home/." home
+art=home/Artifacts/ServerTasks-67/backup-manifest.json
+printf '{"file": "acme.dump", "size": 1e400, "file": ' >"$art"
+om-export --db dbname=a --master-key-file "$k" --include-artifacts --home home | cat >art.tar
+tar -tf art.tar | grep '/artifacts/backup-manifest.json$'
+om-encrypt --password-file pw --salt-from enc.tar art.tar |
+	om-encrypt -d --password-file pw | cmp - art.tar
+mkdir d && tar -xf art.tar -C d
+cp "$art" d/spaces/Default/environments/Broken.json
+must_fail 2 om-encrypt --password-file pw --salt-from enc.tar -o broken.tar d
+rm d/spaces/Default/environments/Broken.json
+cp d/manifest.json m.saved
+sed 's/^  "Format": "om-bundle",$/&\n  "Format": "om-bundle",/' m.saved >d/manifest.json
+must_fail 2 om-encrypt --password-file pw --salt-from enc.tar -o broken.tar d
+test ! -e broken.tar
 # A redacted bundle is copied through unchanged; --check refuses it.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o red.tar
 om-encrypt --password-file pw <red.tar | cmp - red.tar
