@@ -32,19 +32,12 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
-/* May a .json entry at path be a file rather than a document?  Only the
- * files of artifacts and packages, whose names are the user's
- * (spec/bundle.md, "The tree"). */
-static int may_be_file(const char *path)
-{
-	return strstr(path, "/artifacts/") != NULL || strstr(path, "/packages/") != NULL;
-}
-
 /*
  * Call fn for every document of the bundle, and once for the manifest (with
- * a NULL kind).  Every other .json entry is held to the rules of documents:
- * strict JSON (format/canon.h: UTF-8, no duplicate names, bounded nesting)
- * that jansson can load (numbers within a double).
+ * a NULL kind).  Every other .json entry but the home files (task logs,
+ * artifacts, packages: om_model_may_be_file()) is held to the rules of
+ * documents: strict JSON (format/canon.h: UTF-8, no duplicate names,
+ * bounded nesting) that jansson can load (numbers within a double).
  */
 static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 {
@@ -63,13 +56,13 @@ static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 		json_t *doc;
 		char *buf;
 		if (len < 5 || strcmp(e.path + len - 5, ".json") != 0 ||
-		    (e.size > MAX_DOC && may_be_file(e.path)))
+		    (e.size > MAX_DOC && om_model_may_be_file(e.path)))
 			continue;
 		if (om_bundle_read_all(r, MAX_DOC, &buf, &dlen, err) < 0)
 			goto out;
 		if (om_canon_parse(canon, buf, dlen, err) < 0) {
 			free(buf);
-			if (may_be_file(e.path))
+			if (om_model_may_be_file(e.path))
 				continue;
 			om_err_prefix(err, "'%s': entry '%s'", path, e.path);
 			goto out;
@@ -77,7 +70,7 @@ static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 		doc = json_loadb(buf, dlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		free(buf);
 		if (!doc) {
-			if (may_be_file(e.path))
+			if (om_model_may_be_file(e.path))
 				continue;
 			om_err_set(err, "'%s': entry '%s': cannot load: %s", path, e.path, jerr.text);
 			goto out;

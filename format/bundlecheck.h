@@ -19,9 +19,9 @@
  * entries holding an object whose "Id" has a known kind.  A manifest Count
  * that differs from the documents of its kind is a problem too.  Returns the
  * number of problems, or -1 with err set when the bundle is not well formed:
- * no manifest or one of another format, a .json entry (outside artifacts/
- * and packages/) that is not strict JSON or over 64 MiB, two documents with
- * one Id, or anything the bundle reader refuses.
+ * no manifest or one of another format, a .json entry (other than a home
+ * file: om_model_may_be_file()) that is not strict JSON or over 64 MiB, two
+ * documents with one Id, or anything the bundle reader refuses.
  */
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err);
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 /*
  * The tree: nodes in one array in document order (node 0 is the root), the
  * children of every container as a contiguous run of node numbers in kids[],
@@ -48,18 +50,26 @@ struct parser {
 
 void om_buf_release(struct om_buf *b)
 {
+	if (b->p)
+		sodium_memzero(b->p, b->cap);
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
 
+/* What grow() does with the old block of an array that moves. */
+enum { KEEP, WIPE };
+
 /*
  * Make room for n more elements of size sz after the used ones in the array
  * whose pointer is at arrp; -1 when out of memory (the array is kept).  The
  * pointer is read and written with memcpy, so that one function serves
- * every element type without breaking the aliasing rules.
+ * every element type without breaking the aliasing rules.  With WIPE (the
+ * byte buffers, which may hold secret values) the old block is zeroed
+ * before it is freed instead of being left to realloc(); that happens only
+ * when the buffer grows, so it costs nothing per value.
  */
-static int grow(void *arrp, size_t *cap, size_t used, size_t n, size_t sz)
+static int grow(void *arrp, size_t *cap, size_t used, size_t n, size_t sz, int wipe)
 {
 	void *arr, *q;
 
@@ -72,8 +82,15 @@ static int grow(void *arrp, size_t *cap, size_t used, size_t n, size_t sz)
 		want *= 2;
 	}
 	memcpy(&arr, arrp, sizeof arr);
-	if (!(q = realloc(arr, want * sz)))
+	if (wipe == WIPE && arr) {
+		if (!(q = malloc(want * sz)))
+			return -1;
+		memcpy(q, arr, used * sz);
+		sodium_memzero(arr, *cap * sz);
+		free(arr);
+	} else if (!(q = realloc(arr, want * sz))) {
 		return -1;
+	}
 	memcpy(arrp, &q, sizeof q);
 	*cap = want;
 	return 0;
@@ -96,6 +113,8 @@ void om_canon_free(struct om_canon *c)
 	free(c->kids);
 	free(c->stack);
 	free(c->tmp);
+	if (c->scratch)
+		sodium_memzero(c->scratch, c->scap); /* strings, secret values among them */
 	free(c->scratch);
 	free(c);
 }
@@ -388,7 +407,7 @@ static inline uint32_t new_node(struct om_canon *c, int type)
 {
 	if (c->nnodes == c->capnodes) {
 		size_t cap = c->capnodes;
-		if (grow(&c->nodes, &cap, c->nnodes, 1, sizeof *c->nodes) < 0 ||
+		if (grow(&c->nodes, &cap, c->nnodes, 1, sizeof *c->nodes, KEEP) < 0 ||
 		    cap > UINT32_MAX - 1)
 			return OM_CANON_NONE;
 		c->capnodes = (uint32_t)cap;
@@ -403,7 +422,7 @@ static inline uint32_t new_node(struct om_canon *c, int type)
 static inline int push(struct om_canon *c, uint32_t n)
 {
 	if (c->nstack == c->capstack &&
-	    grow(&c->stack, &c->capstack, c->nstack, 1, sizeof *c->stack) < 0)
+	    grow(&c->stack, &c->capstack, c->nstack, 1, sizeof *c->stack, KEEP) < 0)
 		return -1;
 	c->stack[c->nstack++] = n;
 	return 0;
@@ -464,7 +483,7 @@ static int close_container(struct parser *P, uint32_t idx, size_t base, int obje
 	struct om_canon *c = P->c;
 	size_t n = c->nstack - base;
 
-	if (grow(&c->kids, &c->capkids, c->nkids, n, sizeof *c->kids) < 0)
+	if (grow(&c->kids, &c->capkids, c->nkids, n, sizeof *c->kids, KEEP) < 0)
 		return fail_oom(P);
 	uint32_t *v = c->kids + c->nkids;
 	memcpy(v, c->stack + base, n * sizeof *v);
@@ -474,7 +493,7 @@ static int close_container(struct parser *P, uint32_t idx, size_t base, int obje
 	c->nstack = base;
 	if (!object || n < 2)
 		return 0;
-	if (n > 16 && grow(&c->tmp, &c->captmp, 0, n / 2, sizeof *c->tmp) < 0)
+	if (n > 16 && grow(&c->tmp, &c->captmp, 0, n / 2, sizeof *c->tmp, KEEP) < 0)
 		return fail_oom(P);
 	sort_members(c, v, n);
 	/* Of several duplicates, name the one that comes first in the input. */
@@ -650,7 +669,7 @@ int om_canon_parse(struct om_canon *c, const char *text, size_t len, struct om_e
 		return fail(&P, P.p, "byte order mark");
 	/* Every string, name and number fits in len bytes, plus the 8 that
 	 * the word-at-a-time copy may write past the end. */
-	if (grow(&c->scratch, &c->scap, 0, len + 8, 1) < 0)
+	if (grow(&c->scratch, &c->scap, 0, len + 8, 1, WIPE) < 0)
 		return fail_oom(&P);
 	if (parse_value(&P, &root) < 0)
 		goto bad;
@@ -805,7 +824,7 @@ int om_canon_set_str(struct om_canon *c, om_canon_node n, const char *s, size_t 
 	/* s may point into the scratch itself (another node's value). */
 	int inside = s >= c->scratch && s < c->scratch + c->slen;
 	size_t from = inside ? (size_t)(s - c->scratch) : 0;
-	if (grow(&c->scratch, &c->scap, c->slen, len + 8, 1) < 0) {
+	if (grow(&c->scratch, &c->scap, c->slen, len + 8, 1, WIPE) < 0) {
 		om_err_set(err, "out of memory");
 		return -1;
 	}
@@ -830,7 +849,7 @@ static inline int room(struct om_buf *b, size_t n)
 {
 	if (b->cap - b->len >= n)
 		return 0;
-	return grow(&b->p, &b->cap, b->len, n, 1);
+	return grow(&b->p, &b->cap, b->len, n, 1, WIPE);
 }
 
 /* A string with minimal escaping; room for it was made by the caller. */

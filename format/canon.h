@@ -15,6 +15,9 @@
  * document seen and is kept for the next one, so a steady state makes no
  * allocation per value or per document; om_canon_free() releases it.  A
  * struct om_buf belongs to its caller, who releases it with om_buf_release().
+ * Documents may hold secret values, so the bytes of strings (the context's)
+ * and of an om_buf written here are zeroed when their buffer moves to grow
+ * and when it is freed (sodium_memzero), never left to realloc() or free().
  * Nothing here prints, exits or keeps global state; contexts are
  * independent, so one per thread is safe.
  *
@@ -59,7 +62,7 @@ struct om_buf {
 	size_t len, cap;
 };
 
-/* Free the buffer's memory and make it empty again. */
+/* Zero and free the buffer's memory and make it empty again. */
 void om_buf_release(struct om_buf *b);
 
 struct om_canon;

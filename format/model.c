@@ -469,6 +469,75 @@ const struct om_kind *om_kind_of_id(const char *id)
 	return best;
 }
 
+/* Do the last components of path[0..*len) match the components of
+ * pattern (a component with a placeholder, {...} or [...], matches any)?
+ * If so, *len becomes the length of what is before them, without its '/'. */
+static int strip_tail(const char *path, size_t *len, const char *pattern)
+{
+	size_t end = *len, pe = strlen(pattern);
+
+	for (;;) {
+		size_t ps = pe, cs = end;
+		while (ps > 0 && pattern[ps - 1] != '/')
+			ps--;
+		while (cs > 0 && path[cs - 1] != '/')
+			cs--;
+		int any = memchr(pattern + ps, '{', pe - ps) || memchr(pattern + ps, '[', pe - ps);
+		if (end == 0 ||
+		    (!any && (pe - ps != end - cs || memcmp(pattern + ps, path + cs, pe - ps) != 0)))
+			return 0;
+		if (ps == 0) {
+			*len = cs ? cs - 1 : 0;
+			return 1;
+		}
+		if (cs == 0)
+			return 0;
+		pe = ps - 1;
+		end = cs - 1;
+	}
+}
+
+/* Is path[0..len) where a document of kind k can have its parent directory:
+ * its owner's directory (of any kind the owner may be), else its space's
+ * ("spaces/<Name>"), else the top? */
+static int parent_ok(const char *path, size_t len, const struct om_kind *k, int depth)
+{
+	const char *t = NULL;
+
+	for (size_t i = 0; k->owner && i < k->nrefs; i++)
+		if (strcmp(k->refs[i].path, k->owner) == 0)
+			t = k->refs[i].target;
+	if (k->owner && depth < 8) {
+		while (t && *t) {
+			size_t n = strcspn(t, "|"), l = len;
+			char name[64];
+			snprintf(name, sizeof name, "%.*s", (int)n, t);
+			const struct om_kind *o = om_kind_by_name(name);
+			if (o && (!o->dir || strip_tail(path, &l, o->dir)) &&
+			    parent_ok(path, l, o, depth + 1))
+				return 1;
+			t += n + (t[n] == '|');
+		}
+		return 0;
+	}
+	if (len == 0)
+		return k->scope != OM_SPACE;
+	return k->scope != OM_SERVER && len > 7 && memcmp(path, "spaces/", 7) == 0 &&
+	       !memchr(path + 7, '/', len - 7);
+}
+
+int om_model_may_be_file(const char *path)
+{
+	for (size_t i = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		size_t len = strlen(path);
+		if (k->bundle_file && strip_tail(path, &len, k->bundle_file) &&
+		    (!k->dir || strip_tail(path, &len, k->dir)) && parent_ok(path, len, k, 0))
+			return 1;
+	}
+	return 0;
+}
+
 int om_ref_allows(const struct om_ref *ref, const struct om_kind *k)
 {
 	size_t n = strlen(k->name);

@@ -163,6 +163,16 @@ const struct om_kind *om_kind_by_table(const char *table);
 /* The kind an Id belongs to, told by its prefix, or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
 
+/*
+ * Could the bundle entry at path be the home-directory file of a document
+ * (a task log, an artifact, a package: spec/bundle.md, "The tree") rather
+ * than a document?  True when it matches where some kind's bundle_file
+ * goes: the pattern below the kind's dir, its owners' dirs and its space
+ * (or the top), literal components equal, components with a placeholder
+ * anything.  Such a file may end in .json and hold anything.
+ */
+int om_model_may_be_file(const char *path);
+
 /* May ref refer to a document of kind k? */
 int om_ref_allows(const struct om_ref *ref, const struct om_kind *k);
 

@@ -248,16 +248,19 @@ int om_pw_encrypt(const struct om_pw_key *k, const char *path, const char *loc,
 	return 0;
 }
 
-/* Decode the base64 after a prefix of plen bytes into a malloc()ed buffer;
- * NULL when it is not canonical padded base64. */
-static unsigned char *unbase64(const char *tok, size_t toklen, size_t plen, size_t *n, int secure)
+/* Decode the base64 after a prefix of plen bytes into *out, a malloc()ed
+ * (secure: sodium_malloc()ed) buffer of *n bytes.  0 when done, 1 when it
+ * is not canonical padded base64, -1 when out of memory. */
+static int unbase64(const char *tok, size_t toklen, size_t plen, unsigned char **out, size_t *n,
+		    int secure)
 {
 	size_t max = (toklen - plen) / 4 * 3 + 1;
 	unsigned char *b = secure ? sodium_malloc(max) : malloc(max);
 	const char *end;
 
+	*out = NULL;
 	if (!b)
-		return NULL;
+		return -1;
 	if ((toklen - plen) % 4 != 0 ||
 	    sodium_base642bin(b, max, tok + plen, toklen - plen, NULL, n, &end,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
@@ -266,9 +269,10 @@ static unsigned char *unbase64(const char *tok, size_t toklen, size_t plen, size
 			sodium_free(b);
 		else
 			free(b);
-		return NULL;
+		return 1;
 	}
-	return b;
+	*out = b;
+	return 0;
 }
 
 int om_pw_decrypt(const struct om_pw_key *k, const char *path, const char *loc,
@@ -277,19 +281,25 @@ int om_pw_decrypt(const struct om_pw_key *k, const char *path, const char *loc,
 	size_t plen = sizeof OM_PW_PREFIX - 1, blen, adlen, mlen;
 	unsigned char *box, *ad, nonce[NONCE_BYTES];
 	char *m;
-	int rc = 1;
+	int rc;
 
 	*clear = NULL;
 	if (toklen < plen || memcmp(tok, OM_PW_PREFIX, plen) != 0) {
 		om_err_set(err, "not an %s token", OM_PW_PREFIX);
 		return -1;
 	}
-	if (!(box = unbase64(tok, toklen, plen, &blen, 0)) || blen < NONCE_BYTES + TAG_BYTES) {
-		free(box);
-		om_err_set(err, "malformed %s token: not base64 of a nonce, ciphertext and tag",
-			   OM_PW_PREFIX);
+	/* A body that does not decode, or is too short to hold a nonce and a
+	 * tag, is a changed token like any other (spec/secrets.md, "Token"). */
+	if ((rc = unbase64(tok, toklen, plen, &box, &blen, 0)) < 0) {
+		om_err_set(err, "out of memory");
 		return -1;
 	}
+	if (rc > 0 || blen < NONCE_BYTES + TAG_BYTES) {
+		free(box);
+		om_err_set(err, "authentication failed");
+		return 1;
+	}
+	rc = 1;
 	mlen = blen - NONCE_BYTES - TAG_BYTES;
 	ad = make_ad(path, loc, &adlen);
 	m = sodium_malloc(mlen + 1);
@@ -327,14 +337,18 @@ int om_clear_decode(const char *tok, size_t toklen, char **clear, size_t *len,
 {
 	size_t plen = sizeof OM_CLEAR_PREFIX - 1, n;
 	unsigned char *b;
+	int r;
 
 	*clear = NULL;
 	if (toklen < plen || memcmp(tok, OM_CLEAR_PREFIX, plen) != 0) {
 		om_err_set(err, "not an %s token", OM_CLEAR_PREFIX);
 		return -1;
 	}
-	if (!(b = unbase64(tok, toklen, plen, &n, 1))) {
-		om_err_set(err, "malformed %s token: not base64", OM_CLEAR_PREFIX);
+	if ((r = unbase64(tok, toklen, plen, &b, &n, 1)) != 0) {
+		if (r < 0)
+			om_err_set(err, "out of memory");
+		else
+			om_err_set(err, "malformed %s token: not base64", OM_CLEAR_PREFIX);
 		return -1;
 	}
 	b[n] = 0;

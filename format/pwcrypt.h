@@ -85,8 +85,9 @@ int om_pw_encrypt(const struct om_pw_key *k, const char *path, const char *loc,
 /*
  * Open an om-pw-1 token (toklen bytes) found at location (path, loc).
  * 0: *clear and *len hold the value; 1: it does not authenticate (a wrong
- * key, a changed byte, or a token from another place); -1: it is not an
- * om-pw-1 token (err says why) or out of memory.
+ * key, a changed byte, a body that is not base64 or is too short, or a
+ * token from another place); -1: it does not start with "om-pw-1:", or out
+ * of memory (err says which).
  */
 int om_pw_decrypt(const struct om_pw_key *k, const char *path, const char *loc,
 		  const char *tok, size_t toklen, char **clear, size_t *len, struct om_err *err);

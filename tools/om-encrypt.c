@@ -53,7 +53,8 @@ static const char usage_text[] =
 	"  -V, --version           show the version and exit\n";
 
 /* The biggest .json entry read whole as a document (as om-store
- * check-bundle): anything larger is a file, copied through. */
+ * check-bundle): a larger one is refused, unless it is a home file
+ * (om_model_may_be_file()), copied through. */
 #define MAX_DOC (64u << 20)
 
 enum mode { ENCRYPT, DECRYPT, REKEY, CHECK };
@@ -119,10 +120,9 @@ static void release(void)
 	om_pw_key_free(R.in_key);
 	om_pw_key_free(R.out_key);
 	R.in_key = R.out_key = NULL;
-	om_canon_free(R.canon); /* the documents held clear values */
+	/* Both wipe their memory (canon.h): the documents held clear values. */
+	om_canon_free(R.canon);
 	R.canon = NULL;
-	if (R.text.p)
-		sodium_memzero(R.text.p, R.text.cap);
 	om_buf_release(&R.text);
 	om_buf_release(&R.tok);
 	json_decref(R.manifest);
@@ -205,7 +205,10 @@ static json_t *read_manifest(const char *path, int must, struct om_err *err)
 }
 
 /* Decide the output's Argon2id parameters and salt: those of --salt-from,
- * else of the output directory's bundle, else new ones. */
+ * else (encrypting) of the output directory's bundle, else new ones.
+ * --rekey does not reuse the directory's salt: the directory holds the old
+ * password's check value, which the new password cannot match, and every
+ * token changes with the password anyway. */
 static void choose_out_params(void)
 {
 	struct om_pw_params lvl;
@@ -223,8 +226,9 @@ static void choose_out_params(void)
 			fail(2, "--salt-from %s: its secrets are not password-encrypted",
 			     display_name(from));
 		}
-	} else if (!R.new_salt && om_bundle_form_for_path(R.out) == OM_FORM_DIR &&
-		   stat(R.out, &st) == 0 && S_ISDIR(st.st_mode)) {
+	} else if (R.mode == ENCRYPT && !R.new_salt &&
+		   om_bundle_form_for_path(R.out) == OM_FORM_DIR && stat(R.out, &st) == 0 &&
+		   S_ISDIR(st.st_mode)) {
 		char p[4200];
 		snprintf(p, sizeof p, "%s/%s", R.out, OM_BUNDLE_MARKER);
 		if (stat(p, &st) == 0) {
@@ -506,9 +510,14 @@ static void do_json(const char *path, const char *buf, size_t len)
 	size_t idlen;
 	const char *ids;
 	char idz[256];
+	int parsed = om_canon_parse(R.canon, buf, len, &err) == 0;
 
-	if (om_canon_parse(R.canon, buf, len, &err) < 0 ||
-	    om_canon_type(R.canon, om_canon_root(R.canon)) != OM_CANON_OBJECT ||
+	/* Only a home file (an artifact, a package) may end in .json and not
+	 * be strict JSON; anything else would be a document that no om
+	 * program reads. */
+	if (!parsed && !om_model_may_be_file(path))
+		fail(2, "%s: entry '%s': %s", R.in_name, path, err.msg);
+	if (!parsed || om_canon_type(R.canon, om_canon_root(R.canon)) != OM_CANON_OBJECT ||
 	    om_canon_type(R.canon, (id = om_canon_get(R.canon, om_canon_root(R.canon), "Id"))) !=
 		    OM_CANON_STRING ||
 	    (ids = om_canon_str(R.canon, id, &idlen), idlen >= sizeof idz) ||
@@ -556,9 +565,13 @@ static void do_json(const char *path, const char *buf, size_t len)
  * made.  Kept in R.manifest (and its text in R.mraw) for manifest_write(). */
 static void manifest_read(char *buf, size_t len)
 {
-	json_t *m = json_loadb(buf, len, 0, NULL);
+	struct om_err err;
+	json_t *m;
 	const char *st;
 
+	if (om_canon_parse(R.canon, buf, len, &err) < 0)
+		fail(2, "%s: entry 'manifest.json': %s", R.in_name, err.msg);
+	m = json_loadb(buf, len, 0, NULL);
 	if (!m || !json_is_object(m) ||
 	    !json_is_string(json_object_get(m, "Format")) ||
 	    strcmp(json_string_value(json_object_get(m, "Format")), "om-bundle") != 0)
@@ -726,6 +739,9 @@ static int is_json(const char *path)
 /* One entry from wherever it comes (the reader or the spool). */
 static void do_entry(const char *path, uint64_t size, om_bundle_source_fn *src, void *ctx)
 {
+	if (is_json(path) && size > MAX_DOC && !om_model_may_be_file(path))
+		fail(2, "%s: entry '%s': too large to load: %llu bytes (at most %u)", R.in_name,
+		     path, (unsigned long long)size, MAX_DOC);
 	if (is_json(path) && size <= MAX_DOC) {
 		char *buf = malloc(size + 1);
 		size_t got = 0;
@@ -843,6 +859,12 @@ static void run(void)
 		fail(2, "%s", err.msg);
 	if (R.mode == ENCRYPT || R.mode == REKEY)
 		choose_out_params();
+	/* Encrypting writes the entries before the manifest as they come (the
+	 * other modes keep them aside until their keys are made), so the
+	 * password of a reused salt is checked before the output is opened:
+	 * a wrong one writes nothing, not even into a pipe. */
+	if (R.mode == ENCRYPT && R.out_params_from)
+		out_key();
 	if (!(R.r = om_bundle_reader_open(R.in, &err)))
 		fail(2, "%s", err.msg);
 	if (R.mode != CHECK && !(R.w = om_bundle_writer_open(R.out, &err)))
@@ -972,8 +994,6 @@ int main(int argc, char **argv)
 
 	if (om_crypto_init(&err) < 0 || om_model_check(&err) < 0)
 		om_die(2, "%s", err.msg);
-	/* Nothing of the passwords should stay in the environment of children
-	 * or in /proc/PID/environ longer than needed: they are read once. */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);

@@ -3,7 +3,10 @@
  * (--password-file), a descriptor (--password-fd), an environment variable
  * (OM_PASSWORD), else a prompt on the terminal without echo.  Never from
  * the command line.  The password lives in sodium_malloc() memory, wiped
- * when freed.
+ * when freed.  A variable's value is copied and the environment left as it
+ * is: POSIX forbids writing into getenv()'s string, and /proc/PID/environ
+ * shows the environment the process started with whatever it unsets; the
+ * man pages advise a file or a descriptor instead.
  */
 #ifndef OM_PASSWORD_H
 #define OM_PASSWORD_H

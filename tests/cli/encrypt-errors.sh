@@ -12,10 +12,14 @@ mkdir e && tar -xf enc.tar -C e
 # --check: 0 right, 1 wrong, never any output.
 om-encrypt --check --password-file pw enc.tar >out1
 must_fail 1 om-encrypt --check --password-file bad enc.tar >out2
-test ! -s out1 && test ! -s out2
+test ! -s out1
+test ! -s out2
 # Wrong password: 1, and nothing written.
 must_fail 1 om-encrypt -d --password-file bad --allow-clear-secrets -o dec.tar enc.tar
-must_fail 1 om-encrypt -d --password-file bad e | wc -c
+{ must_fail 1 om-encrypt -d --password-file bad e && echo failed >st; } | cat >dec.out
+test "$(cat st)" = failed
+test ! -s dec.out
+rm st
 test ! -e dec.tar
 # A flipped byte in a token: 1, naming the document and the field.
 f="e/spaces/Default/feeds/Acme ECR.json"
@@ -25,7 +29,30 @@ sed 's/\("SecretKey": "om-pw-1:....\)./\1A/;s/\("SecretKey": "om-pw-1:....\)AA/\
 must_fail 1 om-encrypt --check --password-file pw e
 must_fail 1 om-encrypt -d --password-file pw --allow-clear-secrets -o dec e
 test ! -e dec
-# A token moved to another field of the document, and to another document.
+# A flip that breaks the base64 is tampering too: a character outside the
+# alphabet, the last one before the padding (whose low bits must be zero),
+# a token cut short.  1, naming the document and the field.
+tok=$(sed -n 's/.*"SecretKey": "\(om-pw-1:[^"]*\)".*/\1/p' saved)
+body=${tok%%=*}
+case ${body#"${body%?}"} in B) last=D ;; *) last=B ;; esac
+test "$body" != "$tok"
+for t in "om-pw-1:*${tok#om-pw-1:?}" "${body%?}$last${tok#"$body"}" "${tok%?}" "${tok%????}"; do
+	sed "s|\"SecretKey\": \"$tok\"|\"SecretKey\": \"$t\"|" saved >"$f"
+	must_fail 1 om-encrypt --check --password-file pw e
+done
+cp saved "$f"
+# Two tokens swapped within one document (two values of one variable name,
+# told apart by their place), then tokens moved between fields of two
+# documents, both ways.
+v="e/spaces/Default/projects/Acme Web/variables.json"
+cp "$v" v.saved
+t1=$(grep -o '"Value": "om-pw-1:[^"]*"' v.saved | sed -n 1p)
+t2=$(grep -o '"Value": "om-pw-1:[^"]*"' v.saved | sed -n 2p)
+test -n "$t2"
+test "$t1" != "$t2"
+sed "s|$t1|@1@|;s|$t2|$t1|;s|@1@|$t2|" v.saved >"$v"
+must_fail 1 om-encrypt --check --password-file pw e
+cp v.saved "$v"
 tok=$(sed -n 's/.*"SecretKey": "\(om-pw-1:[^"]*\)".*/\1/p' saved)
 sed "s|\"Password\": \"om-pw-1:[^\"]*\"|\"Password\": \"$tok\"|" "e/spaces/Default/feeds/Acme Container Registry.json" >g
 cp saved "$f"
@@ -65,6 +92,57 @@ must_fail 2 om-encrypt --password-file pw --kdf=sensitive -o dir clear.tar
 om-encrypt --password-file pw2 --new-salt --kdf=interactive -o dir clear.tar
 om-encrypt --check --password-file pw2 dir
 test ! -e other.tar
+# The password of a reused salt is checked before anything is written, also
+# into a pipe, although the stream's events/ come before its manifest (made
+# bigger than any buffer on the way).
+mkdir c && tar -xf clear.tar -C c
+head -c 1048576 /dev/zero | tr '\0' x >c/events/padding.txt
+{ must_fail 1 om-encrypt --password-file pw2 --salt-from enc.tar c && echo failed >st; } |
+	cat >other.out
+test "$(cat st)" = failed
+test ! -s other.out
+rm st
+# A failure later in the stream (a clear token that is not base64, after the
+# manifest) cuts the stream where it is, without the end-of-archive marker:
+# every om program refuses what was written.
+sed -i 's|"SecretKey": "om-clear-1:[^"]*"|"SecretKey": "om-clear-1:*"|' "c/${f#e/}"
+{ must_fail 2 om-encrypt --password-file pw --salt-from enc.tar c && echo failed >st; } | cat >cut.tar
+test "$(cat st)" = failed
+test "$(wc -c <cut.tar)" -gt 1048576
+# (Where the stream is cut depends on the writer's blocks: the messages
+# are checked for what they say, not for the entry they name.)
+must_fail 2 om-store check-bundle cut.tar 2>cut.err
+must_fail 2 om-encrypt --check --password-file pw cut.tar 2>>cut.err
+must_fail 2 om-diff --password-file pw cut.tar enc.tar 2>>cut.err
+must_fail 2 om-import --db dbname=a --master-key-file "$k" --password-file pw --online \
+	--dry-run cut.tar 2>>cut.err
+test "$(grep -c "^om-[a-z]*: 'cut.tar': .*truncated" cut.err)" = 4
+# --rekey of a directory in place makes a new salt: the directory's salt
+# comes with the old password's check value.
+salt=$(grep '"Salt"' dir/manifest.json)
+om-encrypt --rekey --kdf=interactive --password-file pw2 --new-password-file pw -o dir dir
+test "$(grep '"Salt"' dir/manifest.json)" != "$salt"
+om-encrypt --check --password-file pw dir
+must_fail 1 om-encrypt --check --password-file pw2 dir
+om-encrypt -d --password-file pw dir | cmp - clear.tar
+# A document that is not strict JSON: 2, naming it, nothing written; the
+# manifest too.  A home file (an artifact) may end in .json and hold
+# anything: copied through byte for byte.
+mkdir home && cp -R "$OM_FIXTURES/acme-home/." home
+art=home/Artifacts/ServerTasks-67/backup-manifest.json
+printf '{"file": "acme.dump", "size": 1e400, "file": ' >"$art"
+om-export --db dbname=a --master-key-file "$k" --include-artifacts --home home | cat >art.tar
+tar -tf art.tar | grep '/artifacts/backup-manifest.json$'
+om-encrypt --password-file pw --salt-from enc.tar art.tar |
+	om-encrypt -d --password-file pw | cmp - art.tar
+mkdir d && tar -xf art.tar -C d
+cp "$art" d/spaces/Default/environments/Broken.json
+must_fail 2 om-encrypt --password-file pw --salt-from enc.tar -o broken.tar d
+rm d/spaces/Default/environments/Broken.json
+cp d/manifest.json m.saved
+sed 's/^  "Format": "om-bundle",$/&\n  "Format": "om-bundle",/' m.saved >d/manifest.json
+must_fail 2 om-encrypt --password-file pw --salt-from enc.tar -o broken.tar d
+test ! -e broken.tar
 # A redacted bundle is copied through unchanged; --check refuses it.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o red.tar
 om-encrypt --password-file pw <red.tar | cmp - red.tar

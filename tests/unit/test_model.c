@@ -234,6 +234,28 @@ static void test_keyed_locations(void)
 	CHECK_STR(walk("{\"Steps\":[{\"Name\":\"S\"}]}", "Steps[]/Name"), "Steps[0]/Name=S");
 }
 
+/* Which entries may be home files (task logs, artifacts, packages), told by
+ * the kinds' bundle_file patterns below their owners' directories and their
+ * spaces, and nothing else. */
+static void test_may_be_file(void)
+{
+	CHECK(om_model_may_be_file("spaces/Default/tasks/2024 Deploy/artifacts/report.json"));
+	CHECK(om_model_may_be_file("tasks/2024 Backup/artifacts/x.json"));
+	CHECK(om_model_may_be_file("spaces/Default/tasks/2024 Deploy/log.txt"));
+	CHECK(om_model_may_be_file("spaces/Default/packages/feeds-builtin/Acme.Web/1.0.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/environments/Dev.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/projects/packages/project.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/projects/artifacts/variables.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/packages/feeds-builtin/Acme.Web.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/projects/Acme/tasks/T/artifacts/x.json"));
+	CHECK(!om_model_may_be_file("spaces/Default/x/packages/F/P/1.0.json"));
+	CHECK(!om_model_may_be_file("packages/F/P/1.0.json"));
+	CHECK(!om_model_may_be_file("artifacts/x.json"));
+	CHECK(!om_model_may_be_file("tasks/T/artifacts/a/x.json"));
+	CHECK(!om_model_may_be_file("manifest.json"));
+	CHECK(!om_model_may_be_file(""));
+}
+
 int main(void)
 {
 	RUN(test_catalog_is_well_formed);
@@ -241,5 +263,6 @@ int main(void)
 	RUN(test_reference_forms);
 	RUN(test_secrets);
 	RUN(test_keyed_locations);
+	RUN(test_may_be_file);
 	return T_EXIT();
 }
