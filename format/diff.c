@@ -211,11 +211,23 @@ static int add_component(struct om_buf *b, const char *s, size_t n)
 	return r;
 }
 
+/* The path component before the one at c (which is not the first). */
+static const char *component_before(const char *path, const char *c)
+{
+	const char *p = c - 1;
+
+	while (p > path && p[-1] != '/')
+		p--;
+	return p;
+}
+
 /*
  * The readable name of the document at path, of kind k (NULL: a file):
  * the last component less ".json"; for a kind that makes a directory
  * (a project's project.json) that directory's name; for a document of a
- * fixed file name under its owner (variables.json) "Owner/variables".
+ * fixed file name under its owner (variables.json) "Owner/variables".  A
+ * file is named with the directory of the document it belongs to:
+ * "Acme Web/Deploy.sh" for scripts/Deploy.sh, "<task>/log.txt".
  */
 static int display_name(struct om_buf *b, const char *path, const struct om_kind *k)
 {
@@ -224,9 +236,21 @@ static int display_name(struct om_buf *b, const char *path, const struct om_kind
 
 	last = last ? last + 1 : path;
 	if (last > path)
-		for (prev = last - 1; prev > path && prev[-1] != '/'; prev--)
-			;
+		prev = component_before(path, last);
 	n = strlen(last);
+	if (!k && prev) {
+		/* A script's or an artifact's file: the document's directory
+		 * is above the scripts/ or artifacts/ directory. */
+		size_t pl = (size_t)(last - 1 - prev);
+		const char *dir = prev;
+		if (dir > path && ((pl == 7 && memcmp(dir, "scripts", 7) == 0) ||
+				   (pl == 9 && memcmp(dir, "artifacts", 9) == 0)))
+			dir = component_before(path, dir);
+		if (add_component(b, dir, (size_t)(strchr(dir, '/') - dir)) < 0 ||
+		    buf_add(b, "/", 1) < 0)
+			return -1;
+		return add_component(b, last, n);
+	}
 	if (k && n > 5 && strcmp(last + n - 5, ".json") == 0)
 		n -= 5;
 	if (k && prev && (k->dir || !strchr(k->path, '{'))) {

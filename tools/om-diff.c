@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../format/canon.h"
 #include "../format/diff.h"
 #include "../format/model.h"
 #include "../format/seal.h"
@@ -32,8 +33,8 @@ static const char usage_text[] =
 	"  --name-only         the paths of the documents and files that differ\n"
 	"  --json              one JSON record per change, for scripts and jq\n"
 	"  -q, --quiet         print nothing; the exit status says\n"
-	"  --color=WHEN        colour the text: auto (the default: on a terminal,\n"
-	"                      unless NO_COLOR is set), always or never\n"
+	"  --color[=WHEN]      colour the text: auto (the default: on a terminal,\n"
+	"                      unless NO_COLOR is set), always (--color alone) or never\n"
 	"  --password-file FILE  open password-encrypted secrets with the first line of\n"
 	"                      FILE and compare them by value; given twice (or with\n"
 	"                      --password-fd), the first is A's password, the second B's\n"
@@ -59,16 +60,25 @@ struct out {
 
 static const char *const status_word[] = {"added", "removed", "changed", "renamed"};
 
+/* A string as a JSON string; bytes that are not UTF-8 (a text file's
+ * lines, a name in an archive) become U+FFFD, so that the output is always
+ * valid JSON. */
 static void put_json_str(FILE *f, const char *s)
 {
+	size_t n = strlen(s), k;
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
+	for (const char *p = s, *end = s + n; p < end; p += k ? k : 1) {
+		unsigned char ch = (unsigned char)*p;
+		k = om_utf8_len(p, (size_t)(end - p));
+		if (!k)
+			fputs("\\ufffd", f);
+		else if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, k, f);
 	}
 	fputc('"', f);
 }
@@ -337,7 +347,7 @@ int main(int argc, char **argv)
 		{"name-only", no_argument, NULL, O_NAMES},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, 'q'},
-		{"color", required_argument, NULL, O_COLOR},
+		{"color", optional_argument, NULL, O_COLOR},
 		{"textconv", required_argument, NULL, O_TEXTCONV},
 		{"password-file", required_argument, NULL, O_PWFILE},
 		{"password-fd", required_argument, NULL, O_PWFD},
@@ -361,9 +371,12 @@ int main(int argc, char **argv)
 		case O_JSON: o.mode = M_JSON; modes++; break;
 		case 'q': o.mode = M_QUIET; modes++; break;
 		case O_COLOR:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "always") && strcmp(optarg, "never"))
+			/* --color alone is --color=always; it never takes the next
+			 * argument. */
+			if (optarg && strcmp(optarg, "auto") && strcmp(optarg, "always") &&
+			    strcmp(optarg, "never"))
 				om_die_usage("--color: '%s' is not auto, always or never", optarg);
-			color = optarg;
+			color = optarg ? optarg : "always";
 			break;
 		case O_TEXTCONV: textconv = optarg; break;
 		case O_PWFILE: next_source(&pw)->file = optarg; break;

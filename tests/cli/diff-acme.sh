@@ -81,6 +81,17 @@ exp a --ignore-history -o a5
 echo "== one more variable of a name"
 must_fail 1 om-diff a4 a5
 
+# A document added, one removed, in every output.
+psql_q -d a -c "INSERT INTO environments (doc) VALUES ('{\"Id\": \"Environments-99\", \"Name\": \"QA\",
+	\"SpaceId\": \"Spaces-1\", \"SortOrder\": 9, \"UseGuidedFailure\": false}')"
+psql_q -d a -c "DELETE FROM feeds WHERE id = 'Feeds-2'"
+exp a --ignore-history -o a6
+echo "== added and removed"
+must_fail 1 om-diff a5 a6
+must_fail 1 om-diff --stat a5 a6
+must_fail 1 om-diff --name-only a5 a6
+must_fail 1 om-diff --json a5 a6
+
 # The other outputs say the same as the text.
 echo "== stat"
 must_fail 1 om-diff --stat a1 a3 | tee stat.txt
