@@ -38,9 +38,11 @@
  * increasing order); files whose bytes are equal are skipped without being
  * parsed.  Files that differ are kept in a temporary file (unlinked at once)
  * until both bundles have been read, because references may point forward.
- * Memory: a map of every document's Id to its path in each bundle (about
- * Id + path + 16 bytes per document), two of the largest document, and the
- * list of documents found on one side only.
+ * Memory (docs/om-diff.1, NOTES): a map of every document's Id to its path
+ * in each bundle (Id + path + 2 bytes in an arena grown by doubling, and 8
+ * to 16 bytes of table, per document), the same for the elements that tags
+ * and inner references name, the list of documents found on one side only,
+ * and a few times the largest document.
  *
  * Ownership: everything handed to the callback belongs to this module and
  * is valid only during the call.
