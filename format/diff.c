@@ -1685,14 +1685,14 @@ static struct elem *elems(struct cmp *cm, int i, om_canon_node arr, const char *
 		b.len = 0;
 		for (int q = 0; v[j].named && q < nq; q++) {
 			om_canon_node m = om_canon_get(c, e, quals[q]);
-			if (is_empty(c, m))
-				continue;
-			if (buf_json(&b, quals[q], strlen(quals[q])) < 0 || buf_add(&b, ":", 1) < 0 ||
-			    ident_text(cm, i, m, &b) < 0 || buf_add(&b, ",", 1) < 0 ||
-			    !(v[j].ident = dupn(b.p, b.len)))
+			if (!is_empty(c, m) &&
+			    (buf_json(&b, quals[q], strlen(quals[q])) < 0 || buf_add(&b, ":", 1) < 0 ||
+			     ident_text(cm, i, m, &b) < 0 || buf_add(&b, ",", 1) < 0))
 				goto oom;
-			v[j].ilen = b.len;
 		}
+		if (b.len && !(v[j].ident = dupn(b.p, b.len)))
+			goto oom;
+		v[j].ilen = b.len;
 	}
 	om_buf_release(&b);
 	/* Ranks: the n-th of the same key, in array order (as in locations). */
