@@ -33,7 +33,7 @@ static const char usage_text[] =
 	"  --name-only         the paths of the documents and files that differ\n"
 	"  --json              one JSON record per change, for scripts and jq\n"
 	"  -q, --quiet         print nothing; the exit status says\n"
-	"  --color[=WHEN]      colour the text: auto (the default: on a terminal,\n"
+	"  --color, --color=WHEN  colour the text: auto (the default: on a terminal,\n"
 	"                      unless NO_COLOR is set), always (--color alone) or never\n"
 	"  --password-file FILE  open password-encrypted secrets with the first line of\n"
 	"                      FILE and compare them by value; given twice (or with\n"
