@@ -18,7 +18,7 @@ _om_opts()
 	om-encrypt) echo "--decrypt --rekey --check --password-file --password-fd
 		--new-password-file --new-password-fd --kdf --new-salt --salt-from
 		--allow-clear-secrets --output --help --version" ;;
-	om-diff) echo "--stat --name-only --json --quiet --color= --password-file --password-fd
+	om-diff) echo "--stat --name-only --json --quiet --color --color= --password-file --password-fd
 		--textconv --help --version" ;;
 	om-import) echo "--db --master-key-file --password-file --password-fd --overwrite
 		--dry-run --json --online --ignore-version-check --space-map --home

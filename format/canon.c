@@ -188,6 +188,15 @@ static inline int utf8_seq(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+size_t om_utf8_len(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	if (!n)
+		return 0;
+	return u[0] < 0x80 ? 1 : (size_t)utf8_seq(u, u + n);
+}
+
 static inline int hexval(unsigned char ch)
 {
 	if (ch >= '0' && ch <= '9')

@@ -155,4 +155,12 @@ int om_canon_drop(struct om_canon *c, om_canon_node obj, const char *name);
 int om_canon_set_str(struct om_canon *c, om_canon_node n, const char *s, size_t len,
 		     struct om_err *err);
 
+/*
+ * The length of the UTF-8 sequence at p, of the n bytes there: 1 for
+ * ASCII, 2 to 4 for a valid non-ASCII sequence (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), 0 when it is not valid (or
+ * n is 0).
+ */
+size_t om_utf8_len(const char *p, size_t n);
+
 #endif

@@ -24,8 +24,12 @@
 
 /* Markers standing for references and secrets in a normalized tree: a
  * string beginning with REF holds items separated by SEP, each "P<kind>"
- * KSEP "<path>" (a document of the bundle) or "I<id>" (not in the bundle);
- * a string beginning with SECRET holds the secret's token.  Bytes below
+ * KSEP "<path>" (a document of the bundle), "T<kind>" KSEP "<path>" TSEP
+ * "<name>" (a tag: an element of that document), "E<kind>" KSEP "<path>"
+ * TSEP "<name>" (an element named by an inner reference), "U<kind>" (a
+ * document outside the bundle, of another server), "X" (an element outside
+ * the bundle, of another server) or "I<id>" (not in the bundle); a string
+ * beginning with SECRET holds the secret's token.  Bytes below
  * 0x20 never start a real string of a canonical document's values that
  * matter here, and they never leave this file. */
 #define REF '\x01'
@@ -207,11 +211,23 @@ static int add_component(struct om_buf *b, const char *s, size_t n)
 	return r;
 }
 
+/* The path component before the one at c (which is not the first). */
+static const char *component_before(const char *path, const char *c)
+{
+	const char *p = c - 1;
+
+	while (p > path && p[-1] != '/')
+		p--;
+	return p;
+}
+
 /*
  * The readable name of the document at path, of kind k (NULL: a file):
  * the last component less ".json"; for a kind that makes a directory
  * (a project's project.json) that directory's name; for a document of a
- * fixed file name under its owner (variables.json) "Owner/variables".
+ * fixed file name under its owner (variables.json) "Owner/variables".  A
+ * file is named with the directory of the document it belongs to:
+ * "Acme Web/Deploy.sh" for scripts/Deploy.sh, "<task>/log.txt".
  */
 static int display_name(struct om_buf *b, const char *path, const struct om_kind *k)
 {
@@ -220,9 +236,21 @@ static int display_name(struct om_buf *b, const char *path, const struct om_kind
 
 	last = last ? last + 1 : path;
 	if (last > path)
-		for (prev = last - 1; prev > path && prev[-1] != '/'; prev--)
-			;
+		prev = component_before(path, last);
 	n = strlen(last);
+	if (!k && prev) {
+		/* A script's or an artifact's file: the document's directory
+		 * is above the scripts/ or artifacts/ directory. */
+		size_t pl = (size_t)(last - 1 - prev);
+		const char *dir = prev;
+		if (dir > path && ((pl == 7 && memcmp(dir, "scripts", 7) == 0) ||
+				   (pl == 9 && memcmp(dir, "artifacts", 9) == 0)))
+			dir = component_before(path, dir);
+		if (add_component(b, dir, (size_t)(strchr(dir, '/') - dir)) < 0 ||
+		    buf_add(b, "/", 1) < 0)
+			return -1;
+		return add_component(b, last, n);
+	}
 	if (k && n > 5 && strcmp(last + n - 5, ".json") == 0)
 		n -= 5;
 	if (k && prev && (k->dir || !strchr(k->path, '{'))) {
@@ -263,13 +291,26 @@ struct side {
 	char *buf;      /* the current entry, when read */
 	size_t len;
 	struct pmap map;
+	/* Elements that references name by Id (tags, templates, actions):
+	 * Id -> "<kind>" KSEP "<path of the document holding it>" TSEP "<name>". */
+	struct pmap elems;
 	char *secrets;  /* the manifest's Secrets, compact sorted JSON, or NULL */
 	struct lone *lone;
 	size_t nlone, caplone;
 };
 
+/* An array of elements that tag and inner references name: in documents
+ * of kind, at path, each named across servers by its member name. */
+struct elemset {
+	const struct om_kind *kind;
+	const char *path;
+	const char *name;
+};
+
 struct differ {
 	struct side s[2];
+	struct elemset sets[16];
+	size_t nsets;
 	FILE *spool;     /* the files that differ, in path order */
 	FILE *spool2;    /* equal files naming a renamed document, in path order */
 	FILE *out;       /* the one being written */
@@ -383,7 +424,102 @@ static int read_manifest(struct differ *d, int i)
 	return 0;
 }
 
-/* Record the current entry of side i: its Id in the map, the manifest. */
+struct elemwalk {
+	struct differ *d;
+	int side;
+	const struct elemset *set;
+	struct om_buf b;
+	int failed;
+};
+
+/* Note an element of a holder document: its Id -> kind, path and name.
+ * Control bytes of the name (which would clash with the markers) are
+ * written as \u00XX. */
+static int elem_hit(const struct om_chit *hit, void *vctx)
+{
+	struct elemwalk *w = vctx;
+	struct side *s = &w->d->s[w->side];
+	struct om_canon *c = w->d->c[w->side];
+	om_canon_node id = om_canon_get(c, hit->node, "Id");
+	om_canon_node nm = om_canon_get(c, hit->node, w->set->name);
+	size_t il, nl;
+	const char *is, *ns;
+	int r;
+
+	if (om_canon_type(c, id) != OM_CANON_STRING || om_canon_type(c, nm) != OM_CANON_STRING)
+		return 0;
+	is = om_canon_str(c, id, &il);
+	ns = om_canon_str(c, nm, &nl);
+	if (!il || memchr(is, 0, il))
+		return 0;
+	w->b.len = 0;
+	r = buf_str(&w->b, w->set->kind->name) < 0 || buf_add(&w->b, "\x1d", 1) < 0 ||
+	    buf_str(&w->b, s->e.path) < 0 || buf_add(&w->b, "\x1e", 1) < 0;
+	for (size_t j = 0; j < nl && !r; j++) {
+		char e[8];
+		if ((unsigned char)ns[j] < 0x20) {
+			snprintf(e, sizeof e, "\\u%04x", (unsigned char)ns[j]);
+			r = buf_str(&w->b, e) < 0;
+		} else {
+			r = buf_add(&w->b, ns + j, 1) < 0;
+		}
+	}
+	if (r || pmap_put(&s->elems, is, il, w->b.p) < 0) {
+		w->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* When the current entry of side i (a document whose Id is id) holds
+ * elements that references name, note them (the document is parsed for it,
+ * even when its bytes are equal on both sides). */
+static int note_elems(struct differ *d, int i, const char *id)
+{
+	const struct om_kind *k = om_kind_of_id(id);
+	struct elemwalk w = {d, i, NULL, {0}, 0};
+	int parsed = 0, r = 0;
+
+	for (size_t j = 0; k && j < d->nsets && r == 0; j++) {
+		if (d->sets[j].kind != k)
+			continue;
+		if (!parsed && om_canon_parse(d->c[i], d->s[i].buf, d->s[i].len, d->err) < 0) {
+			om_err_prefix(d->err, "'%s': entry '%s'", d->s[i].name, d->s[i].e.path);
+			r = -1;
+			break;
+		}
+		parsed = 1;
+		w.set = &d->sets[j];
+		r = om_canon_path_walk(d->c[i], om_canon_root(d->c[i]), w.set->path, NULL, elem_hit,
+				       &w, d->err);
+	}
+	om_buf_release(&w.b);
+	if (w.failed)
+		om_err_set(d->err, "out of memory");
+	return w.failed || r < 0 ? -1 : 0;
+}
+
+/* The element arrays of the model's tag and inner references. */
+static void find_elemsets(struct differ *d)
+{
+	for (size_t i = 0; i < om_nkinds; i++)
+		for (size_t j = 0; j < om_kinds[i].nrefs; j++) {
+			const struct om_ref *r = &om_kinds[i].refs[j];
+			const struct om_kind *h[8];
+			int n = om_ref_holders(&om_kinds[i], r, h, 8);
+			for (int m = 0; m < n; m++) {
+				size_t s;
+				for (s = 0; s < d->nsets; s++)
+					if (d->sets[s].kind == h[m] && strcmp(d->sets[s].path, r->inner) == 0)
+						break;
+				if (s == d->nsets && s < sizeof d->sets / sizeof d->sets[0])
+					d->sets[d->nsets++] = (struct elemset){h[m], r->inner, r->inner_name};
+			}
+		}
+}
+
+/* Record the current entry of side i: its Id in the map, its elements, the
+ * manifest. */
 static int side_note(struct differ *d, int i, char **id)
 {
 	struct side *s = &d->s[i];
@@ -401,6 +537,11 @@ static int side_note(struct differ *d, int i, char **id)
 		return -1;
 	if (v && (pmap_put(&s->map, v, vlen, s->e.path) < 0 || !(*id = dupn(v, vlen)))) {
 		om_err_set(d->err, "out of memory");
+		return -1;
+	}
+	if (*id && note_elems(d, i, *id) < 0) {
+		free(*id);
+		*id = NULL;
 		return -1;
 	}
 	return 0;
@@ -587,8 +728,9 @@ static int side_open(struct differ *d, int i)
 	return d->s[i].r ? 0 : -1;
 }
 
-/* Does canonical text name a moved document: an Id of d->moved as a JSON
- * string, an item of a comma-separated list, or before a '/' (a tag)? */
+/* Does canonical text name a moved document or element: an Id of d->moved
+ * as a JSON string, an item of a comma-separated list, or before a '/' (a
+ * tag's set)? */
 static int names_moved(const struct differ *d, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -598,6 +740,8 @@ static int names_moved(const struct differ *d, const char *p, size_t n)
 		for (j = i + 1; j < n && p[j] != '"'; j++)
 			if (p[j] == '\\')
 				j++;
+		if (j > i + 1 && pmap_get(&d->moved, p + i + 1, j - i - 1))
+			return 1;
 		for (a = i + 1; a < j;) {
 			size_t e = a;
 			while (e < j && p[e] != ',' && p[e] != '/')
@@ -650,23 +794,27 @@ static int pass1b(struct differ *d)
 	return 0;
 }
 
-/* Fill d->moved; the count. */
+/* Fill d->moved with the Ids of the documents whose path changed and of
+ * the elements whose document or name changed; the count. */
 static long find_moved(struct differ *d)
 {
-	const struct pmap *a = &d->s[0].map;
 	long n = 0;
 
-	for (size_t off = 0; off < a->alen;) {
-		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
-		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
-		if (pb && strcmp(pa, pb) != 0) {
-			if (pmap_put(&d->moved, id, strlen(id), pb) < 0) {
-				om_err_set(d->err, "out of memory");
-				return -1;
+	for (int m = 0; m < 2; m++) {
+		const struct pmap *a = m ? &d->s[0].elems : &d->s[0].map;
+		const struct pmap *b = m ? &d->s[1].elems : &d->s[1].map;
+		for (size_t off = 0; off < a->alen;) {
+			const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+			const char *pb = pmap_get(b, id, strlen(id));
+			if (pb && strcmp(pa, pb) != 0) {
+				if (pmap_put(&d->moved, id, strlen(id), pb) < 0) {
+					om_err_set(d->err, "out of memory");
+					return -1;
+				}
+				n++;
 			}
-			n++;
+			off = (size_t)(pa - a->arena) + strlen(pa) + 1;
 		}
-		off = (size_t)(pa - a->arena) + strlen(pa) + 1;
 	}
 	return n;
 }
@@ -730,10 +878,16 @@ struct cmp {
 	size_t nch, capch;
 	struct om_buf loc, pat;
 	int manifest;
+	/* Inside an element whose location differs between the sides (its
+	 * rank, or the document's path): location-bound secrets (redacted
+	 * fingerprints, password tokens) do not compare. */
+	int shifted;
 };
 
-/* Append a reference item for id (len bytes) resolved in side's map. */
-static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len)
+/* Append a reference item for id (len bytes), a reference of that form,
+ * resolved in side's maps. */
+static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len,
+		    enum om_ref_form form)
 {
 	char tmp[512];
 	const char *tag = NULL, *path;
@@ -744,6 +898,17 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
 	memcpy(tmp, id, len);
 	tmp[len] = 0;
+	/* A tag or an inner reference names an element by its Id: compared
+	 * as the document holding it and the element's name. */
+	if (form == OM_REF_TAG || form == OM_REF_INNER) {
+		const char *el = pmap_get(&n->d->s[n->side].elems, tmp, len);
+		if (el)
+			return buf_add(b, form == OM_REF_TAG ? "T" : "E", 1) < 0 ? -1 : buf_str(b, el);
+		if (form == OM_REF_INNER && !n->d->same_server)
+			return buf_add(b, "X", 1);
+		if (form == OM_REF_INNER)
+			return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
+	}
 	/* A tenant tag "TagSets-1/Tags-3": the tag set, then the tag. */
 	if ((tag = memchr(tmp, '/', len)))
 		idl = (size_t)(tag - tmp);
@@ -765,10 +930,11 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 }
 
 /* The marker for a reference string: every Id of a CSV list, or one Id. */
-static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t len, int csv)
+static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t len,
+		      enum om_ref_form form)
 {
 	size_t i = 0;
-	int first = 1;
+	int first = 1, csv = form == OM_REF_CSV;
 
 	b->len = 0;
 	if (buf_add(b, "\x01", 1) < 0)
@@ -788,7 +954,7 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 		if (e > a) {
 			if (!first && buf_add(b, "\x1f", 1) < 0)
 				return -1;
-			if (ref_item(n, b, s + a, e - a) < 0)
+			if (ref_item(n, b, s + a, e - a, form) < 0)
 				return -1;
 			first = 0;
 		}
@@ -835,7 +1001,7 @@ static int ref_hit(const struct om_chit *hit, void *vctx)
 	const char *s;
 
 	if (hit->key) {
-		if (ref_marker(n, &w->b, hit->key, hit->keylen, 0) < 0)
+		if (ref_marker(n, &w->b, hit->key, hit->keylen, OM_REF_ID) < 0)
 			goto oom;
 		if (n->nk == n->capk) {
 			size_t cap = n->capk ? n->capk * 2 : 16;
@@ -857,7 +1023,7 @@ static int ref_hit(const struct om_chit *hit, void *vctx)
 	s = om_canon_str(c, hit->node, &len);
 	if (len == 0 || (s[0] == REF))
 		return 0;
-	if (ref_marker(n, &w->b, s, len, w->ref && w->ref->form == OM_REF_CSV) < 0 ||
+	if (ref_marker(n, &w->b, s, len, w->ref ? w->ref->form : OM_REF_ID) < 0 ||
 	    add_repl(n, hit->node, &w->b) < 0)
 		goto oom;
 	return 0;
@@ -934,10 +1100,6 @@ static int normalize(struct cmp *cm, int i)
 			ref_hit(&h, &w);
 	}
 	for (size_t j = 0; j < k->nrefs && !w.failed && r >= 0; j++) {
-		/* Inner references name elements of other documents: left as they
-		 * are (their Ids are element Ids). */
-		if (k->refs[j].form == OM_REF_INNER)
-			continue;
 		w.ref = &k->refs[j];
 		r = om_canon_path_walk(c, root, k->refs[j].path, k, ref_hit, &w, cm->d->err);
 	}
@@ -970,7 +1132,8 @@ static void norm_release(struct norm *n)
 	n->nr = n->capr = n->nk = n->capk = 0;
 }
 
-/* Append the readable form of a marker's items. */
+/* Append the readable form of a marker's items: a document's name; a tag
+ * as its set's name, '/' and its own; an inner element by its name. */
 static int show_ref(struct om_buf *b, const char *s, size_t len)
 {
 	size_t i = 1;
@@ -981,7 +1144,11 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 			j++;
 		if (i > 1 && buf_add(b, ", ", 2) < 0)
 			return -1;
-		if (s[i] == 'P') {
+		if (s[i] == 'E') {
+			const char *ts = memchr(s + i, TSEP, j - i);
+			if (!ts || buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0)
+				return -1;
+		} else if (s[i] == 'P' || s[i] == 'T') {
 			const char *ks = memchr(s + i, KSEP, j - i), *ts;
 			char *path, *kname;
 			const struct om_kind *k;
@@ -1002,6 +1169,9 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 		} else if (s[i] == 'U') {
 			if (buf_str(b, "(a ") < 0 || buf_add(b, s + i + 1, j - i - 1) < 0 ||
 			    buf_str(b, " not in the bundle)") < 0)
+				return -1;
+		} else if (s[i] == 'X') {
+			if (buf_str(b, "(an element not in the bundle)") < 0)
 				return -1;
 		} else if (buf_add(b, s + i + 1, j - i - 1) < 0) {
 			return -1;
@@ -1130,7 +1300,7 @@ static int token_class(const char *s, size_t len)
 	return 0;
 }
 
-static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem);
+static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int elem);
 
 /* Save and restore the lengths of loc and pat around a step. */
 struct mark {
@@ -1159,12 +1329,17 @@ struct member {
 	om_canon_node node;
 };
 
+/* Bytewise, a string before its extensions. */
+static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int r = al && bl ? memcmp(a, b, al < bl ? al : bl) : 0;
+	return r ? r : (al > bl) - (al < bl);
+}
+
 static int member_cmp(const void *x, const void *y)
 {
 	const struct member *a = x, *b = y;
-	size_t n = a->len < b->len ? a->len : b->len;
-	int r = memcmp(a->key, b->key, n);
-	return r ? r : (a->len > b->len) - (a->len < b->len);
+	return bytes_cmp(a->key, a->len, b->key, b->len);
 }
 
 static struct member *members(struct cmp *cm, int i, om_canon_node o, size_t *n)
@@ -1199,7 +1374,44 @@ static int step_member(struct cmp *cm, const char *raw, size_t rawlen, const cha
 	return 0;
 }
 
-static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem)
+/*
+ * The manifests' Secrets a and b: a change of State (redacted against
+ * password, say) is reported when it leaves secrets that cannot be
+ * compared, that is unless the password opened the tokens and neither side
+ * is redacted.
+ */
+static int state_change(struct cmp *cm, om_canon_node a, om_canon_node b)
+{
+	om_canon_node sa = om_canon_get(cm->d->c[0], a, "State");
+	om_canon_node sb = om_canon_get(cm->d->c[1], b, "State");
+	size_t la, lb;
+	const char *ta = om_canon_type(cm->d->c[0], sa) == OM_CANON_STRING
+				 ? om_canon_str(cm->d->c[0], sa, &la) : NULL;
+	const char *tb = om_canon_type(cm->d->c[1], sb) == OM_CANON_STRING
+				 ? om_canon_str(cm->d->c[1], sb, &lb) : NULL;
+	struct mark mk = mark(cm);
+	int r;
+
+	if (!ta || !tb || bytes_cmp(ta, la, tb, lb) == 0 ||
+	    (cm->d->hashing && bytes_cmp(ta, la, "redacted", 8) != 0 &&
+	     bytes_cmp(tb, lb, "redacted", 8) != 0))
+		return 0;
+	r = step_member(cm, "Secrets", 7, "Secrets", 7) < 0 || step_member(cm, "State", 5, "State", 5) < 0
+		    ? -1 : add_change(cm, OM_CHANGE_CHANGED, sa, sb, 0, 0);
+	unmark(cm, mk);
+	return r;
+}
+
+/* Is node of side i a reference (replaced by its marker)? */
+static int is_ref(const struct cmp *cm, int i, om_canon_node node)
+{
+	size_t len;
+	const char *s = om_canon_type(cm->d->c[i], node) == OM_CANON_STRING
+				? om_canon_str(cm->d->c[i], node, &len) : NULL;
+	return s && len && s[0] == REF;
+}
+
+static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int elem)
 {
 	size_t na, nb, i = 0, j = 0;
 	struct member *ma = members(cm, 0, a, &na), *mb = members(cm, 1, b, &nb);
@@ -1215,14 +1427,22 @@ static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int keye
 		int c = i == na ? 1 : j == nb ? -1 : member_cmp(&ma[i], &mb[j]);
 		const struct member *m = c <= 0 ? &ma[i] : &mb[j];
 		struct mark mk = mark(cm);
-		/* An Id is the server's own: of the document, or of a keyed element. */
-		if ((root || keyed_elem) && m->len == 2 && memcmp(m->key, "Id", 2) == 0) {
+		/* An Id is the server's own: of the document, or of an element of an
+		 * array (a step, a variable, a channel's rule), unless the model
+		 * says it is a reference. */
+		if ((root || elem) && m->len == 2 && memcmp(m->key, "Id", 2) == 0 &&
+		    !(c <= 0 && is_ref(cm, 0, ma[i].node)) && !(c >= 0 && is_ref(cm, 1, mb[j].node))) {
 			i += c <= 0;
 			j += c >= 0;
 			continue;
 		}
-		/* The manifest's counts follow from the documents. */
-		if (root && cm->manifest && m->len == 6 && memcmp(m->key, "Counts", 6) == 0) {
+		/* The manifest's counts follow from the documents, and its
+		 * secrets' salt, check value and key derivation are not
+		 * configuration: only a change of their state can matter. */
+		if (root && cm->manifest && ((m->len == 6 && memcmp(m->key, "Counts", 6) == 0) ||
+					     (m->len == 7 && memcmp(m->key, "Secrets", 7) == 0))) {
+			if (c == 0 && m->len == 7)
+				r = state_change(cm, ma[i].node, mb[j].node);
 			i += c <= 0;
 			j += c >= 0;
 			continue;
@@ -1251,22 +1471,42 @@ static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int keye
 struct elem {
 	const char *key;
 	size_t len;
-	long rank;  /* the n-th element of the same key, from 1 */
+	/* The rest of its identity, for arrays whose elements the model
+	 * identifies by more than a name (a variable's scope), or NULL. */
+	char *ident;
+	size_t ilen;
+	long rank;  /* the n-th element of the same key, from 1 (its location) */
+	long mrank; /* the n-th of the same key and ident, for matching */
 	long idx;   /* its index */
 	long other; /* the index of its partner on the other side, or -1 */
 	int named;  /* matched by the model's key (else by value or position) */
 };
 
+/* By key, the rest of the identity, then mrank. */
 static int elem_cmp(const void *x, const void *y)
 {
 	const struct elem *a = x, *b = y;
-	size_t n = a->len < b->len ? a->len : b->len;
-	int r = memcmp(a->key, b->key, n);
-	if (r)
-		return r;
-	if (a->len != b->len)
-		return (a->len > b->len) - (a->len < b->len);
-	return (a->rank > b->rank) - (a->rank < b->rank);
+	int r = bytes_cmp(a->key, a->len, b->key, b->len);
+	if (!r)
+		r = bytes_cmp(a->ident, a->ilen, b->ident, b->ilen);
+	return r ? r : (a->mrank > b->mrank) - (a->mrank < b->mrank);
+}
+
+/* By key, then mrank (the identity's rest left aside). */
+static int key_cmp(const void *x, const void *y)
+{
+	const struct elem *a = x, *b = y;
+	int r = bytes_cmp(a->key, a->len, b->key, b->len);
+	return r ? r : (a->mrank > b->mrank) - (a->mrank < b->mrank);
+}
+
+/* The elements still without a partner first, by key, then mrank. */
+static int left_cmp(const void *x, const void *y)
+{
+	const struct elem *a = x, *b = y;
+	if ((a->other >= 0) != (b->other >= 0))
+		return (a->other >= 0) - (b->other >= 0);
+	return key_cmp(x, y);
 }
 
 static int idx_cmp(const void *x, const void *y)
@@ -1275,21 +1515,30 @@ static int idx_cmp(const void *x, const void *y)
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-/* The key member of the elements of the array at cm->pat, or NULL. */
-static const char *array_key(struct cmp *cm, size_t *len)
+/* The model's key for the elements of the array at cm->pat: the member
+ * naming them (NULL: none), and the members completing their identity
+ * ("Variables[]+Scope"), at most max into quals. */
+static const char *array_key(struct cmp *cm, size_t *len, const char **quals, int max, int *nq)
 {
-	if (!cm->kind || !cm->kind->keys)
-		return NULL;
-	for (const char *const *k = cm->kind->keys; *k; k++) {
-		const char *eq = strchr(*k, '=');
-		size_t n = (size_t)(eq - *k);
-		if (eq && n == cm->pat.len + 2 && memcmp(*k, cm->pat.p ? cm->pat.p : "", cm->pat.len) == 0 &&
-		    memcmp(*k + n - 2, "[]", 2) == 0) {
-			*len = strlen(eq + 1);
-			return eq + 1;
+	const char *member = NULL;
+	const char *pat = cm->pat.p ? cm->pat.p : "";
+
+	*nq = 0;
+	for (const char *const *k = cm->kind && cm->kind->keys ? cm->kind->keys : NULL; k && *k; k++) {
+		size_t n = strcspn(*k, "=+");
+		if (!(*k)[n] || n != cm->pat.len + 2 || memcmp(*k, pat, cm->pat.len) != 0 ||
+		    memcmp(*k + n - 2, "[]", 2) != 0)
+			continue;
+		if ((*k)[n] == '=') {
+			member = *k + n + 1;
+			*len = strlen(member);
+		} else if (*nq < max) {
+			quals[(*nq)++] = *k + n + 1;
 		}
 	}
-	return NULL;
+	if (!member)
+		*nq = 0;
+	return member;
 }
 
 static int is_scalar(enum om_canon_type t)
@@ -1297,20 +1546,119 @@ static int is_scalar(enum om_canon_type t)
 	return t != OM_CANON_ARRAY && t != OM_CANON_OBJECT;
 }
 
-/* Fill the elements of array node of side i: named by member, or by value
- * (scalars), or NULL keys for positional matching. */
+static int is_empty(const struct om_canon *c, om_canon_node n)
+{
+	enum om_canon_type t = om_canon_type(c, n);
+	return t == OM_CANON_ABSENT || t == OM_CANON_NULL ||
+	       ((t == OM_CANON_ARRAY || t == OM_CANON_OBJECT) && om_canon_len(c, n) == 0);
+}
+
+static int str_cmp(const void *x, const void *y)
+{
+	const struct om_buf *a = x, *b = y;
+	return bytes_cmp(a->p, a->len, b->p, b->len);
+}
+
+/*
+ * The value of node (of side i, normalized) as identity text, the same for
+ * the same meaning on two servers: references are their markers (paths and
+ * names), objects go by member in bytewise order without null or empty
+ * members, and arrays are sets (sorted, without repeats).
+ */
+static int ident_text(struct cmp *cm, int i, om_canon_node node, struct om_buf *b)
+{
+	struct om_canon *c = cm->d->c[i];
+	size_t len, n = om_canon_len(c, node);
+	const char *s;
+	int r = 0;
+
+	switch (om_canon_type(c, node)) {
+	case OM_CANON_STRING:
+		s = om_canon_str(c, node, &len);
+		return buf_json(b, s, len);
+	case OM_CANON_ARRAY: {
+		struct om_buf *v = calloc(n + 1, sizeof *v);
+		if (!v)
+			return -1;
+		for (size_t j = 0; j < n && r == 0; j++)
+			r = ident_text(cm, i, om_canon_at(c, node, j), &v[j]);
+		if (r == 0) {
+			qsort(v, n, sizeof *v, str_cmp);
+			r = buf_add(b, "[", 1);
+		}
+		for (size_t j = 0; j < n && r == 0; j++)
+			if (!j || str_cmp(&v[j - 1], &v[j]) != 0)
+				r = buf_add(b, v[j].p ? v[j].p : "", v[j].len) < 0 ||
+				    buf_add(b, ",", 1) < 0 ? -1 : 0;
+		for (size_t j = 0; j < n; j++)
+			om_buf_release(&v[j]);
+		free(v);
+		return r < 0 ? -1 : buf_add(b, "]", 1);
+	}
+	case OM_CANON_OBJECT: {
+		struct member *m = members(cm, i, node, &n);
+		if (!m)
+			return -1;
+		r = buf_add(b, "{", 1);
+		for (size_t j = 0; j < n && r == 0; j++)
+			if (!is_empty(c, m[j].node))
+				r = buf_json(b, m[j].key, m[j].len) < 0 || buf_add(b, ":", 1) < 0 ||
+				    ident_text(cm, i, m[j].node, b) < 0 || buf_add(b, ",", 1) < 0 ? -1 : 0;
+		free(m);
+		return r < 0 ? -1 : buf_add(b, "}", 1);
+	}
+	default:
+		return render(cm, i, node, b);
+	}
+}
+
+/* Do two elements (keyed, not positional) share their key, and also the
+ * rest of their identity? */
+static int same_key(const struct elem *a, const struct elem *b)
+{
+	return a->rank >= 0 && b->rank >= 0 && bytes_cmp(a->key, a->len, b->key, b->len) == 0;
+}
+
+static int same_ident(const struct elem *a, const struct elem *b)
+{
+	return same_key(a, b) && bytes_cmp(a->ident, a->ilen, b->ident, b->ilen) == 0;
+}
+
+/* Give v[0..n), sorted with mrank holding the index (or the negative rank
+ * of a positional element), the mrank of its
+ * place in each run of elements that same() finds equal: 1, 2, ...;
+ * positional elements keep their (negative) rank. */
+static void number_runs(struct elem *v, size_t n,
+			int (*same)(const struct elem *, const struct elem *))
+{
+	for (size_t j = 0; j < n; j++)
+		v[j].mrank = v[j].rank < 0 ? v[j].rank
+			     : j && same(&v[j - 1], &v[j]) ? v[j - 1].mrank + 1 : 1;
+}
+
+static void elems_free(struct elem *v, size_t n)
+{
+	for (size_t j = 0; v && j < n; j++)
+		free(v[j].ident);
+	free(v);
+}
+
+/* Fill the elements of array node of side i: named by member (and the
+ * members of quals), or by value (scalars), or NULL keys for positional
+ * matching; sorted for matching. */
 static struct elem *elems(struct cmp *cm, int i, om_canon_node arr, const char *member,
-			  size_t mlen, int by_value, size_t *n)
+			  size_t mlen, const char *const *quals, int nq, int by_value, size_t *n)
 {
 	struct om_canon *c = cm->d->c[i];
 	size_t len = om_canon_len(c, arr);
 	struct elem *v = calloc(len + 1, sizeof *v);
+	struct om_buf b = {0};
 
 	if (!v)
 		return NULL;
 	for (size_t j = 0; j < len; j++) {
 		om_canon_node e = om_canon_at(c, arr, j);
-		v[j].idx = (long)j;
+		v[j].idx = v[j].mrank = (long)j;
 		v[j].other = -1;
 		if (member) {
 			char *name = dupn(member, mlen);
@@ -1331,17 +1679,71 @@ static struct elem *elems(struct cmp *cm, int i, om_canon_node arr, const char *
 			v[j].key = "";
 			v[j].len = 0;
 			v[j].rank = -(long)j - 1; /* unnamed: matched by position */
+			continue;
 		}
+		/* The rest of the identity: each member's name and value. */
+		b.len = 0;
+		for (int q = 0; v[j].named && q < nq; q++) {
+			om_canon_node m = om_canon_get(c, e, quals[q]);
+			if (!is_empty(c, m) &&
+			    (buf_json(&b, quals[q], strlen(quals[q])) < 0 || buf_add(&b, ":", 1) < 0 ||
+			     ident_text(cm, i, m, &b) < 0 || buf_add(&b, ",", 1) < 0))
+				goto oom;
+		}
+		if (b.len && !(v[j].ident = dupn(b.p, b.len)))
+			goto oom;
+		v[j].ilen = b.len;
 	}
-	/* Ranks: the n-th of the same key, in array order. */
-	qsort(v, len, sizeof *v, elem_cmp);
+	om_buf_release(&b);
+	/* Ranks: the n-th of the same key, in array order (as in locations). */
+	qsort(v, len, sizeof *v, key_cmp);
 	for (size_t j = 0; j < len; j++)
 		if (v[j].rank >= 0)
-			v[j].rank = j && v[j - 1].rank >= 0 && v[j - 1].len == v[j].len &&
-				   memcmp(v[j - 1].key, v[j].key, v[j].len) == 0 ? v[j - 1].rank + 1 : 1;
+			v[j].rank = j && same_key(&v[j - 1], &v[j]) ? v[j - 1].rank + 1 : 1;
+	/* For matching: the n-th of the same key and identity. */
+	for (size_t j = 0; j < len; j++)
+		v[j].mrank = v[j].rank < 0 ? v[j].rank : v[j].idx;
+	qsort(v, len, sizeof *v, elem_cmp);
+	number_runs(v, len, same_ident);
 	*n = len;
 	return v;
+oom:
+	om_buf_release(&b);
+	elems_free(v, len);
+	return NULL;
 }
+
+/* Pair the elements of ea and eb (both sorted by cmp) that cmp finds equal,
+ * among the first na and nb. */
+static void pair(struct elem *ea, size_t na, struct elem *eb, size_t nb,
+		 int (*cmp)(const void *, const void *))
+{
+	for (size_t i = 0, j = 0; i < na && j < nb;) {
+		int c = cmp(&ea[i], &eb[j]);
+		if (c == 0) {
+			ea[i].other = eb[j].idx;
+			eb[j].other = ea[i].idx;
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+}
+
+/* The elements left without a partner, first in v, numbered by key. */
+static size_t leftovers(struct elem *v, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < n; j++)
+		if (v[j].other < 0)
+			v[j].mrank = v[j].rank < 0 ? v[j].rank : v[j].idx;
+	qsort(v, n, sizeof *v, left_cmp);
+	while (k < n && v[k].other < 0)
+		k++;
+	number_runs(v, k, same_key);
+	return k;
+}
+
 
 /* Append the location step of an element. */
 static int step_elem(struct cmp *cm, const struct elem *e, const char *member, size_t mlen,
@@ -1408,9 +1810,11 @@ static int longest_increasing(const long *seq, size_t n, char *keep)
 static int cmp_array(struct cmp *cm, om_canon_node a, om_canon_node b)
 {
 	struct om_canon *ca = cm->d->c[0], *cb = cm->d->c[1];
-	size_t mlen = 0, na, nb, i, j;
-	const char *member = array_key(cm, &mlen);
-	int by_value = !member, r = 0;
+	size_t mlen = 0, na = 0, nb = 0, i, j;
+	const char *quals[4];
+	int nq, r = 0;
+	const char *member = array_key(cm, &mlen, quals, 4, &nq);
+	int by_value = !member;
 	struct elem *ea = NULL, *eb = NULL, *bya = NULL;
 	long *seq = NULL;
 	char *keep = NULL;
@@ -1419,18 +1823,17 @@ static int cmp_array(struct cmp *cm, om_canon_node a, om_canon_node b)
 		by_value = is_scalar(om_canon_type(ca, om_canon_at(ca, a, i)));
 	for (i = 0; by_value && i < om_canon_len(cb, b); i++)
 		by_value = is_scalar(om_canon_type(cb, om_canon_at(cb, b, i)));
-	if (!(ea = elems(cm, 0, a, member, mlen, by_value, &na)) ||
-	    !(eb = elems(cm, 1, b, member, mlen, by_value, &nb)))
+	if (!(ea = elems(cm, 0, a, member, mlen, quals, nq, by_value, &na)) ||
+	    !(eb = elems(cm, 1, b, member, mlen, quals, nq, by_value, &nb)))
 		goto oom;
-	/* Match: both sorted by (key, rank); unnamed elements by position. */
-	for (i = 0, j = 0; i < na && j < nb;) {
-		int c = elem_cmp(&ea[i], &eb[j]);
-		if (c == 0) {
-			ea[i].other = eb[j].idx;
-			eb[j].other = ea[i].idx;
-		}
-		i += c <= 0;
-		j += c >= 0;
+	/* Match by key (and the rest of the identity) and rank; unnamed
+	 * elements by position.  Where the identity has more than the key,
+	 * the elements left are then paired by key in their order: a
+	 * variable whose scope changed. */
+	pair(ea, na, eb, nb, elem_cmp);
+	if (nq) {
+		size_t la = leftovers(ea, na), lb = leftovers(eb, nb);
+		pair(ea, la, eb, lb, key_cmp);
 	}
 	qsort(ea, na, sizeof *ea, idx_cmp);
 	qsort(eb, nb, sizeof *eb, idx_cmp);
@@ -1443,21 +1846,23 @@ static int cmp_array(struct cmp *cm, om_canon_node a, om_canon_node b)
 		    add_change(cm, OM_CHANGE_REMOVED, om_canon_at(ca, a, (size_t)i), OM_CANON_NONE, 0, 0);
 		unmark(cm, mk);
 	}
-	/* Moves, for arrays of named elements (their order is the user's). */
+	/* Moves, for arrays of named elements whose order is the user's (not
+	 * those the model identifies by more than a name: they have none). */
 	if (!(seq = malloc((na + 1) * sizeof *seq)) || !(keep = calloc(nb + na + 1, 1)))
 		goto oom;
 	size_t nseq = 0;
+	int ordered = member && !nq;
 	for (i = 0; i < na; i++)
 		if (ea[i].other >= 0)
 			seq[nseq++] = ea[i].other;
-	if (member && longest_increasing(seq, nseq, keep) < 0)
+	if (ordered && longest_increasing(seq, nseq, keep) < 0)
 		goto oom;
 	/* bya: for each B index, whether it moved (keep[] is in A's order). */
 	if (!(bya = calloc(nb + 1, sizeof *bya)))
 		goto oom;
 	for (i = 0, j = 0; i < na; i++)
 		if (ea[i].other >= 0) {
-			bya[ea[i].other].other = member && !keep[j] ? (long)i + 1 : 0;
+			bya[ea[i].other].other = ordered && !keep[j] ? (long)i + 1 : 0;
 			j++;
 		}
 	/* Added, moved and changed elements, in B's order. */
@@ -1470,24 +1875,29 @@ static int cmp_array(struct cmp *cm, om_canon_node a, om_canon_node b)
 		if (eb[j].other < 0) {
 			r = add_change(cm, OM_CHANGE_ADDED, OM_CANON_NONE, om_canon_at(cb, b, j), 0, 0);
 		} else {
+			/* A secret bound to its location cannot be compared with
+			 * one of another location (another rank). */
+			int shifted = ea[eb[j].other].rank != eb[j].rank;
 			if (bya[j].other)
 				r = add_change(cm, OM_CHANGE_MOVED, OM_CANON_NONE, OM_CANON_NONE,
 					       bya[j].other, (long)j + 1);
+			cm->shifted += shifted;
 			if (r == 0 && !by_value)
 				r = cmp_node(cm, om_canon_at(ca, a, (size_t)eb[j].other),
-					     om_canon_at(cb, b, j), member != NULL);
+					     om_canon_at(cb, b, j), 1);
+			cm->shifted -= shifted;
 		}
 		unmark(cm, mk);
 	}
-	free(ea);
-	free(eb);
+	elems_free(ea, na);
+	elems_free(eb, nb);
 	free(bya);
 	free(seq);
 	free(keep);
 	return r;
 oom:
-	free(ea);
-	free(eb);
+	elems_free(ea, na);
+	elems_free(eb, nb);
 	free(bya);
 	free(seq);
 	free(keep);
@@ -1495,7 +1905,7 @@ oom:
 	return -1;
 }
 
-static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_elem)
+static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int elem)
 {
 	struct om_canon *ca = cm->d->c[0], *cb = cm->d->c[1];
 	enum om_canon_type ta = om_canon_type(ca, a), tb = om_canon_type(cb, b);
@@ -1510,7 +1920,7 @@ static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_
 			return 0;
 		/* Fingerprints and password tokens compare as they are only
 		 * under the same key: the manifests' Secrets say. */
-		if (ka != kb || ((ka == 2 || ka == 3) && !cm->d->pw_comparable))
+		if (ka != kb || ((ka == 2 || ka == 3) && (!cm->d->pw_comparable || cm->shifted)))
 			return add_change(cm, OM_CHANGE_SECRET_UNKNOWN, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
 		return add_change(cm, OM_CHANGE_SECRET, OM_CANON_NONE, OM_CANON_NONE, 0, 0);
 	}
@@ -1518,7 +1928,7 @@ static int cmp_node(struct cmp *cm, om_canon_node a, om_canon_node b, int keyed_
 		return add_change(cm, OM_CHANGE_CHANGED, a, b, 0, 0);
 	switch (ta) {
 	case OM_CANON_OBJECT:
-		return cmp_object(cm, a, b, keyed_elem);
+		return cmp_object(cm, a, b, elem);
 	case OM_CANON_ARRAY:
 		return cmp_array(cm, a, b);
 	case OM_CANON_STRING:
@@ -1892,7 +2302,8 @@ static int compare_item(struct differ *d, const struct item *it, const char *old
 	if (doc) {
 		struct cmp cm = {d, k, {old_path, it->path},
 				 {{d, 0, NULL, 0, 0, NULL, 0, 0}, {d, 1, NULL, 0, 0, NULL, 0, 0}},
-				 NULL, 0, 0, {0}, {0}, strcmp(it->path, OM_BUNDLE_MARKER) == 0};
+				 NULL, 0, 0, {0}, {0}, strcmp(it->path, OM_BUNDLE_MARKER) == 0,
+				 strcmp(old_path, it->path) != 0};
 		r = normalize(&cm, 0) < 0 || normalize(&cm, 1) < 0 ? -1 :
 		    cmp_node(&cm, om_canon_root(d->c[0]), om_canon_root(d->c[1]), 0);
 		if (r == 0 && (cm.nch || st == OM_DIFF_RENAMED))
@@ -2140,12 +2551,14 @@ static const char *secret_state(const struct side *s, json_t **secrets)
 }
 
 /*
- * When password tokens cannot be compared as they are (two salts, or
- * clear on the other side), derive each password side's key, so that
- * normalize() opens its tokens.  -1 and err on trouble.
+ * When a password is given and a side's secrets are password tokens,
+ * derive that side's key, so that normalize() opens its tokens and they
+ * compare by value: tokens of two salts or passwords, or of two locations,
+ * or against clear ones.  -1 and err on trouble.
  */
 static int open_keys(struct differ *d,
-		     const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+		     const char *(*password)(void *ctx, int side, size_t *len,
+					     struct om_err *err),
 		     void *pwctx)
 {
 	json_t *sec[2];
@@ -2154,8 +2567,7 @@ static int open_keys(struct differ *d,
 
 	for (int i = 0; i < 2; i++)
 		st[i] = secret_state(&d->s[i], &sec[i]);
-	need = (strcmp(st[0], "password") == 0 || strcmp(st[1], "password") == 0) &&
-	       !d->pw_comparable;
+	need = strcmp(st[0], "password") == 0 || strcmp(st[1], "password") == 0;
 	if (!password || !need) {
 		rc = 0;
 		goto out;
@@ -2173,7 +2585,7 @@ static int open_keys(struct differ *d,
 			om_err_prefix(d->err, "'%s': entry 'manifest.json'", d->s[i].name);
 			goto out;
 		}
-		if (!(pw = password(pwctx, &len, d->err)) ||
+		if (!(pw = password(pwctx, i, &len, d->err)) ||
 		    !(d->key[i] = om_pw_key_derive(pw, len, &p, d->err)))
 			goto out;
 		om_pw_key_check(d->key[i], got);
@@ -2197,7 +2609,8 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 }
 
 long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
-			const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+			const char *(*password)(void *ctx, int side, size_t *len,
+						struct om_err *err),
 			void *pwctx, om_diff_fn *fn, void *ctx, struct om_err *err)
 {
 	struct differ d;
@@ -2209,6 +2622,7 @@ long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
 	d.fd[0] = d.fd[1] = -1;
 	d.s[0].name = a;
 	d.s[1].name = b;
+	find_elemsets(&d);
 	if (strcmp(a, "-") == 0 && strcmp(b, "-") == 0) {
 		om_err_set(err, "only one bundle can be standard input");
 		return -1;
@@ -2245,6 +2659,7 @@ out:
 		om_bundle_reader_close(d.s[i].r);
 		om_canon_free(d.c[i]);
 		pmap_free(&d.s[i].map);
+		pmap_free(&d.s[i].elems);
 		free(d.s[i].buf);
 		free(d.s[i].secrets);
 		for (size_t j = 0; j < d.s[i].nlone; j++) {

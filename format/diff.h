@@ -13,16 +13,24 @@
  *     rename.
  *   - Within a document, every reference (the model's refs, and a
  *     document's SpaceId) compares as the path of the document it names in
- *     its own bundle, and is shown as that document's name; the document's
- *     own "Id" and the "Id" of elements of keyed arrays are server-specific
- *     and left out.  So the same configuration on two servers compares
- *     equal.
- *   - Elements of the model's keyed arrays (steps, actions, variables,
- *     phases, templates, ...) are matched by key and rank; a change of
- *     their order is reported as moves.  Arrays of plain values are
- *     compared as sets of values; other arrays by position.
+ *     its own bundle, and is shown as that document's name; a tag or an
+ *     inner reference names an element of a document, and compares as that
+ *     document's path and the element's name (the model's inner_name).
+ *     The document's own "Id" and the "Id" of array elements are
+ *     server-specific and left out.  So the same configuration on two
+ *     servers compares equal.
+ *   - Elements of the model's keyed arrays (steps, actions, phases,
+ *     templates, ...) are matched by key and rank; a change of their order
+ *     is reported as moves.  Where the model completes the key
+ *     ("Variables[]+Scope"), elements are matched by key and that member
+ *     (references by name, lists as sets), the rest by key in order, and
+ *     the array has no order.  Arrays of plain values are compared as sets
+ *     of values; other arrays by position.
  *   - Secrets are never shown: a secret is changed, or om-diff cannot tell
- *     (different secret states, or password tokens under different salts).
+ *     (different secret states, password tokens under different salts, or
+ *     tokens bound to different locations), unless a password opens them.
+ *     The manifest's Counts and Secrets are not compared, except a change
+ *     of secret state that leaves secrets not comparable.
  *   - Other files (script sidecars, task logs) are diffed line by line;
  *     binary or large files only as changed.
  *
@@ -30,9 +38,11 @@
  * increasing order); files whose bytes are equal are skipped without being
  * parsed.  Files that differ are kept in a temporary file (unlinked at once)
  * until both bundles have been read, because references may point forward.
- * Memory: a map of every document's Id to its path in each bundle (about
- * Id + path + 16 bytes per document), two of the largest document, and the
- * list of documents found on one side only.
+ * Memory (docs/om-diff.1, NOTES): a map of every document's Id to its path
+ * in each bundle (Id + path + 2 bytes in an arena grown by doubling, and 8
+ * to 16 bytes of table, per document), the same for the elements that tags
+ * and inner references name, the list of documents found on one side only,
+ * and a few times the largest document.
  *
  * Ownership: everything handed to the callback belongs to this module and
  * is valid only during the call.
@@ -106,18 +116,19 @@ long om_diff_bundles(const char *a, const char *b, const char *tmpdir, om_diff_f
 		     void *ctx, struct om_err *err);
 
 /*
- * The same, with a way to open password-encrypted secrets: when the two
- * bundles' om-pw-1 tokens are not under the same salt and parameters (so
- * cannot be compared as they are), or one side's secrets are clear,
- * password() is asked for the password (the same for both bundles; a
- * pointer to *len bytes that stays the caller's until the call returns, or
- * NULL with err set), and the tokens are opened and compared by value
- * (never kept in the clear: each becomes a keyed hash).  A password a
- * bundle's check value refuses is an error.  password NULL: such secrets
- * are "cannot tell".
+ * The same, with a way to open password-encrypted secrets: for each bundle
+ * whose secrets are in the password state, password() is asked for its
+ * password (side 0 for a, 1 for b; a pointer to *len bytes that stays the
+ * caller's until the call returns, or NULL with err set), and the tokens
+ * are opened and compared by value, with each other and with clear ones
+ * (never kept in the clear: each becomes a keyed hash), so that tokens of
+ * two salts or two passwords, or bound to two locations, compare.  A
+ * password a bundle's check value refuses is an error.  password NULL:
+ * tokens compare as they are, or are "cannot tell".
  */
 long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
-			const char *(*password)(void *ctx, size_t *len, struct om_err *err),
+			const char *(*password)(void *ctx, int side, size_t *len,
+						struct om_err *err),
 			void *pwctx, om_diff_fn *fn, void *ctx, struct om_err *err);
 
 /*

@@ -27,11 +27,14 @@ static const char *const vol_machine[] = {
 /* Templates with sensitive defaults: projects, library variable sets. */
 static const char *const sec_templates[] = {"Templates[]/DefaultValue/SensitiveValue", NULL};
 
-/* Keyed arrays (struct om_kind keys): elements named by a member. */
+/* Keyed arrays (struct om_kind keys): elements named by a member, and the
+ * members completing their identity. */
 static const char *const keys_lifecycle[] = {"Phases[]=Name", NULL};
 static const char *const keys_tagset[] = {"Tags[]=Name", NULL};
 static const char *const keys_templates[] = {"Templates[]=Name", NULL};
-static const char *const keys_variableset[] = {"Variables[]=Name", NULL};
+/* A variable is its name and its scope: several of one name differ by
+ * scope, and their order means nothing. */
+static const char *const keys_variableset[] = {"Variables[]=Name", "Variables[]+Scope", NULL};
 static const char *const keys_process[] = {
 	"Steps[]=Name", "Steps[]/Actions[]=Name", "Steps[]/Actions[]/Packages[]=Name", NULL};
 static const char *const keys_actiontemplate[] = {"Parameters[]=Name", "Packages[]=Name", NULL};
@@ -553,6 +556,44 @@ int om_ref_allows(const struct om_ref *ref, const struct om_kind *k)
 	return 0;
 }
 
+/* The reference of k whose path is the n bytes at path, or NULL. */
+static const struct om_ref *ref_at(const struct om_kind *k, const char *path, size_t n)
+{
+	for (size_t j = 0; j < k->nrefs; j++)
+		if (strlen(k->refs[j].path) == n && memcmp(k->refs[j].path, path, n) == 0)
+			return &k->refs[j];
+	return NULL;
+}
+
+int om_ref_holders(const struct om_kind *k, const struct om_ref *r, const struct om_kind **out,
+		   int max)
+{
+	const struct om_kind *cur[8], *next[8];
+	int ncur = 1, n;
+
+	if (r->form != OM_REF_TAG && r->form != OM_REF_INNER)
+		return 0;
+	/* A tag names an element of its target; an inner reference one of
+	 * the document reached by following the members of via. */
+	cur[0] = k;
+	for (const char *v = r->form == OM_REF_INNER ? r->via : ""; ncur && v;) {
+		size_t m = strcspn(v, ">");
+		n = 0;
+		for (int c = 0; c < ncur; c++) {
+			const struct om_ref *hop = r->form == OM_REF_TAG ? r : ref_at(cur[c], v, m);
+			for (size_t j = 0; hop && hop->target && j < om_nkinds && n < 8; j++)
+				if (om_ref_allows(hop, &om_kinds[j]))
+					next[n++] = &om_kinds[j];
+		}
+		memcpy(cur, next, (size_t)n * sizeof *cur);
+		ncur = n;
+		v = v[m] ? v + m + 1 : NULL;
+	}
+	n = ncur < max ? ncur : max;
+	memcpy(out, cur, (size_t)n * sizeof *out);
+	return n;
+}
+
 const char *om_history_name(enum om_history h)
 {
 	static const char *const names[] = {
@@ -733,8 +774,8 @@ static const char *key_member(const struct loc *l, const char *end)
 	}
 	gen[g] = 0;
 	for (const char *const *e = l->kind->keys; *e; e++) {
-		size_t n = strcspn(*e, "=");
-		if (n == g && memcmp(*e, gen, g) == 0)
+		size_t n = strcspn(*e, "=+");
+		if ((*e)[n] == '=' && n == g && memcmp(*e, gen, g) == 0)
 			return *e + n + 1;
 	}
 	return NULL;
@@ -963,7 +1004,7 @@ int om_model_check(struct om_err *err)
 			if (path_check(*s, err) < 0)
 				goto bad;
 		for (const char *const *e = k->keys; e && *e; e++) {
-			size_t n = strcspn(*e, "=");
+			size_t n = strcspn(*e, "=+");
 			char arr[256];
 			if (!(*e)[n] || !(*e)[n + 1] || n < 3 || n >= sizeof arr ||
 			    strncmp(*e + n - 2, "[]", 2) != 0) {
@@ -973,6 +1014,15 @@ int om_model_check(struct om_err *err)
 			snprintf(arr, sizeof arr, "%.*s", (int)n, *e);
 			if (path_check(arr, err) < 0)
 				goto bad;
+			/* "A[]+M" completes the identity that "A[]=Name" gives. */
+			const char *const *f = k->keys;
+			while ((*e)[n] == '+' && *f && !(strcspn(*f, "=+") == n && (*f)[n] == '=' &&
+							 memcmp(*f, *e, n) == 0))
+				f++;
+			if ((*e)[n] == '+' && !*f) {
+				om_err_set(err, "model: key '%s' completes no name", *e);
+				goto bad;
+			}
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(om_kinds[j].id_prefix, k->id_prefix) == 0 ||

@@ -146,7 +146,10 @@ struct om_kind {
 	 * same value is told by its rank.  Matching and locations go by it
 	 * instead of the index, so that an element added or removed elsewhere
 	 * in the array moves nothing (spec/model.md, "Locations").
-	 * NULL-terminated, or NULL: none.
+	 * "ArrayPath+Member" ("Variables[]+Scope") adds a member to the
+	 * identity of such elements, for matching (om-diff) but not for
+	 * locations: the elements are told apart by name and that member, and
+	 * the array has no order.  NULL-terminated, or NULL: none.
 	 */
 	const char *const *keys;
 };
@@ -175,6 +178,13 @@ int om_model_may_be_file(const char *path);
 
 /* May ref refer to a document of kind k? */
 int om_ref_allows(const struct om_ref *ref, const struct om_kind *k);
+
+/* The kinds whose documents hold the elements that a tag or inner
+ * reference r of kind k names (a tag set; for an inner reference, the kinds
+ * reached by following r->via from k), at most max of them into out.
+ * Returns how many; 0 for other forms. */
+int om_ref_holders(const struct om_kind *k, const struct om_ref *r, const struct om_kind **out,
+		   int max);
 
 /* The name of a history class ("deployments"), "" for OM_HIST_NONE. */
 const char *om_history_name(enum om_history h);

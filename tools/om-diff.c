@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../format/canon.h"
 #include "../format/diff.h"
 #include "../format/model.h"
 #include "../format/seal.h"
@@ -32,10 +33,11 @@ static const char usage_text[] =
 	"  --name-only         the paths of the documents and files that differ\n"
 	"  --json              one JSON record per change, for scripts and jq\n"
 	"  -q, --quiet         print nothing; the exit status says\n"
-	"  --color=WHEN        colour the text: auto (the default: on a terminal,\n"
-	"                      unless NO_COLOR is set), always or never\n"
+	"  --color, --color=WHEN  colour the text: auto (the default: on a terminal,\n"
+	"                      unless NO_COLOR is set), always (--color alone) or never\n"
 	"  --password-file FILE  open password-encrypted secrets with the first line of\n"
-	"                      FILE, to compare those of two salts by value\n"
+	"                      FILE and compare them by value; given twice (or with\n"
+	"                      --password-fd), the first is A's password, the second B's\n"
 	"  --password-fd N     the same with the first line read from descriptor N\n"
 	"  --textconv FILE     print the bundle FILE as stable text (for git's textconv)\n"
 	"  -h, --help          show this help and exit\n"
@@ -58,16 +60,25 @@ struct out {
 
 static const char *const status_word[] = {"added", "removed", "changed", "renamed"};
 
+/* A string as a JSON string; bytes that are not UTF-8 (a text file's
+ * lines, a name in an archive) become U+FFFD, so that the output is always
+ * valid JSON. */
 static void put_json_str(FILE *f, const char *s)
 {
+	size_t n = strlen(s), k;
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
+	for (const char *p = s, *end = s + n; p < end; p += k ? k : 1) {
+		unsigned char ch = (unsigned char)*p;
+		k = om_utf8_len(p, (size_t)(end - p));
+		if (!k)
+			fputs("\\ufffd", f);
+		else if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, k, f);
 	}
 	fputc('"', f);
 }
@@ -109,8 +120,8 @@ static void text_change(const struct out *o, const struct om_diff_change *c)
 		fprintf(f, "  %s~ %s: secret changed%s\n", col(o, YELLOW), loc, col(o, RESET));
 		break;
 	case OM_CHANGE_SECRET_UNKNOWN:
-		fprintf(f, "  %s? %s: secret, cannot tell whether it changed (different keys or "
-			"secret states)%s\n", col(o, MAGENTA), loc, col(o, RESET));
+		fprintf(f, "  %s? %s: secret, cannot tell whether it changed (different keys, "
+			"secret states or places)%s\n", col(o, MAGENTA), loc, col(o, RESET));
 		break;
 	case OM_CHANGE_HUNK:
 		fprintf(f, "  %s%s%s\n", col(o, CYAN), c->loc, col(o, RESET));
@@ -301,20 +312,31 @@ static FILE *temp_out(void)
 	return f;
 }
 
-/* The password of password-encrypted bundles, read on first use. */
+/* The passwords of password-encrypted bundles, read on first use: one
+ * source for both bundles, or two (A's, then B's). */
 struct pw {
-	struct om_pwsource src;
-	struct om_password pw;
+	struct om_pwsource src[2];
+	int nsrc; /* given by options */
+	struct om_password pw[2];
 };
 
-static const char *get_password(void *ctx, size_t *len, struct om_err *err)
+static const char *get_password(void *ctx, int side, size_t *len, struct om_err *err)
 {
 	struct pw *p = ctx;
+	int i = p->nsrc == 2 ? side : 0;
 
-	if (!p->pw.p && om_password_get(&p->src, 0, &p->pw, err) < 0)
+	if (!p->pw[i].p && om_password_get(&p->src[i], 0, &p->pw[i], err) < 0)
 		return NULL;
-	*len = p->pw.len;
-	return p->pw.p;
+	*len = p->pw[i].len;
+	return p->pw[i].p;
+}
+
+/* The next password source of an option; at most two. */
+static struct om_pwsource *next_source(struct pw *p)
+{
+	if (p->nsrc == 2)
+		om_die_usage("--password-file and --password-fd: at most two (A's, then B's)");
+	return &p->src[p->nsrc++];
 }
 
 int main(int argc, char **argv)
@@ -325,7 +347,7 @@ int main(int argc, char **argv)
 		{"name-only", no_argument, NULL, O_NAMES},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, 'q'},
-		{"color", required_argument, NULL, O_COLOR},
+		{"color", optional_argument, NULL, O_COLOR},
 		{"textconv", required_argument, NULL, O_TEXTCONV},
 		{"password-file", required_argument, NULL, O_PWFILE},
 		{"password-fd", required_argument, NULL, O_PWFD},
@@ -337,7 +359,8 @@ int main(int argc, char **argv)
 	const char *textconv = NULL, *color = "auto", *no_color = getenv("NO_COLOR");
 	int c, modes = 0;
 	struct om_err err;
-	struct pw pw = {{NULL, -1, "OM_PASSWORD", "Bundle password: "}, {NULL, 0}};
+	struct pw pw = {{{NULL, -1, "OM_PASSWORD", NULL}, {NULL, -1, NULL, NULL}}, 0,
+			{{NULL, 0}, {NULL, 0}}};
 	long n;
 
 	om_progname = "om-diff";
@@ -348,14 +371,17 @@ int main(int argc, char **argv)
 		case O_JSON: o.mode = M_JSON; modes++; break;
 		case 'q': o.mode = M_QUIET; modes++; break;
 		case O_COLOR:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "always") && strcmp(optarg, "never"))
+			/* --color alone is --color=always; it never takes the next
+			 * argument. */
+			if (optarg && strcmp(optarg, "auto") && strcmp(optarg, "always") &&
+			    strcmp(optarg, "never"))
 				om_die_usage("--color: '%s' is not auto, always or never", optarg);
-			color = optarg;
+			color = optarg ? optarg : "always";
 			break;
 		case O_TEXTCONV: textconv = optarg; break;
-		case O_PWFILE: pw.src.file = optarg; break;
+		case O_PWFILE: next_source(&pw)->file = optarg; break;
 		case O_PWFD:
-			if ((pw.src.fd = om_password_parse_fd(optarg)) < 0)
+			if ((next_source(&pw)->fd = om_password_parse_fd(optarg)) < 0)
 				om_die_usage("--password-fd: '%s' is not a file descriptor number",
 					     optarg);
 			break;
@@ -390,9 +416,10 @@ int main(int argc, char **argv)
 		o.f = temp_out();
 	/* A password is used only when given: om-diff never prompts. */
 	n = om_diff_bundles_pw(argv[optind], argv[optind + 1], NULL,
-			       om_password_given(&pw.src) ? get_password : NULL, &pw, on_doc, &o,
+			       om_password_given(&pw.src[0]) ? get_password : NULL, &pw, on_doc, &o,
 			       &err);
-	om_password_free(&pw.pw);
+	om_password_free(&pw.pw[0]);
+	om_password_free(&pw.pw[1]);
 	if (n < 0)
 		om_die(2, "%s", err.msg);
 	if (o.mode == M_STAT && n > 0)

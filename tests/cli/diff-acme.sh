@@ -7,14 +7,23 @@ k=$OM_FIXTURES/acme.key
 exp() { db=$1; shift; om-export --db "dbname=$db" --master-key-file "$k" --redact-secrets "$@"; }
 
 # A second store holding the same configuration under other Ids: every
-# numeric document Id shifted by 1000 (derived Ids and references with it).
+# numeric document Id shifted by 1000 (derived Ids and references with it),
+# every tag Id by 100 (TagSets-1/Tags-3 -> TagSets-1001/Tags-103), and every
+# element's GUID Id (steps, actions, templates, variables, channel rules)
+# made another by reversing its first group, so that tag scopes, action
+# scopes and tenant variables' templates name their elements by other Ids.
 createdb b
 psql_q -d b -f "$OM_TOP/spec/store.sql"
-perl -pe 'BEGIN { $p = join "|", qw(Spaces Users UserRoles Teams Environments Lifecycles
+perl -0777 -pe 'BEGIN { $p = join "|", qw(Spaces Users UserRoles Teams Environments Lifecycles
 	ProjectGroups Feeds Accounts Certificates WorkerPools MachinePolicies Workers Machines
 	TagSets Tenants ActionTemplates LibraryVariableSets Projects Channels Runbooks
-	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events) }
-	s/\b($p)-(\d+)\b/"$1-" . ($2 + 1000)/ge' "$OM_FIXTURES/acme.sql" | psql_q -d b >/dev/null
+	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events);
+	$g = "([0-9a-f]{8})(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})" }
+	$id{$1} = 1 while /"Id": "$g"/g;
+	s/\b($p)-(\d+)\b/"$1-" . ($2 + 1000)/ge;
+	s/\bTags-(\d+)\b/"Tags-" . ($1 + 100)/ge;
+	s/\b$g\b/$id{$1} ? reverse($1) . $2 : "$1$2"/ge' "$OM_FIXTURES/acme.sql" |
+	psql_q -d b >/dev/null
 # Without events and tasks: they embed Ids in text (MessageHtml), which
 # two servers cannot share.
 exp a --ignore-history -o a1
@@ -54,6 +63,34 @@ exp a --ignore-history -o a3
 must_fail 1 om-diff a2 a3 >changes.txt
 echo "== steps, secret, variable"
 cat changes.txt
+
+# Variables are a name and a scope, in no order: two of one name swapped
+# are no change; one more of a known name, placed first, is one added
+# variable (nothing else moves or changes).
+vars() { psql_q -d a -c "UPDATE variablesets SET doc = jsonb_set(doc, '{Variables}', $1)
+	WHERE id = 'variableset-Projects-1'"; }
+vars "jsonb_build_array(doc->'Variables'->1, doc->'Variables'->0) ||
+	(SELECT jsonb_agg(e ORDER BY i) FROM jsonb_array_elements(doc->'Variables') WITH ORDINALITY t(e, i) WHERE i > 2)"
+exp a --ignore-history -o a4
+jq -r '.Variables[0:2][] | .Name' "a4/spaces/Default/projects/Acme Web/variables.json" | uniq -c
+om-diff a3 a4
+vars "'[{\"Id\": \"5b3c8f0e-0000-4000-8000-000000000002\", \"Name\": \"Website.Host\", \"Type\": \"String\",
+	\"Value\": \"dr.acme.com\", \"IsSensitive\": false,
+	\"Scope\": {\"Environment\": [\"Environments-5\"], \"Role\": [\"dr-site\"]}}]'::jsonb || (doc->'Variables')"
+exp a --ignore-history -o a5
+echo "== one more variable of a name"
+must_fail 1 om-diff a4 a5
+
+# A document added, one removed, in every output.
+psql_q -d a -c "INSERT INTO environments (doc) VALUES ('{\"Id\": \"Environments-99\", \"Name\": \"QA\",
+	\"SpaceId\": \"Spaces-1\", \"SortOrder\": 9, \"UseGuidedFailure\": false}')"
+psql_q -d a -c "DELETE FROM feeds WHERE id = 'Feeds-2'"
+exp a --ignore-history -o a6
+echo "== added and removed"
+must_fail 1 om-diff a5 a6
+must_fail 1 om-diff --stat a5 a6
+must_fail 1 om-diff --name-only a5 a6
+must_fail 1 om-diff --json a5 a6
 
 # The other outputs say the same as the text.
 echo "== stat"

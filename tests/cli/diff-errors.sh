@@ -14,6 +14,11 @@ for f in "$OM_TESTDATA"/jsontestsuite/n_*.json; do
 	printf '{"Id": "Environments-2"}\n' >c/doc.json
 	must_fail 2 om-diff c b >out 2>err
 	test ! -s out && grep -q "^om-diff: 'b': entry 'doc.json': " err || { echo "$f:"; cat err; exit 1; }
+	# Equal bytes are not compared, but a document whose Id is not on
+	# a line of canonical text is parsed to find it.
+	cp "$f" c/doc.json
+	must_fail 2 om-diff c b >out 2>err
+	test ! -s out && grep -q "^om-diff: 'c': entry 'doc.json': " err || { echo "$f:"; cat err; exit 1; }
 	n=$((n + 1))
 done
 echo "$n invalid documents refused"

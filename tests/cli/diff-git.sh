@@ -7,9 +7,10 @@ exp() { om-export --db dbname=a --master-key-file "$k" --redact-secrets --ignore
 git init -q repo
 cd repo
 git config user.email t@example.com && git config user.name t
-# The lines of README and docs/om-diff.1.
+# The lines of README, docs/guide-git.md and docs/om-diff.1.
 echo '*.tar.zst diff=om' >.gitattributes
 git config diff.om.textconv 'om-diff --textconv'
+git config diff.om.xfuncname '^=== .*'
 exp -o acme.tar.zst
 git add . && git commit -qm one
 # A changed script, a changed secret.
@@ -23,6 +24,8 @@ cp acme.tar.zst ../old.tar.zst
 exp -o acme.tar.zst
 echo "== git diff"
 git diff | grep '^[-+]' | sed 's/(secret [0-9a-f]*)/(secret X)/'
+# Each hunk says which file (document or script) it is in.
+git diff | grep '^@@' | sed 's/^@@ [^@]* @@ //'
 git diff --stat | sed 's/ *|.*//'
 echo "== git difftool"
 # (git 2.39 treats a tool's exit status 1 as death with --trust-exit-code,

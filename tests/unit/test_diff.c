@@ -149,12 +149,75 @@ static void test_documents(void)
 	CHECK(strstr(got, "e.tar': entry 'e/Dev.json': invalid JSON") != NULL);
 }
 
+/* A bundle of a tag set, a project with its process, and its variables
+ * (vars: the text of the Variables array), with the Ids of the first
+ * server, or of a second one (other). */
+static const char *elements_bundle(const char *name, int other, const char *vars)
+{
+	static char t[2][512], p[2][256], dp[2][512], v[2][2048];
+	static int k;
+	int i = k++ % 2;
+	const char *tag1 = other ? "TagSets-5/Tags-9" : "TagSets-1/Tags-1";
+	const char *tag2 = other ? "TagSets-5/Tags-8" : "TagSets-1/Tags-2";
+	const char *pid = other ? "Projects-7" : "Projects-1";
+
+	snprintf(t[i], sizeof t[i], "{\"Id\": \"%s\", \"Name\": \"Hosting\", \"Tags\": ["
+		 "{\"Id\": \"%s\", \"Name\": \"Cloud\"}, {\"Id\": \"%s\", \"Name\": \"Hybrid\"}]}",
+		 other ? "TagSets-5" : "TagSets-1", tag1, tag2);
+	snprintf(p[i], sizeof p[i], "{\"Id\": \"%s\", \"Name\": \"x\", "
+		 "\"DeploymentProcessId\": \"deploymentprocess-%s\"}", pid, pid);
+	snprintf(dp[i], sizeof dp[i], "{\"Id\": \"deploymentprocess-%s\", \"OwnerId\": \"%s\", "
+		 "\"Steps\": [{\"Id\": \"s\", \"Name\": \"S\", \"Actions\": ["
+		 "{\"Id\": \"%s\", \"Name\": \"Run\"}, {\"Id\": \"%s\", \"Name\": \"Check\"}]}]}",
+		 pid, pid, other ? "a-9" : "a-1", other ? "a-8" : "a-2");
+	snprintf(v[i], sizeof v[i], "{\"Id\": \"variableset-%s\", \"OwnerId\": \"%s\", "
+		 "\"Variables\": [%s]}", pid, pid, vars);
+	return bundle(name, "e/Dev.json", other ? ENV7 : ENV1, "e/Test.json", other ? ENV8 : ENV2,
+		      "tag-sets/Hosting.json", t[i], "x/deployment-process.json", dp[i], "x/project.json", p[i],
+		      "x/variables.json", v[i], NULL);
+}
+
+static void test_elements(void)
+{
+	/* Variables are their name and scope: a new one of a known name, and
+	 * two of one name swapped, show as one added variable.  Tags and
+	 * actions are named by other Ids on the second server. */
+	const char *a = elements_bundle("ea", 0,
+		"{\"Name\": \"H\", \"Value\": \"a\", \"Scope\": {\"Environment\": [\"Environments-1\"]}},"
+		"{\"Name\": \"H\", \"Value\": \"b\", \"Scope\": {\"Environment\": [\"Environments-2\"], "
+		"\"TenantTag\": [\"TagSets-1/Tags-1\"]}},"
+		"{\"Name\": \"N\", \"Value\": \"n\", \"Scope\": {\"Action\": [\"a-1\"]}}");
+	const char *b = elements_bundle("eb", 1,
+		"{\"Name\": \"H\", \"Value\": \"c\", \"Scope\": {\"Environment\": [\"Environments-7\"], "
+		"\"TenantTag\": [\"TagSets-5/Tags-8\"]}},"
+		"{\"Name\": \"N\", \"Value\": \"n\", \"Scope\": {\"Action\": [\"a-9\"]}},"
+		"{\"Name\": \"H\", \"Value\": \"b\", \"Scope\": {\"TenantTag\": [\"TagSets-5/Tags-9\"], "
+		"\"Environment\": [\"Environments-8\"]}},"
+		"{\"Name\": \"H\", \"Value\": \"a\", \"Scope\": {\"Environment\": [\"Environments-7\"]}}");
+	CHECK(diff(a, b) == 1);
+	CHECK_STR(got, "changed VariableSet x/variables\n"
+		       " + Variables[Name=\"H\"] - {\"Name\":\"H\",\"Scope\":{\"Environment\":[\"Dev\"],"
+		       "\"TenantTag\":[\"Hosting/Hybrid\"]},\"Value\":\"c\"}\n");
+	/* A scope changed: the variable left over is paired by name; the
+	 * action is shown by its name. */
+	const char *c = elements_bundle("ec", 1,
+		"{\"Name\": \"H\", \"Value\": \"a\", \"Scope\": {\"Environment\": [\"Environments-7\"]}},"
+		"{\"Name\": \"H\", \"Value\": \"b\", \"Scope\": {\"Environment\": [\"Environments-8\"], "
+		"\"TenantTag\": [\"TagSets-5/Tags-9\"]}},"
+		"{\"Name\": \"N\", \"Value\": \"n\", \"Scope\": {\"Action\": [\"a-8\"]}}");
+	CHECK(diff(a, c) == 1);
+	CHECK_STR(got, "changed VariableSet x/variables\n"
+		       " - Variables[Name=\"N\"]/Scope/Action[] \"Run\" -\n"
+		       " + Variables[Name=\"N\"]/Scope/Action[] - \"Check\"\n");
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
 	RUN(test_lines);
 	RUN(test_documents);
+	RUN(test_elements);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
