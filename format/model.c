@@ -213,7 +213,6 @@ static const struct om_ref refs_project[] = {
 	{"AutoDeployReleaseOverrides[]/ReleaseId", "Release", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/ProvisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/DeprovisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
-	{"UsedPackages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
 };
 
 static const struct om_ref refs_channel[] = {
