@@ -1594,12 +1594,54 @@ static int is_merged(const struct om_kind *k)
 	return 0;
 }
 
+static int set_equal(json_t *a, json_t *b);
+
 static int array_has(json_t *a, json_t *v)
 {
 	for (size_t i = 0; i < json_array_size(a); i++)
-		if (json_equal(json_array_get(a, i), v))
+		if (set_equal(json_array_get(a, i), v))
 			return 1;
 	return 0;
+}
+
+/* Is a member absent, null, an empty array or an empty object?  A scope
+ * without environments is the same as one with an empty list of them. */
+static int nothing(json_t *v)
+{
+	return !v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+	       (json_is_object(v) && json_object_size(v) == 0);
+}
+
+/* json_equal() with every array taken as a set: the members of a merge
+ * (a variable's scope, a team's role assignments and their restrictions)
+ * have no order, and the same set in another order is the same value. */
+static int set_equal(json_t *a, json_t *b)
+{
+	const char *key;
+	json_t *v;
+
+	if (json_is_array(a) && json_is_array(b)) {
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!array_has(b, json_array_get(a, i)))
+				return 0;
+		for (size_t i = 0; i < json_array_size(b); i++)
+			if (!array_has(a, json_array_get(b, i)))
+				return 0;
+		return 1;
+	}
+	if (json_is_object(a) && json_is_object(b)) {
+		json_object_foreach(a, key, v) {
+			json_t *w = json_object_get(b, key);
+			if (nothing(v) ? !nothing(w) : !w || !set_equal(v, w))
+				return 0;
+		}
+		json_object_foreach(b, key, v) {
+			if (!json_object_get(a, key) && !nothing(v))
+				return 0;
+		}
+		return 1;
+	}
+	return json_equal(a, b);
 }
 
 static int union_into(json_t *base, json_t *other)
@@ -1611,14 +1653,35 @@ static int union_into(json_t *base, json_t *other)
 	return 0;
 }
 
-/* The key of a variable: its name and its scope. */
+/* The key of a variable: its name and its scope (as sets). */
 static int keyed_eq(json_t *a, json_t *b, const char *const key[2])
 {
 	for (int i = 0; i < 2 && key[i]; i++) {
 		json_t *va = json_object_get(a, key[i]), *vb = json_object_get(b, key[i]);
-		if (!va && !vb)
+		if (nothing(va) && nothing(vb))
 			continue;
-		if (!va || !vb || !json_equal(va, vb))
+		if (!va || !vb || !set_equal(va, vb))
+			return 0;
+	}
+	return 1;
+}
+
+/* Are the two documents of kind k the same, the members a merge handles
+ * compared as sets? */
+static int merged_equal(const struct om_kind *k, json_t *a, json_t *b)
+{
+	const char *key;
+	json_t *v;
+
+	if (json_object_size(a) != json_object_size(b))
+		return 0;
+	json_object_foreach(a, key, v) {
+		json_t *w = json_object_get(b, key);
+		int set = 0;
+		for (size_t r = 0; r < sizeof merge_rules / sizeof merge_rules[0]; r++)
+			set |= strcmp(merge_rules[r].kind, k->name) == 0 &&
+			       strcmp(merge_rules[r].member, key) == 0;
+		if (!w || !(set ? set_equal(v, w) : json_equal(v, w)))
 			return 0;
 	}
 	return 1;
@@ -1806,7 +1869,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 			oom(x);
 			goto out;
 		}
-		if (json_equal(fin, t)) {
+		if (merged_equal(k, fin, t)) {
 			d->action = OM_IMPORT_UNCHANGED;
 			json_decref(fin);
 			fin = NULL;
