@@ -262,7 +262,14 @@ int main(int argc, char **argv)
 		       o.dry_run ? "dry run: " : "", counts[OM_IMPORT_CREATED],
 		       counts[OM_IMPORT_OVERWRITTEN], counts[OM_IMPORT_MERGED],
 		       counts[OM_IMPORT_SKIPPED], counts[OM_IMPORT_UNCHANGED]);
-		if (!changed)
+		if (!changed && counts[OM_IMPORT_SKIPPED])
+			printf("nothing changed: %lu document%s differ%s from the target's and %s "
+			       "skipped (--overwrite replaces %s)\n", counts[OM_IMPORT_SKIPPED],
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "" : "s",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "s" : "",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "was" : "were",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "it" : "them");
+		else if (!changed)
 			puts("nothing to change: the target already holds the bundle");
 		else if (o.dry_run)
 			puts("nothing changed: a dry run");

@@ -61,4 +61,7 @@ om-import --db dbname=t --master-key-file t.key --overwrite a.tar
 psql_q -d t -c "SELECT x->>'Name', x->'Scope'->>'Environment' FROM variablesets, jsonb_array_elements(doc->'Variables') x
 	WHERE owner_id = (SELECT id FROM libraryvariablesets WHERE name = 'ops/db') AND x->>'Name' = 'Database.Password'"
 psql_q -d t -c "SELECT jsonb_array_length(doc->'UserRoles'), doc->'UserRoles'->0->>'ProjectIds' FROM teams WHERE name = 'Database Administrators'"
+# Only a skipped document differs: nothing changed, and the line says why.
+psql_q -d t -c "UPDATE environments SET doc = doc || '{\"Description\": \"by target again\"}' WHERE name = 'Test'"
+om-import --db dbname=t --master-key-file t.key a.tar
 om-store check --db dbname=t --master-key-file t.key
