@@ -182,6 +182,7 @@ struct bundle {
 	struct smap elems;   /* source element Id -> target element Id */
 	unsigned ignored;    /* history classes the export left out */
 	int have_manifest;
+	int same_key;        /* redacted with the target's master key */
 	struct om_pw_key *pwkey; /* a password bundle's key */
 };
 
@@ -358,6 +359,18 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
+/* Were the fingerprints of a redacted bundle made with the target's master
+ * key?  The manifest's KeyId tells (spec/bundle.md). */
+static int same_key(struct imp *x, json_t *manifest)
+{
+	const char *id = json_string_value(json_object_get(json_object_get(manifest, "Secrets"),
+							   "KeyId"));
+	char want[OM_FINGERPRINT_SIZE];
+
+	om_key_fingerprint(x->o->key, "manifest.json#Secrets/KeyId", "", 0, want);
+	return id && strcmp(id, want) == 0;
+}
+
 /* The key of a password bundle, from the password the caller gives and
  * the manifest's Secrets; a wrong password is told by the check value. */
 static int password_key(struct imp *x, struct bundle *b, json_t *secrets)
@@ -427,6 +440,7 @@ static int read_manifest(struct imp *x, struct bundle *b, const char *text, size
 		goto out;
 	}
 	b->ignored = ignored_classes(m);
+	b->same_key = same_key(x, m);
 	b->have_manifest = 1;
 	rc = 0;
 out:
@@ -1460,113 +1474,6 @@ static int script_hit(const struct om_hit *hit, void *vctx)
 	return 0;
 }
 
-/*
- * The secret tokens of a bundle, in one place: the clear value of a token
- * at location loc, as a malloc()ed string of *len bytes.  target holds the
- * target's clear values of the same document by location (for a redacted
- * token: the target's value stays), or is NULL.  A password token opens
- * with the bundle's key at the document's path and loc.
- */
-static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
-		      const char *loc, struct smap *target, char **clear, size_t *len)
-{
-	if (strncmp(token, "om-clear-1:", 11) == 0) {
-		size_t tl = strlen(token + 11), n;
-		char *out = malloc(tl + 1);
-		if (!out)
-			return oom(x);
-		if (sodium_base642bin((unsigned char *)out, tl, token + 11, tl, NULL, &n, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) != 0) {
-			free(out);
-			return doc_err(x, d, "%s: bad clear secret token", where);
-		}
-		out[n] = 0;
-		*clear = out;
-		*len = n;
-		return 0;
-	}
-	if (strncmp(token, "om-redacted-1:", 14) == 0) {
-		json_t *v = target ? smap_get(target, loc) : NULL;
-		if (!v)
-			return doc_err(x, d, "%s: the secret is redacted and the target has none "
-				       "at this place", where);
-		*len = json_string_length(v);
-		if (!(*clear = malloc(*len + 1)))
-			return oom(x);
-		memcpy(*clear, json_string_value(v), *len + 1);
-		return 0;
-	}
-	if (strncmp(token, OM_PW_PREFIX, strlen(OM_PW_PREFIX)) == 0 && x->b->pwkey) {
-		char *c;
-		size_t n;
-		int r = om_pw_decrypt(x->b->pwkey, d->path, loc, token, strlen(token), &c, &n,
-				      x->err);
-		if (r < 0)
-			return doc_err(x, d, "%s: %s", where, x->err->msg);
-		if (r > 0)
-			return doc_err(x, d, "%s: the secret does not open: its token was changed "
-				       "or moved from another place", where);
-		*clear = malloc(n + 1);
-		if (*clear) {
-			memcpy(*clear, c, n + 1);
-			*len = n;
-		}
-		om_clear_free(c);
-		return *clear ? 0 : oom(x);
-	}
-	return doc_err(x, d, "%s: not a secret token of this bundle's state", where);
-}
-
-struct secret_ctx {
-	struct imp *x;
-	const struct doc *d;
-	struct smap *target; /* loc -> json string of the clear value */
-	int mode;            /* 0 tokens -> clear, 1 sealed -> clear (target), 2 clear -> sealed */
-};
-
-static int secret_hit(const struct om_hit *hit, void *vctx)
-{
-	struct secret_ctx *c = vctx;
-	struct imp *x = c->x;
-	const char *s = json_string_value(hit->value);
-	char *clear = NULL;
-	size_t len;
-	json_t *nv;
-
-	if (c->mode == 0) {
-		if (token_open(x, c->d, hit->where, s, hit->loc, c->target, &clear, &len) < 0)
-			return -1;
-		nv = json_stringn_nocheck(clear, len);
-		sodium_memzero(clear, len);
-		free(clear);
-	} else if (c->mode == 1) {
-		int r = om_unseal(x->o->key, s, &clear, &len, x->err);
-		if (r != 0) {
-			/* Not ours: leave it as it is, it will compare unequal. */
-			return 0;
-		}
-		nv = json_stringn_nocheck(clear, len);
-		om_clear_free(clear);
-		if (c->target && smap_put(c->target, hit->loc, nv, NULL) < 0)
-			return oom(x);
-		if (c->target)
-			json_incref(nv);
-	} else {
-		char *tok = om_seal(x->o->key, s, json_string_length(hit->value), x->err);
-		if (!tok)
-			return -1;
-		nv = json_string(tok);
-		free(tok);
-	}
-	if (!nv)
-		return oom(x);
-	if (json_is_array(hit->parent))
-		json_array_set_new(hit->parent, array_index(hit->parent, hit->value), nv);
-	else
-		json_object_set_new(hit->parent, object_key(hit->parent, hit->value), nv);
-	return 0;
-}
-
 /* ---- merging ---- */
 
 enum merge_how { MERGE_SET, MERGE_KEYED, MERGE_MAP_OF_SETS };
@@ -1727,6 +1634,261 @@ static int merge_into(const struct om_kind *k, json_t *base, json_t *other)
 	return 0;
 }
 
+/* ---- secrets ---- */
+
+/* A secret of the target's document, clear: where it is held. */
+struct tsecret {
+	json_t *holder;  /* the object holding it (a variable) */
+	char *member;    /* its member there ("Value") */
+	json_t *value;   /* the clear value, a string of the target's document */
+};
+
+/* The target's secrets of one document, by keyed location and in order. */
+struct tsecrets {
+	struct smap byloc; /* keyed location -> clear value (a reference held) */
+	struct tsecret *v;
+	size_t n, cap;
+};
+
+static int tsecrets_add(struct tsecrets *ts, const char *loc, json_t *holder, const char *member,
+			json_t *value)
+{
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 16;
+		struct tsecret *p = realloc(ts->v, cap * sizeof *p);
+		if (!p)
+			return -1;
+		ts->v = p;
+		ts->cap = cap;
+	}
+	if (smap_put(&ts->byloc, loc, value, NULL) < 0)
+		return -1;
+	json_incref(value);
+	ts->v[ts->n] = (struct tsecret){holder, member ? strdup(member) : NULL, value};
+	if (member && !ts->v[ts->n].member)
+		return -1;
+	ts->n++;
+	return 0;
+}
+
+static void tsecrets_free(struct tsecrets *ts)
+{
+	for (size_t i = 0; i < ts->byloc.cap; i++)
+		if (ts->byloc.keys[i])
+			json_decref(ts->byloc.vals[i]);
+	smap_free(&ts->byloc, 0);
+	for (size_t i = 0; i < ts->n; i++)
+		free(ts->v[i].member);
+	free(ts->v);
+	memset(ts, 0, sizeof *ts);
+}
+
+/* The keyed merge rule of a kind (variables by name and scope), or NULL. */
+static const struct merge_rule *keyed_rule(const struct om_kind *k)
+{
+	for (size_t i = 0; i < sizeof merge_rules / sizeof merge_rules[0]; i++)
+		if (merge_rules[i].how == MERGE_KEYED && strcmp(merge_rules[i].kind, k->name) == 0)
+			return &merge_rules[i];
+	return NULL;
+}
+
+/* Does this clear value give the redacted fingerprint at the document's
+ * bundle path and keyed location (spec/bundle.md, "Secret tokens")? */
+static int fingerprint_is(struct imp *x, const struct doc *d, const char *loc, const char *hex,
+			  json_t *value)
+{
+	char fp[OM_FINGERPRINT_SIZE], *where = malloc(strlen(d->path) + strlen(loc) + 2);
+
+	if (!where)
+		return oom(x);
+	sprintf(where, "%s#%s", d->path, loc);
+	om_key_fingerprint(x->o->key, where, json_string_value(value), json_string_length(value),
+			   fp);
+	free(where);
+	return strlen(hex) == OM_FINGERPRINT_SIZE - 1 && memcmp(fp, hex, OM_FINGERPRINT_SIZE - 1) == 0;
+}
+
+struct secret_ctx {
+	struct imp *x;
+	const struct doc *d;
+	struct tsecrets *target; /* the target's secrets of the document, or NULL */
+	int mode;            /* 0 tokens -> clear, 1 sealed -> clear (target), 2 clear -> sealed */
+	json_t *doc, *tdoc;  /* mode 0: the bundle's and the target's document */
+};
+
+/*
+ * A redacted token takes the target's value of the same place.  In an
+ * array of elements told apart by a key of several members (variables by
+ * name and scope, the scope as a set), the place is the secret of the
+ * target's element with the same key, not the one at the same keyed
+ * location: same-named variables are numbered by their order, which two
+ * servers need not share.  Elsewhere it is the same keyed location.  When
+ * the bundle's fingerprints were made with the target's master key, the
+ * fingerprint picks the value among several candidates, finds a value that
+ * moved, and tells a target value that differs from the bundle's (kept,
+ * with a warning).  Candidates of different values that nothing tells
+ * apart are an error.
+ */
+static int redacted_value(struct secret_ctx *c, const struct om_hit *hit, json_t **out)
+{
+	struct imp *x = c->x;
+	const char *hex = json_string_value(hit->value) + strlen(OM_REDACTED_PREFIX);
+	const struct merge_rule *m = keyed_rule(c->d->kind);
+	const char *member = json_is_object(hit->parent) ? object_key(hit->parent, hit->value) : NULL;
+	json_t *arr = m ? json_object_get(c->doc, m->member) : NULL, *one = NULL, *fp_hit = NULL;
+	size_t ncand = 0;
+	int r, differ = 0;
+
+	*out = NULL;
+	if (!c->target)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has none at this "
+			       "place", hit->where);
+	if (member && arr && array_index(arr, hit->parent) != (size_t)-1) {
+		json_t *tarr = json_object_get(c->tdoc, m->member);
+		for (size_t i = 0; i < c->target->n; i++) {
+			const struct tsecret *t = &c->target->v[i];
+			if (!t->member || strcmp(t->member, member) != 0 ||
+			    array_index(tarr, t->holder) == (size_t)-1 ||
+			    !keyed_eq(t->holder, hit->parent, m->key))
+				continue;
+			ncand++;
+			differ |= one && !json_equal(one, t->value);
+			one = t->value;
+			if (x->b->same_key && !fp_hit) {
+				if ((r = fingerprint_is(x, c->d, hit->loc, hex, t->value)) < 0)
+					return -1;
+				fp_hit = r ? t->value : NULL;
+			}
+		}
+	} else if ((one = smap_get(&c->target->byloc, hit->loc))) {
+		ncand = 1;
+		if (x->b->same_key) {
+			if ((r = fingerprint_is(x, c->d, hit->loc, hex, one)) < 0)
+				return -1;
+			fp_hit = r ? one : NULL;
+		}
+	}
+	/* A value that moved (the variable's scope changed): any secret of
+	 * the target's document that gives the fingerprint is the value. */
+	for (size_t i = 0; x->b->same_key && !fp_hit && i < c->target->n; i++) {
+		if ((r = fingerprint_is(x, c->d, hit->loc, hex, c->target->v[i].value)) < 0)
+			return -1;
+		fp_hit = r ? c->target->v[i].value : NULL;
+	}
+	if (fp_hit) {
+		*out = fp_hit;
+		return 0;
+	}
+	if (differ)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has %zu of the "
+			       "same name and scope with different values: which to keep is "
+			       "ambiguous", hit->where, ncand);
+	if (!ncand)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has none at this "
+			       "place", hit->where);
+	if (x->b->same_key)
+		warn(x, "'%s': entry '%s': %s: the secret is redacted and the target's value "
+		     "differs from the bundle's: the target's is kept", x->b->name, c->d->path,
+		     hit->where);
+	*out = one;
+	return 0;
+}
+
+/*
+ * The clear and password tokens of a bundle, in one place: the clear value
+ * of a token at location loc, as a malloc()ed string of *len bytes.  A
+ * password token opens with the bundle's key at the document's path and
+ * loc.  (Redacted tokens: redacted_value().)
+ */
+static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
+		      const char *loc, char **clear, size_t *len)
+{
+	if (strncmp(token, "om-clear-1:", 11) == 0) {
+		size_t tl = strlen(token + 11), n;
+		char *out = malloc(tl + 1);
+		if (!out)
+			return oom(x);
+		if (sodium_base642bin((unsigned char *)out, tl, token + 11, tl, NULL, &n, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(out);
+			return doc_err(x, d, "%s: bad clear secret token", where);
+		}
+		out[n] = 0;
+		*clear = out;
+		*len = n;
+		return 0;
+	}
+	if (strncmp(token, OM_PW_PREFIX, strlen(OM_PW_PREFIX)) == 0 && x->b->pwkey) {
+		char *c;
+		size_t n;
+		int r = om_pw_decrypt(x->b->pwkey, d->path, loc, token, strlen(token), &c, &n,
+				      x->err);
+		if (r < 0)
+			return doc_err(x, d, "%s: %s", where, x->err->msg);
+		if (r > 0)
+			return doc_err(x, d, "%s: the secret does not open: its token was changed "
+				       "or moved from another place", where);
+		*clear = malloc(n + 1);
+		if (*clear) {
+			memcpy(*clear, c, n + 1);
+			*len = n;
+		}
+		om_clear_free(c);
+		return *clear ? 0 : oom(x);
+	}
+	return doc_err(x, d, "%s: not a secret token of this bundle's state", where);
+}
+
+static int secret_hit(const struct om_hit *hit, void *vctx)
+{
+	struct secret_ctx *c = vctx;
+	struct imp *x = c->x;
+	const char *s = json_string_value(hit->value);
+	char *clear = NULL;
+	size_t len;
+	json_t *nv;
+
+	if (c->mode == 0 && strncmp(s, OM_REDACTED_PREFIX, strlen(OM_REDACTED_PREFIX)) == 0) {
+		if (redacted_value(c, hit, &nv) < 0)
+			return -1;
+		nv = json_copy(nv);
+	} else if (c->mode == 0) {
+		if (token_open(x, c->d, hit->where, s, hit->loc, &clear, &len) < 0)
+			return -1;
+		nv = json_stringn_nocheck(clear, len);
+		sodium_memzero(clear, len);
+		free(clear);
+	} else if (c->mode == 1) {
+		int r = om_unseal(x->o->key, s, &clear, &len, x->err);
+		if (r != 0) {
+			/* Not ours: leave it as it is, it will compare unequal. */
+			return 0;
+		}
+		nv = json_stringn_nocheck(clear, len);
+		om_clear_free(clear);
+		if (nv && c->target &&
+		    tsecrets_add(c->target, hit->loc, hit->parent,
+				 json_is_object(hit->parent) ? object_key(hit->parent, hit->value)
+							     : NULL, nv) < 0) {
+			json_decref(nv);
+			return oom(x);
+		}
+	} else {
+		char *tok = om_seal(x->o->key, s, json_string_length(hit->value), x->err);
+		if (!tok)
+			return -1;
+		nv = json_string(tok);
+		free(tok);
+	}
+	if (!nv)
+		return oom(x);
+	if (json_is_array(hit->parent))
+		json_array_set_new(hit->parent, array_index(hit->parent, hit->value), nv);
+	else
+		json_object_set_new(hit->parent, object_key(hit->parent, hit->value), nv);
+	return 0;
+}
+
 /* ---- writing ---- */
 
 /* Append a document as a line of COPY text. */
@@ -1794,10 +1956,10 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 /* The target's document ready for comparison: volatile members out (kept
  * in vol), secrets as clear text (also by location into secrets). */
 static json_t *target_cmp(struct imp *x, const struct doc *d, const char *text, json_t **vol,
-			  struct smap *secrets)
+			  struct tsecrets *secrets)
 {
 	json_t *t = json_loads(text, 0, NULL);
-	struct secret_ctx sc = {x, d, secrets, 1};
+	struct secret_ctx sc = {x, d, secrets, 1, NULL, NULL};
 
 	if (!t) {
 		doc_err(x, d, "cannot parse the target's document %s", d->dst_id);
@@ -1819,22 +1981,14 @@ static json_t *target_cmp(struct imp *x, const struct doc *d, const char *text, 
 	return t;
 }
 
-static void free_secret_map(struct smap *m)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			json_decref(m->vals[i]);
-	smap_free(m, 0);
-}
-
 /* Decide and prepare one document: the final body to write into *out
  * (NULL when nothing is written) and its action. */
 static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json_t **out)
 {
 	const struct om_kind *k = d->kind;
 	json_t *doc = load_doc(x, d), *t = NULL, *vol = NULL, *fin = NULL;
-	struct smap tsecrets = {0};
-	struct secret_ctx sc = {x, d, &tsecrets, 0};
+	struct tsecrets tsecrets = {0};
+	struct secret_ctx sc = {x, d, NULL, 0, doc, NULL};
 	struct script_ctx scr = {x, d};
 	int rc = -1;
 
@@ -1848,6 +2002,8 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		}
 		if (!(t = target_cmp(x, d, target_text, &vol, &tsecrets)))
 			goto out;
+		sc.target = &tsecrets;
+		sc.tdoc = t;
 	}
 	json_object_set_new(doc, "Id", json_string(d->dst_id));
 	if (d->space) {
@@ -1885,7 +2041,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		d->action = OM_IMPORT_SKIPPED;
 	}
 	if (fin) {
-		struct secret_ctx seal = {x, d, NULL, 2};
+		struct secret_ctx seal = {x, d, NULL, 2, NULL, NULL};
 		/* The server's own members (timestamps, versions) stay. */
 		if (vol)
 			json_object_update(fin, vol);
@@ -1898,7 +2054,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 	}
 	rc = 0;
 out:
-	free_secret_map(&tsecrets);
+	tsecrets_free(&tsecrets);
 	json_decref(doc);
 	json_decref(t);
 	json_decref(vol);
