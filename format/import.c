@@ -178,6 +178,7 @@ struct bundle {
 	struct file *files;
 	size_t nfiles, capfiles;
 	struct smap ids;     /* source Id -> doc index + 1 */
+	struct smap sidecars; /* sidecar paths the documents' tokens name */
 	struct smap scripts; /* sidecar path -> malloc()ed body */
 	struct smap elems;   /* source element Id -> target element Id */
 	unsigned ignored;    /* history classes the export left out */
@@ -448,12 +449,31 @@ out:
 	return rc;
 }
 
-/* Is this entry a script sidecar: ".../scripts/NAME"? */
-static int is_sidecar(const char *path)
-{
-	const char *s = strrchr(path, '/');
+/* The script sidecars a document names: om-script-1:scripts/NAME in an
+ * action's script body is the entry scripts/NAME beside the document.  A
+ * document sorts before the scripts/ entries of its directory, so every
+ * sidecar is known before it is read; an entry no token names is no
+ * sidecar, whatever its directory is called (a project named "scripts"). */
+struct sidecar_ctx {
+	struct imp *x;
+	struct bundle *b;
+	const char *path; /* the document's entry */
+};
 
-	return s && s - path >= 8 && memcmp(s - 8, "/scripts", 8) == 0;
+static int sidecar_hit(const struct om_hit *hit, void *vctx)
+{
+	struct sidecar_ctx *c = vctx;
+	json_t *props = json_object_get(hit->value, "Properties");
+	const char *body = json_string_value(json_object_get(props, "Octopus.Action.Script.ScriptBody"));
+	const char *slash = strrchr(c->path, '/');
+	char path[OM_BUNDLE_PATH_MAX + 1];
+
+	if (!body || strncmp(body, "om-script-1:scripts/", 20) != 0 || strchr(body + 20, '/') ||
+	    !body[20])
+		return 0;
+	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - c->path + 1) : 0, c->path,
+		 body + 12);
+	return smap_put(&c->b->sidecars, path, (void *)1, NULL) < 0 ? oom(c->x) : 0;
 }
 
 /* The index of the --space-map entry for a space name. */
@@ -527,6 +547,11 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		om_err_set(x->err, "'%s': entry '%s': Id %s is used by another document", b->name,
 			   path, d.src_id);
 		goto out;
+	}
+	if (k->scripts) {
+		struct sidecar_ctx sc = {x, b, path};
+		if (om_path_walk(doc, k->scripts, sidecar_hit, &sc, x->err) != 0)
+			goto out;
 	}
 	if (spool_write(x, text, len, &d.off) < 0)
 		goto out;
@@ -619,7 +644,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 		const struct om_kind *k;
 		const char *id;
 
-		if (is_sidecar(e.path) && e.size <= MAX_SCRIPT) {
+		if (smap_get(&b->sidecars, e.path) && e.size <= MAX_SCRIPT) {
 			void *old;
 			if (om_bundle_read_all(r, MAX_SCRIPT, &buf, &len, x->err) < 0)
 				goto out;
@@ -2417,6 +2442,7 @@ static void free_bundle(struct bundle *b)
 	free(b->docs);
 	free(b->files);
 	smap_free(&b->ids, 0);
+	smap_free(&b->sidecars, 0);
 	smap_free(&b->scripts, 1);
 	smap_free(&b->elems, 1);
 }
