@@ -213,6 +213,11 @@ struct imp {
 	unsigned long written;          /* documents of the bundle written so far (progress) */
 	unsigned long maps_used; /* bit i: --space-map entry i met its space */
 	unsigned long nhome;
+	/* Per kind: the weak references cleared in the bundle being applied,
+	 * and the documents holding them (told by report_cleared()). */
+	unsigned long *cleared_refs, *cleared_docs;
+	unsigned long doc_cleared; /* of the document remap_refs() did last */
+	int refs_again;          /* remapping a document a second time: no warnings */
 };
 
 static char *xstrdup(struct imp *x, const char *s)
@@ -1249,6 +1254,7 @@ struct fixes {
 	struct fix *f;
 	size_t n, cap;
 	int fail;
+	int cleared;     /* weak references of the document cleared */
 };
 
 /* The target's Id for a reference's Id, or NULL. */
@@ -1295,8 +1301,11 @@ static int fix_hit(const struct om_ref_hit *h, void *vctx)
 				h->at->where);
 			return -1;
 		}
-		warn(x, "'%s': entry '%s': %s: %s %s not in bundle or target: dropped",
-		     x->b->name, fx->d->path, h->at->where, kw, h->id);
+		if (!x->refs_again)
+			warn(x, "'%s': entry '%s': %s: %s %s not in bundle or target: dropped",
+			     x->b->name, fx->d->path, h->at->where, kw, h->id);
+	} else if (!to) {
+		fx->cleared++;
 	}
 	/* A CSV string gives one call per Id; it is rebuilt once. */
 	if (h->ref->form == OM_REF_CSV)
@@ -1380,7 +1389,7 @@ static const char *object_key(json_t *o, json_t *v)
  * from their array (or set to null). */
 static int remap_refs(struct imp *x, const struct doc *d, json_t *doc)
 {
-	struct fixes fx = {x, d, NULL, 0, 0, 0};
+	struct fixes fx = {x, d, NULL, 0, 0, 0, 0};
 	int rc = -1;
 
 	if (om_refs_each(d->kind, doc, fix_hit, &fx, x->err) != 0)
@@ -1439,6 +1448,7 @@ static int remap_refs(struct imp *x, const struct doc *d, json_t *doc)
 			}
 		}
 	}
+	x->doc_cleared = (unsigned long)fx.cleared;
 	rc = 0;
 	goto out;
 nomem:
@@ -2015,6 +2025,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 	struct tsecrets tsecrets = {0};
 	struct secret_ctx sc = {x, d, NULL, 0, doc, NULL};
 	struct script_ctx scr = {x, d};
+	unsigned long cleared;
 	int rc = -1;
 
 	*out = NULL;
@@ -2037,6 +2048,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 	}
 	if (remap_refs(x, d, doc) < 0 || remap_elements(x, k, doc) < 0)
 		goto out;
+	cleared = x->doc_cleared;
 	if (k->scripts && om_path_walk(doc, k->scripts, script_hit, &scr, x->err) != 0)
 		goto out;
 	if (om_secrets_each(k, doc, secret_hit, &sc, x->err) != 0)
@@ -2076,6 +2088,13 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		}
 		d->written = d->action != OM_IMPORT_MERGED;
 		*out = fin;
+		/* History written with references cleared: told once per kind
+		 * (report_cleared()); unchanged and skipped documents change
+		 * nothing. */
+		if (cleared) {
+			x->cleared_refs[k - om_kinds] += cleared;
+			x->cleared_docs[k - om_kinds]++;
+		}
 	}
 	rc = 0;
 out:
@@ -2327,6 +2346,7 @@ static int claim_files(struct imp *x)
 		char *last, *path;
 		struct file *f;
 		json_t *doc;
+		int r;
 		if (!k->file || !k->bundle_file)
 			continue;
 		if (!(doc = load_doc(x, d)))
@@ -2363,7 +2383,10 @@ static int claim_files(struct imp *x)
 		}
 		/* The file's name in the target, with the target's Ids. */
 		json_object_set_new(doc, "Id", json_string(d->dst_id));
-		if (remap_refs(x, d, doc) < 0) {
+		x->refs_again = 1;
+		r = remap_refs(x, d, doc);
+		x->refs_again = 0;
+		if (r < 0) {
 			json_decref(doc);
 			return -1;
 		}
@@ -2414,6 +2437,29 @@ static void unstage_files(struct bundle *b)
 }
 
 /* ---- the whole ---- */
+
+/* One warning line per kind whose documents had history references
+ * cleared: "'B': 5 events: 7 references to documents not in bundle or
+ * target: cleared". */
+static void report_cleared(struct imp *x)
+{
+	for (size_t k = 0; k < om_nkinds; k++) {
+		unsigned long nd = x->cleared_docs[k], nr = x->cleared_refs[k];
+		char kw[64];
+		size_t n;
+		if (!nr)
+			continue;
+		kind_words(om_kinds[k].name, kw, sizeof kw - 3);
+		n = strlen(kw);
+		if (nd != 1 && n && kw[n - 1] == 'y')
+			strcpy(kw + n - 1, "ies");
+		else if (nd != 1)
+			strcat(kw, "s");
+		warn(x, "'%s': %lu %s: %lu reference%s to %s not in bundle or target: cleared",
+		     x->b->name, nd, kw, nr, nr == 1 ? "" : "s", nr == 1 ? "a document" : "documents");
+		x->cleared_docs[k] = x->cleared_refs[k] = 0;
+	}
+}
 
 const char *om_import_action_name(enum om_import_action a)
 {
@@ -2514,8 +2560,14 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	x.counts = counts;
 	memset(counts, 0, OM_IMPORT_NACTIONS * sizeof *counts);
 	err->msg[0] = 0;
-	if (!bundles)
+	x.cleared_refs = calloc(om_nkinds, sizeof *x.cleared_refs);
+	x.cleared_docs = calloc(om_nkinds, sizeof *x.cleared_docs);
+	if (!bundles || !x.cleared_refs || !x.cleared_docs) {
+		free(bundles);
+		free(x.cleared_refs);
+		free(x.cleared_docs);
 		return oom(&x);
+	}
 	find_elemsets(&x);
 	if (om_store_open(conn, err) < 0)
 		goto out;
@@ -2554,6 +2606,7 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 		for (size_t k = 0; k < om_nkinds; k++)
 			if (write_kind(&x, &om_kinds[k]) < 0)
 				goto rollback;
+		report_cleared(&x);
 		if (claim_files(&x) < 0)
 			goto rollback;
 	}
@@ -2600,6 +2653,8 @@ out:
 		free(x.home_dir);
 	}
 	free(bundles);
+	free(x.cleared_refs);
+	free(x.cleared_docs);
 	smap_free(&x.alloc_kinds, 0);
 	free(x.line.p);
 	free(x.copy.p);
