@@ -1,8 +1,11 @@
 #include "import.h"
+#include "sigs.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2287,25 +2290,95 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/*
+ * The staging directory, for om_import_cleanup_on_signal(): its path with
+ * a final '/', and how many names (0, 1, ...) may be files in it.  A name
+ * is counted before its file is made, so that the handler may try to
+ * remove a file that is not there yet, never miss one.
+ */
+static struct {
+	volatile sig_atomic_t active;
+	volatile sig_atomic_t count;
+	size_t len;
+	char dir[PATH_MAX];
+} staged;
+
+void om_import_cleanup_on_signal(void)
+{
+	/* unlink(), rmdir() and memcpy() only: async-signal-safe. */
+	char p[PATH_MAX + 24];
+
+	if (!staged.active)
+		return;
+	memcpy(p, staged.dir, staged.len);
+	for (long k = staged.count - 1; k >= 0; k--) {
+		char digits[24];
+		size_t d = sizeof digits;
+		long v = k;
+		do
+			digits[--d] = (char)('0' + v % 10);
+		while ((v /= 10) > 0);
+		memcpy(p + staged.len, digits + d, sizeof digits - d);
+		p[staged.len + sizeof digits - d] = 0;
+		unlink(p);
+	}
+	p[staged.len - 1] = 0;
+	rmdir(p);
+}
+
+/* The staging directory is no more the handler's business. */
+static void staged_forget(void)
+{
+	staged.active = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Make the staging directory in the home, known to the signal handler
+ * before a signal can see it made. */
+static int stage_dir(struct imp *x)
+{
+	size_t n = strlen(x->o->home) + 32;
+	sigset_t held;
+	int ok;
+
+	if (n >= sizeof staged.dir) {
+		om_err_set(x->err, "'%s': path too long", x->o->home);
+		return -1;
+	}
+	if (!(x->home_dir = malloc(n)))
+		return oom(x);
+	snprintf(x->home_dir, n, "%s/.om-import-XXXXXX", x->o->home);
+	om_signals_hold(&held);
+	ok = mkdtemp(x->home_dir) != NULL;
+	if (ok) {
+		staged.len = strlen(x->home_dir) + 1;
+		memcpy(staged.dir, x->home_dir, staged.len - 1);
+		staged.dir[staged.len - 1] = '/';
+		staged.count = 0;
+		atomic_signal_fence(memory_order_seq_cst);
+		staged.active = 1;
+	}
+	om_signals_release(&held);
+	if (!ok) {
+		om_err_set(x->err, "'%s': cannot make a temporary directory: %s", x->o->home,
+			   strerror(errno));
+		free(x->home_dir);
+		x->home_dir = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Copy a file entry from the spool to a temporary name in the home. */
 static int stage_file(struct imp *x, struct file *f)
 {
 	char name[64], buf[65536];
 	int fd;
 
-	if (!x->home_dir) {
-		size_t n = strlen(x->o->home) + 32;
-		if (!(x->home_dir = malloc(n)))
-			return oom(x);
-		snprintf(x->home_dir, n, "%s/.om-import-XXXXXX", x->o->home);
-		if (!mkdtemp(x->home_dir)) {
-			om_err_set(x->err, "'%s': cannot make a temporary directory: %s", x->o->home,
-				   strerror(errno));
-			free(x->home_dir);
-			x->home_dir = NULL;
-			return -1;
-		}
-	}
+	if (!x->home_dir && stage_dir(x) < 0)
+		return -1;
+	staged.count = (sig_atomic_t)(x->nhome + 1);
+	atomic_signal_fence(memory_order_seq_cst);
 	snprintf(name, sizeof name, "/%lu", x->nhome++);
 	if (!(f->home_tmp = malloc(strlen(x->home_dir) + strlen(name) + 1)))
 		return oom(x);
@@ -2333,11 +2406,13 @@ static int stage_file(struct imp *x, struct file *f)
 }
 
 /* Pair every file entry with its document; files of written documents
- * are staged in the home directory. */
+ * are staged in the home directory, and so are those of unchanged
+ * documents that are missing there (an import killed after its commit). */
 static int claim_files(struct imp *x)
 {
 	struct bundle *b = x->b;
 	int nohome_warned = 0;
+	unsigned long restored = 0;
 
 	for (size_t i = 0; i < b->ndocs; i++) {
 		struct doc *d = &b->docs[i];
@@ -2346,7 +2421,7 @@ static int claim_files(struct imp *x)
 		char *last, *path;
 		struct file *f;
 		json_t *doc;
-		int r;
+		int r, restore;
 		if (!k->file || !k->bundle_file)
 			continue;
 		if (!(doc = load_doc(x, d)))
@@ -2370,7 +2445,8 @@ static int claim_files(struct imp *x)
 			continue;
 		}
 		f->claimed = 1;
-		if (!d->written || x->o->dry_run) {
+		restore = !d->written && d->action == OM_IMPORT_UNCHANGED && x->o->home;
+		if (!restore && (!d->written || x->o->dry_run)) {
 			json_decref(doc);
 			continue;
 		}
@@ -2392,11 +2468,27 @@ static int claim_files(struct imp *x)
 		}
 		f->home_dst = home_path(x, k, doc);
 		json_decref(doc);
+		if (restore) {
+			struct stat st;
+			if (!f->home_dst || lstat(f->home_dst, &st) == 0 || errno != ENOENT) {
+				free(f->home_dst);
+				f->home_dst = NULL;
+				continue;
+			}
+			restored++;
+			if (x->o->dry_run)
+				continue;
+		}
 		if (!f->home_dst)
 			return doc_err(x, d, "its file cannot be named in the home directory");
 		if (stage_file(x, f) < 0)
 			return -1;
 	}
+	if (restored)
+		warn(x, "'%s': %lu file%s of documents the target already holds %s missing from "
+		     "the home directory: %s", b->name, restored, restored == 1 ? "" : "s",
+		     restored == 1 ? "was" : "were", !x->o->dry_run ? "put back" :
+		     restored == 1 ? "an import puts it back" : "an import puts them back");
 	for (size_t i = 0; i < b->nfiles; i++) {
 		struct file *f = &b->files[i];
 		if (f->claimed)
@@ -2551,7 +2643,8 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	struct imp x = {0};
 	struct bundle *bundles = calloc(o->nbundles ? o->nbundles : 1, sizeof *bundles);
 	char version[128];
-	int rc = -1, in_tx = 0;
+	sigset_t held;
+	int rc = -1, in_tx = 0, holding = 0;
 
 	x.conn = conn;
 	x.o = o;
@@ -2622,14 +2715,26 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	if (o->dry_run) {
 		if (om_store_exec(conn, "ROLLBACK", "cannot roll back", err) < 0)
 			goto out;
-	} else if (om_store_exec(conn, "COMMIT", "cannot commit", err) < 0) {
-		goto out;
+	} else {
+		/* From the commit until the files are in place, SIGINT and
+		 * friends wait: the files must follow the committed documents. */
+		om_signals_hold(&held);
+		holding = 1;
+		if (om_store_exec(conn, "COMMIT", "cannot commit", err) < 0)
+			goto out;
 	}
 	in_tx = 0;
 	if (!o->dry_run)
 		for (size_t i = 0; i < o->nbundles; i++)
 			if (place_files(&x, &bundles[i]) < 0)
 				goto out;
+	if (holding) {
+		if (x.home_dir)
+			rmdir(x.home_dir);
+		staged_forget();
+		om_signals_release(&held);
+		holding = 0;
+	}
 	if (o->item)
 		for (size_t i = 0; i < o->nbundles; i++)
 			for (size_t j = 0; j < bundles[i].ndocs; j++) {
@@ -2652,6 +2757,9 @@ out:
 		rmdir(x.home_dir);
 		free(x.home_dir);
 	}
+	staged_forget();
+	if (holding)
+		om_signals_release(&held);
 	free(bundles);
 	free(x.cleared_refs);
 	free(x.cleared_docs);

@@ -63,10 +63,12 @@ static const char *get_password(void *ctx, size_t *len, struct om_err *err)
 }
 
 /* On SIGINT and friends: the terminal's echo back (a prompt may be under
- * way); the server rolls the transaction back when the connection goes. */
+ * way) and the staged files out of the home directory; the server rolls
+ * the transaction back when the connection goes. */
 static void on_signal(int sig)
 {
 	om_password_restore_tty();
+	om_import_cleanup_on_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
