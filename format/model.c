@@ -429,9 +429,9 @@ const struct om_kind om_kinds[] = {
 	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL,
 	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL, NULL},
 
-	{"Package", "packages", "packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
+	{"Package", "packages", "Packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
 	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
-	 "Packages/{PackageId}/{PackageId}.{Version}{FileExtension}",
+	 "Packages/{FeedId}/{PackageId}/{PackageId}.{Version}{FileExtension}",
 	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL, NULL},
 };
 const size_t om_nkinds = N(om_kinds);

@@ -13,7 +13,7 @@ psql_q -d b -f "$OM_TOP/spec/store.sql"
 perl -pe 'BEGIN { $p = join "|", qw(Spaces Users UserRoles Teams Environments Lifecycles
 	ProjectGroups Feeds Accounts Certificates WorkerPools MachinePolicies Workers Machines
 	TagSets Tenants ActionTemplates LibraryVariableSets Projects Channels Runbooks
-	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events) }
+	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events Packages) }
 	s/\b($p)-(\d+)\b/"$1-" . ($2 + 1000)/ge' "$OM_FIXTURES/acme.sql" | psql_q -d b >/dev/null
 # Without events and tasks: they embed Ids in text (MessageHtml), which
 # two servers cannot share.
