@@ -1,8 +1,11 @@
 #include "import.h"
+#include "sigs.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,10 +181,12 @@ struct bundle {
 	struct file *files;
 	size_t nfiles, capfiles;
 	struct smap ids;     /* source Id -> doc index + 1 */
+	struct smap sidecars; /* sidecar paths the documents' tokens name */
 	struct smap scripts; /* sidecar path -> malloc()ed body */
 	struct smap elems;   /* source element Id -> target element Id */
 	unsigned ignored;    /* history classes the export left out */
 	int have_manifest;
+	int same_key;        /* redacted with the target's master key */
 	struct om_pw_key *pwkey; /* a password bundle's key */
 };
 
@@ -211,6 +216,11 @@ struct imp {
 	unsigned long written;          /* documents of the bundle written so far (progress) */
 	unsigned long maps_used; /* bit i: --space-map entry i met its space */
 	unsigned long nhome;
+	/* Per kind: the weak references cleared in the bundle being applied,
+	 * and the documents holding them (told by report_cleared()). */
+	unsigned long *cleared_refs, *cleared_docs;
+	unsigned long doc_cleared; /* of the document remap_refs() did last */
+	int refs_again;          /* remapping a document a second time: no warnings */
 };
 
 static char *xstrdup(struct imp *x, const char *s)
@@ -358,6 +368,18 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
+/* Were the fingerprints of a redacted bundle made with the target's master
+ * key?  The manifest's KeyId tells (spec/bundle.md). */
+static int same_key(struct imp *x, json_t *manifest)
+{
+	const char *id = json_string_value(json_object_get(json_object_get(manifest, "Secrets"),
+							   "KeyId"));
+	char want[OM_FINGERPRINT_SIZE];
+
+	om_key_fingerprint(x->o->key, "manifest.json#Secrets/KeyId", "", 0, want);
+	return id && strcmp(id, want) == 0;
+}
+
 /* The key of a password bundle, from the password the caller gives and
  * the manifest's Secrets; a wrong password is told by the check value. */
 static int password_key(struct imp *x, struct bundle *b, json_t *secrets)
@@ -427,6 +449,7 @@ static int read_manifest(struct imp *x, struct bundle *b, const char *text, size
 		goto out;
 	}
 	b->ignored = ignored_classes(m);
+	b->same_key = same_key(x, m);
 	b->have_manifest = 1;
 	rc = 0;
 out:
@@ -434,12 +457,31 @@ out:
 	return rc;
 }
 
-/* Is this entry a script sidecar: ".../scripts/NAME"? */
-static int is_sidecar(const char *path)
-{
-	const char *s = strrchr(path, '/');
+/* The script sidecars a document names: om-script-1:scripts/NAME in an
+ * action's script body is the entry scripts/NAME beside the document.  A
+ * document sorts before the scripts/ entries of its directory, so every
+ * sidecar is known before it is read; an entry no token names is no
+ * sidecar, whatever its directory is called (a project named "scripts"). */
+struct sidecar_ctx {
+	struct imp *x;
+	struct bundle *b;
+	const char *path; /* the document's entry */
+};
 
-	return s && s - path >= 8 && memcmp(s - 8, "/scripts", 8) == 0;
+static int sidecar_hit(const struct om_hit *hit, void *vctx)
+{
+	struct sidecar_ctx *c = vctx;
+	json_t *props = json_object_get(hit->value, "Properties");
+	const char *body = json_string_value(json_object_get(props, "Octopus.Action.Script.ScriptBody"));
+	const char *slash = strrchr(c->path, '/');
+	char path[OM_BUNDLE_PATH_MAX + 1];
+
+	if (!body || strncmp(body, "om-script-1:scripts/", 20) != 0 || strchr(body + 20, '/') ||
+	    !body[20])
+		return 0;
+	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - c->path + 1) : 0, c->path,
+		 body + 12);
+	return smap_put(&c->b->sidecars, path, (void *)1, NULL) < 0 ? oom(c->x) : 0;
 }
 
 /* The index of the --space-map entry for a space name. */
@@ -513,6 +555,11 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		om_err_set(x->err, "'%s': entry '%s': Id %s is used by another document", b->name,
 			   path, d.src_id);
 		goto out;
+	}
+	if (k->scripts) {
+		struct sidecar_ctx sc = {x, b, path};
+		if (om_path_walk(doc, k->scripts, sidecar_hit, &sc, x->err) != 0)
+			goto out;
 	}
 	if (spool_write(x, text, len, &d.off) < 0)
 		goto out;
@@ -605,7 +652,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 		const struct om_kind *k;
 		const char *id;
 
-		if (is_sidecar(e.path) && e.size <= MAX_SCRIPT) {
+		if (smap_get(&b->sidecars, e.path) && e.size <= MAX_SCRIPT) {
 			void *old;
 			if (om_bundle_read_all(r, MAX_SCRIPT, &buf, &len, x->err) < 0)
 				goto out;
@@ -1210,6 +1257,7 @@ struct fixes {
 	struct fix *f;
 	size_t n, cap;
 	int fail;
+	int cleared;     /* weak references of the document cleared */
 };
 
 /* The target's Id for a reference's Id, or NULL. */
@@ -1256,8 +1304,11 @@ static int fix_hit(const struct om_ref_hit *h, void *vctx)
 				h->at->where);
 			return -1;
 		}
-		warn(x, "'%s': entry '%s': %s: %s %s not in bundle or target: dropped",
-		     x->b->name, fx->d->path, h->at->where, kw, h->id);
+		if (!x->refs_again)
+			warn(x, "'%s': entry '%s': %s: %s %s not in bundle or target: dropped",
+			     x->b->name, fx->d->path, h->at->where, kw, h->id);
+	} else if (!to) {
+		fx->cleared++;
 	}
 	/* A CSV string gives one call per Id; it is rebuilt once. */
 	if (h->ref->form == OM_REF_CSV)
@@ -1341,7 +1392,7 @@ static const char *object_key(json_t *o, json_t *v)
  * from their array (or set to null). */
 static int remap_refs(struct imp *x, const struct doc *d, json_t *doc)
 {
-	struct fixes fx = {x, d, NULL, 0, 0, 0};
+	struct fixes fx = {x, d, NULL, 0, 0, 0, 0};
 	int rc = -1;
 
 	if (om_refs_each(d->kind, doc, fix_hit, &fx, x->err) != 0)
@@ -1400,6 +1451,7 @@ static int remap_refs(struct imp *x, const struct doc *d, json_t *doc)
 			}
 		}
 	}
+	x->doc_cleared = (unsigned long)fx.cleared;
 	rc = 0;
 	goto out;
 nomem:
@@ -1460,113 +1512,6 @@ static int script_hit(const struct om_hit *hit, void *vctx)
 	return 0;
 }
 
-/*
- * The secret tokens of a bundle, in one place: the clear value of a token
- * at location loc, as a malloc()ed string of *len bytes.  target holds the
- * target's clear values of the same document by location (for a redacted
- * token: the target's value stays), or is NULL.  A password token opens
- * with the bundle's key at the document's path and loc.
- */
-static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
-		      const char *loc, struct smap *target, char **clear, size_t *len)
-{
-	if (strncmp(token, "om-clear-1:", 11) == 0) {
-		size_t tl = strlen(token + 11), n;
-		char *out = malloc(tl + 1);
-		if (!out)
-			return oom(x);
-		if (sodium_base642bin((unsigned char *)out, tl, token + 11, tl, NULL, &n, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) != 0) {
-			free(out);
-			return doc_err(x, d, "%s: bad clear secret token", where);
-		}
-		out[n] = 0;
-		*clear = out;
-		*len = n;
-		return 0;
-	}
-	if (strncmp(token, "om-redacted-1:", 14) == 0) {
-		json_t *v = target ? smap_get(target, loc) : NULL;
-		if (!v)
-			return doc_err(x, d, "%s: the secret is redacted and the target has none "
-				       "at this place", where);
-		*len = json_string_length(v);
-		if (!(*clear = malloc(*len + 1)))
-			return oom(x);
-		memcpy(*clear, json_string_value(v), *len + 1);
-		return 0;
-	}
-	if (strncmp(token, OM_PW_PREFIX, strlen(OM_PW_PREFIX)) == 0 && x->b->pwkey) {
-		char *c;
-		size_t n;
-		int r = om_pw_decrypt(x->b->pwkey, d->path, loc, token, strlen(token), &c, &n,
-				      x->err);
-		if (r < 0)
-			return doc_err(x, d, "%s: %s", where, x->err->msg);
-		if (r > 0)
-			return doc_err(x, d, "%s: the secret does not open: its token was changed "
-				       "or moved from another place", where);
-		*clear = malloc(n + 1);
-		if (*clear) {
-			memcpy(*clear, c, n + 1);
-			*len = n;
-		}
-		om_clear_free(c);
-		return *clear ? 0 : oom(x);
-	}
-	return doc_err(x, d, "%s: not a secret token of this bundle's state", where);
-}
-
-struct secret_ctx {
-	struct imp *x;
-	const struct doc *d;
-	struct smap *target; /* loc -> json string of the clear value */
-	int mode;            /* 0 tokens -> clear, 1 sealed -> clear (target), 2 clear -> sealed */
-};
-
-static int secret_hit(const struct om_hit *hit, void *vctx)
-{
-	struct secret_ctx *c = vctx;
-	struct imp *x = c->x;
-	const char *s = json_string_value(hit->value);
-	char *clear = NULL;
-	size_t len;
-	json_t *nv;
-
-	if (c->mode == 0) {
-		if (token_open(x, c->d, hit->where, s, hit->loc, c->target, &clear, &len) < 0)
-			return -1;
-		nv = json_stringn_nocheck(clear, len);
-		sodium_memzero(clear, len);
-		free(clear);
-	} else if (c->mode == 1) {
-		int r = om_unseal(x->o->key, s, &clear, &len, x->err);
-		if (r != 0) {
-			/* Not ours: leave it as it is, it will compare unequal. */
-			return 0;
-		}
-		nv = json_stringn_nocheck(clear, len);
-		om_clear_free(clear);
-		if (c->target && smap_put(c->target, hit->loc, nv, NULL) < 0)
-			return oom(x);
-		if (c->target)
-			json_incref(nv);
-	} else {
-		char *tok = om_seal(x->o->key, s, json_string_length(hit->value), x->err);
-		if (!tok)
-			return -1;
-		nv = json_string(tok);
-		free(tok);
-	}
-	if (!nv)
-		return oom(x);
-	if (json_is_array(hit->parent))
-		json_array_set_new(hit->parent, array_index(hit->parent, hit->value), nv);
-	else
-		json_object_set_new(hit->parent, object_key(hit->parent, hit->value), nv);
-	return 0;
-}
-
 /* ---- merging ---- */
 
 enum merge_how { MERGE_SET, MERGE_KEYED, MERGE_MAP_OF_SETS };
@@ -1594,12 +1539,54 @@ static int is_merged(const struct om_kind *k)
 	return 0;
 }
 
+static int set_equal(json_t *a, json_t *b);
+
 static int array_has(json_t *a, json_t *v)
 {
 	for (size_t i = 0; i < json_array_size(a); i++)
-		if (json_equal(json_array_get(a, i), v))
+		if (set_equal(json_array_get(a, i), v))
 			return 1;
 	return 0;
+}
+
+/* Is a member absent, null, an empty array or an empty object?  A scope
+ * without environments is the same as one with an empty list of them. */
+static int nothing(json_t *v)
+{
+	return !v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+	       (json_is_object(v) && json_object_size(v) == 0);
+}
+
+/* json_equal() with every array taken as a set: the members of a merge
+ * (a variable's scope, a team's role assignments and their restrictions)
+ * have no order, and the same set in another order is the same value. */
+static int set_equal(json_t *a, json_t *b)
+{
+	const char *key;
+	json_t *v;
+
+	if (json_is_array(a) && json_is_array(b)) {
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!array_has(b, json_array_get(a, i)))
+				return 0;
+		for (size_t i = 0; i < json_array_size(b); i++)
+			if (!array_has(a, json_array_get(b, i)))
+				return 0;
+		return 1;
+	}
+	if (json_is_object(a) && json_is_object(b)) {
+		json_object_foreach(a, key, v) {
+			json_t *w = json_object_get(b, key);
+			if (nothing(v) ? !nothing(w) : !w || !set_equal(v, w))
+				return 0;
+		}
+		json_object_foreach(b, key, v) {
+			if (!json_object_get(a, key) && !nothing(v))
+				return 0;
+		}
+		return 1;
+	}
+	return json_equal(a, b);
 }
 
 static int union_into(json_t *base, json_t *other)
@@ -1611,14 +1598,35 @@ static int union_into(json_t *base, json_t *other)
 	return 0;
 }
 
-/* The key of a variable: its name and its scope. */
+/* The key of a variable: its name and its scope (as sets). */
 static int keyed_eq(json_t *a, json_t *b, const char *const key[2])
 {
 	for (int i = 0; i < 2 && key[i]; i++) {
 		json_t *va = json_object_get(a, key[i]), *vb = json_object_get(b, key[i]);
-		if (!va && !vb)
+		if (nothing(va) && nothing(vb))
 			continue;
-		if (!va || !vb || !json_equal(va, vb))
+		if (!va || !vb || !set_equal(va, vb))
+			return 0;
+	}
+	return 1;
+}
+
+/* Are the two documents of kind k the same, the members a merge handles
+ * compared as sets? */
+static int merged_equal(const struct om_kind *k, json_t *a, json_t *b)
+{
+	const char *key;
+	json_t *v;
+
+	if (json_object_size(a) != json_object_size(b))
+		return 0;
+	json_object_foreach(a, key, v) {
+		json_t *w = json_object_get(b, key);
+		int set = 0;
+		for (size_t r = 0; r < sizeof merge_rules / sizeof merge_rules[0]; r++)
+			set |= strcmp(merge_rules[r].kind, k->name) == 0 &&
+			       strcmp(merge_rules[r].member, key) == 0;
+		if (!w || !(set ? set_equal(v, w) : json_equal(v, w)))
 			return 0;
 	}
 	return 1;
@@ -1661,6 +1669,261 @@ static int merge_into(const struct om_kind *k, json_t *base, json_t *other)
 			}
 		}
 	}
+	return 0;
+}
+
+/* ---- secrets ---- */
+
+/* A secret of the target's document, clear: where it is held. */
+struct tsecret {
+	json_t *holder;  /* the object holding it (a variable) */
+	char *member;    /* its member there ("Value") */
+	json_t *value;   /* the clear value, a string of the target's document */
+};
+
+/* The target's secrets of one document, by keyed location and in order. */
+struct tsecrets {
+	struct smap byloc; /* keyed location -> clear value (a reference held) */
+	struct tsecret *v;
+	size_t n, cap;
+};
+
+static int tsecrets_add(struct tsecrets *ts, const char *loc, json_t *holder, const char *member,
+			json_t *value)
+{
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 16;
+		struct tsecret *p = realloc(ts->v, cap * sizeof *p);
+		if (!p)
+			return -1;
+		ts->v = p;
+		ts->cap = cap;
+	}
+	if (smap_put(&ts->byloc, loc, value, NULL) < 0)
+		return -1;
+	json_incref(value);
+	ts->v[ts->n] = (struct tsecret){holder, member ? strdup(member) : NULL, value};
+	if (member && !ts->v[ts->n].member)
+		return -1;
+	ts->n++;
+	return 0;
+}
+
+static void tsecrets_free(struct tsecrets *ts)
+{
+	for (size_t i = 0; i < ts->byloc.cap; i++)
+		if (ts->byloc.keys[i])
+			json_decref(ts->byloc.vals[i]);
+	smap_free(&ts->byloc, 0);
+	for (size_t i = 0; i < ts->n; i++)
+		free(ts->v[i].member);
+	free(ts->v);
+	memset(ts, 0, sizeof *ts);
+}
+
+/* The keyed merge rule of a kind (variables by name and scope), or NULL. */
+static const struct merge_rule *keyed_rule(const struct om_kind *k)
+{
+	for (size_t i = 0; i < sizeof merge_rules / sizeof merge_rules[0]; i++)
+		if (merge_rules[i].how == MERGE_KEYED && strcmp(merge_rules[i].kind, k->name) == 0)
+			return &merge_rules[i];
+	return NULL;
+}
+
+/* Does this clear value give the redacted fingerprint at the document's
+ * bundle path and keyed location (spec/bundle.md, "Secret tokens")? */
+static int fingerprint_is(struct imp *x, const struct doc *d, const char *loc, const char *hex,
+			  json_t *value)
+{
+	char fp[OM_FINGERPRINT_SIZE], *where = malloc(strlen(d->path) + strlen(loc) + 2);
+
+	if (!where)
+		return oom(x);
+	sprintf(where, "%s#%s", d->path, loc);
+	om_key_fingerprint(x->o->key, where, json_string_value(value), json_string_length(value),
+			   fp);
+	free(where);
+	return strlen(hex) == OM_FINGERPRINT_SIZE - 1 && memcmp(fp, hex, OM_FINGERPRINT_SIZE - 1) == 0;
+}
+
+struct secret_ctx {
+	struct imp *x;
+	const struct doc *d;
+	struct tsecrets *target; /* the target's secrets of the document, or NULL */
+	int mode;            /* 0 tokens -> clear, 1 sealed -> clear (target), 2 clear -> sealed */
+	json_t *doc, *tdoc;  /* mode 0: the bundle's and the target's document */
+};
+
+/*
+ * A redacted token takes the target's value of the same place.  In an
+ * array of elements told apart by a key of several members (variables by
+ * name and scope, the scope as a set), the place is the secret of the
+ * target's element with the same key, not the one at the same keyed
+ * location: same-named variables are numbered by their order, which two
+ * servers need not share.  Elsewhere it is the same keyed location.  When
+ * the bundle's fingerprints were made with the target's master key, the
+ * fingerprint picks the value among several candidates, finds a value that
+ * moved, and tells a target value that differs from the bundle's (kept,
+ * with a warning).  Candidates of different values that nothing tells
+ * apart are an error.
+ */
+static int redacted_value(struct secret_ctx *c, const struct om_hit *hit, json_t **out)
+{
+	struct imp *x = c->x;
+	const char *hex = json_string_value(hit->value) + strlen(OM_REDACTED_PREFIX);
+	const struct merge_rule *m = keyed_rule(c->d->kind);
+	const char *member = json_is_object(hit->parent) ? object_key(hit->parent, hit->value) : NULL;
+	json_t *arr = m ? json_object_get(c->doc, m->member) : NULL, *one = NULL, *fp_hit = NULL;
+	size_t ncand = 0;
+	int r, differ = 0;
+
+	*out = NULL;
+	if (!c->target)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has none at this "
+			       "place", hit->where);
+	if (member && arr && array_index(arr, hit->parent) != (size_t)-1) {
+		json_t *tarr = json_object_get(c->tdoc, m->member);
+		for (size_t i = 0; i < c->target->n; i++) {
+			const struct tsecret *t = &c->target->v[i];
+			if (!t->member || strcmp(t->member, member) != 0 ||
+			    array_index(tarr, t->holder) == (size_t)-1 ||
+			    !keyed_eq(t->holder, hit->parent, m->key))
+				continue;
+			ncand++;
+			differ |= one && !json_equal(one, t->value);
+			one = t->value;
+			if (x->b->same_key && !fp_hit) {
+				if ((r = fingerprint_is(x, c->d, hit->loc, hex, t->value)) < 0)
+					return -1;
+				fp_hit = r ? t->value : NULL;
+			}
+		}
+	} else if ((one = smap_get(&c->target->byloc, hit->loc))) {
+		ncand = 1;
+		if (x->b->same_key) {
+			if ((r = fingerprint_is(x, c->d, hit->loc, hex, one)) < 0)
+				return -1;
+			fp_hit = r ? one : NULL;
+		}
+	}
+	/* A value that moved (the variable's scope changed): any secret of
+	 * the target's document that gives the fingerprint is the value. */
+	for (size_t i = 0; x->b->same_key && !fp_hit && i < c->target->n; i++) {
+		if ((r = fingerprint_is(x, c->d, hit->loc, hex, c->target->v[i].value)) < 0)
+			return -1;
+		fp_hit = r ? c->target->v[i].value : NULL;
+	}
+	if (fp_hit) {
+		*out = fp_hit;
+		return 0;
+	}
+	if (differ)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has %zu of the "
+			       "same name and scope with different values: which to keep is "
+			       "ambiguous", hit->where, ncand);
+	if (!ncand)
+		return doc_err(x, c->d, "%s: the secret is redacted and the target has none at this "
+			       "place", hit->where);
+	if (x->b->same_key)
+		warn(x, "'%s': entry '%s': %s: the secret is redacted and the target's value "
+		     "differs from the bundle's: the target's is kept", x->b->name, c->d->path,
+		     hit->where);
+	*out = one;
+	return 0;
+}
+
+/*
+ * The clear and password tokens of a bundle, in one place: the clear value
+ * of a token at location loc, as a malloc()ed string of *len bytes.  A
+ * password token opens with the bundle's key at the document's path and
+ * loc.  (Redacted tokens: redacted_value().)
+ */
+static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
+		      const char *loc, char **clear, size_t *len)
+{
+	if (strncmp(token, "om-clear-1:", 11) == 0) {
+		size_t tl = strlen(token + 11), n;
+		char *out = malloc(tl + 1);
+		if (!out)
+			return oom(x);
+		if (sodium_base642bin((unsigned char *)out, tl, token + 11, tl, NULL, &n, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(out);
+			return doc_err(x, d, "%s: bad clear secret token", where);
+		}
+		out[n] = 0;
+		*clear = out;
+		*len = n;
+		return 0;
+	}
+	if (strncmp(token, OM_PW_PREFIX, strlen(OM_PW_PREFIX)) == 0 && x->b->pwkey) {
+		char *c;
+		size_t n;
+		int r = om_pw_decrypt(x->b->pwkey, d->path, loc, token, strlen(token), &c, &n,
+				      x->err);
+		if (r < 0)
+			return doc_err(x, d, "%s: %s", where, x->err->msg);
+		if (r > 0)
+			return doc_err(x, d, "%s: the secret does not open: its token was changed "
+				       "or moved from another place", where);
+		*clear = malloc(n + 1);
+		if (*clear) {
+			memcpy(*clear, c, n + 1);
+			*len = n;
+		}
+		om_clear_free(c);
+		return *clear ? 0 : oom(x);
+	}
+	return doc_err(x, d, "%s: not a secret token of this bundle's state", where);
+}
+
+static int secret_hit(const struct om_hit *hit, void *vctx)
+{
+	struct secret_ctx *c = vctx;
+	struct imp *x = c->x;
+	const char *s = json_string_value(hit->value);
+	char *clear = NULL;
+	size_t len;
+	json_t *nv;
+
+	if (c->mode == 0 && strncmp(s, OM_REDACTED_PREFIX, strlen(OM_REDACTED_PREFIX)) == 0) {
+		if (redacted_value(c, hit, &nv) < 0)
+			return -1;
+		nv = json_copy(nv);
+	} else if (c->mode == 0) {
+		if (token_open(x, c->d, hit->where, s, hit->loc, &clear, &len) < 0)
+			return -1;
+		nv = json_stringn_nocheck(clear, len);
+		sodium_memzero(clear, len);
+		free(clear);
+	} else if (c->mode == 1) {
+		int r = om_unseal(x->o->key, s, &clear, &len, x->err);
+		if (r != 0) {
+			/* Not ours: leave it as it is, it will compare unequal. */
+			return 0;
+		}
+		nv = json_stringn_nocheck(clear, len);
+		om_clear_free(clear);
+		if (nv && c->target &&
+		    tsecrets_add(c->target, hit->loc, hit->parent,
+				 json_is_object(hit->parent) ? object_key(hit->parent, hit->value)
+							     : NULL, nv) < 0) {
+			json_decref(nv);
+			return oom(x);
+		}
+	} else {
+		char *tok = om_seal(x->o->key, s, json_string_length(hit->value), x->err);
+		if (!tok)
+			return -1;
+		nv = json_string(tok);
+		free(tok);
+	}
+	if (!nv)
+		return oom(x);
+	if (json_is_array(hit->parent))
+		json_array_set_new(hit->parent, array_index(hit->parent, hit->value), nv);
+	else
+		json_object_set_new(hit->parent, object_key(hit->parent, hit->value), nv);
 	return 0;
 }
 
@@ -1731,10 +1994,10 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 /* The target's document ready for comparison: volatile members out (kept
  * in vol), secrets as clear text (also by location into secrets). */
 static json_t *target_cmp(struct imp *x, const struct doc *d, const char *text, json_t **vol,
-			  struct smap *secrets)
+			  struct tsecrets *secrets)
 {
 	json_t *t = json_loads(text, 0, NULL);
-	struct secret_ctx sc = {x, d, secrets, 1};
+	struct secret_ctx sc = {x, d, secrets, 1, NULL, NULL};
 
 	if (!t) {
 		doc_err(x, d, "cannot parse the target's document %s", d->dst_id);
@@ -1756,23 +2019,16 @@ static json_t *target_cmp(struct imp *x, const struct doc *d, const char *text, 
 	return t;
 }
 
-static void free_secret_map(struct smap *m)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			json_decref(m->vals[i]);
-	smap_free(m, 0);
-}
-
 /* Decide and prepare one document: the final body to write into *out
  * (NULL when nothing is written) and its action. */
 static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json_t **out)
 {
 	const struct om_kind *k = d->kind;
 	json_t *doc = load_doc(x, d), *t = NULL, *vol = NULL, *fin = NULL;
-	struct smap tsecrets = {0};
-	struct secret_ctx sc = {x, d, &tsecrets, 0};
+	struct tsecrets tsecrets = {0};
+	struct secret_ctx sc = {x, d, NULL, 0, doc, NULL};
 	struct script_ctx scr = {x, d};
+	unsigned long cleared;
 	int rc = -1;
 
 	*out = NULL;
@@ -1785,6 +2041,8 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		}
 		if (!(t = target_cmp(x, d, target_text, &vol, &tsecrets)))
 			goto out;
+		sc.target = &tsecrets;
+		sc.tdoc = t;
 	}
 	json_object_set_new(doc, "Id", json_string(d->dst_id));
 	if (d->space) {
@@ -1793,6 +2051,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 	}
 	if (remap_refs(x, d, doc) < 0 || remap_elements(x, k, doc) < 0)
 		goto out;
+	cleared = x->doc_cleared;
 	if (k->scripts && om_path_walk(doc, k->scripts, script_hit, &scr, x->err) != 0)
 		goto out;
 	if (om_secrets_each(k, doc, secret_hit, &sc, x->err) != 0)
@@ -1806,7 +2065,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 			oom(x);
 			goto out;
 		}
-		if (json_equal(fin, t)) {
+		if (merged_equal(k, fin, t)) {
 			d->action = OM_IMPORT_UNCHANGED;
 			json_decref(fin);
 			fin = NULL;
@@ -1822,7 +2081,7 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		d->action = OM_IMPORT_SKIPPED;
 	}
 	if (fin) {
-		struct secret_ctx seal = {x, d, NULL, 2};
+		struct secret_ctx seal = {x, d, NULL, 2, NULL, NULL};
 		/* The server's own members (timestamps, versions) stay. */
 		if (vol)
 			json_object_update(fin, vol);
@@ -1832,10 +2091,17 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		}
 		d->written = d->action != OM_IMPORT_MERGED;
 		*out = fin;
+		/* History written with references cleared: told once per kind
+		 * (report_cleared()); unchanged and skipped documents change
+		 * nothing. */
+		if (cleared) {
+			x->cleared_refs[k - om_kinds] += cleared;
+			x->cleared_docs[k - om_kinds]++;
+		}
 	}
 	rc = 0;
 out:
-	free_secret_map(&tsecrets);
+	tsecrets_free(&tsecrets);
 	json_decref(doc);
 	json_decref(t);
 	json_decref(vol);
@@ -2024,25 +2290,95 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/*
+ * The staging directory, for om_import_cleanup_on_signal(): its path with
+ * a final '/', and how many names (0, 1, ...) may be files in it.  A name
+ * is counted before its file is made, so that the handler may try to
+ * remove a file that is not there yet, never miss one.
+ */
+static struct {
+	volatile sig_atomic_t active;
+	volatile sig_atomic_t count;
+	size_t len;
+	char dir[PATH_MAX];
+} staged;
+
+void om_import_cleanup_on_signal(void)
+{
+	/* unlink(), rmdir() and memcpy() only: async-signal-safe. */
+	char p[PATH_MAX + 24];
+
+	if (!staged.active)
+		return;
+	memcpy(p, staged.dir, staged.len);
+	for (long k = staged.count - 1; k >= 0; k--) {
+		char digits[24];
+		size_t d = sizeof digits;
+		long v = k;
+		do
+			digits[--d] = (char)('0' + v % 10);
+		while ((v /= 10) > 0);
+		memcpy(p + staged.len, digits + d, sizeof digits - d);
+		p[staged.len + sizeof digits - d] = 0;
+		unlink(p);
+	}
+	p[staged.len - 1] = 0;
+	rmdir(p);
+}
+
+/* The staging directory is no more the handler's business. */
+static void staged_forget(void)
+{
+	staged.active = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Make the staging directory in the home, known to the signal handler
+ * before a signal can see it made. */
+static int stage_dir(struct imp *x)
+{
+	size_t n = strlen(x->o->home) + 32;
+	sigset_t held;
+	int ok;
+
+	if (n >= sizeof staged.dir) {
+		om_err_set(x->err, "'%s': path too long", x->o->home);
+		return -1;
+	}
+	if (!(x->home_dir = malloc(n)))
+		return oom(x);
+	snprintf(x->home_dir, n, "%s/.om-import-XXXXXX", x->o->home);
+	om_signals_hold(&held);
+	ok = mkdtemp(x->home_dir) != NULL;
+	if (ok) {
+		staged.len = strlen(x->home_dir) + 1;
+		memcpy(staged.dir, x->home_dir, staged.len - 1);
+		staged.dir[staged.len - 1] = '/';
+		staged.count = 0;
+		atomic_signal_fence(memory_order_seq_cst);
+		staged.active = 1;
+	}
+	om_signals_release(&held);
+	if (!ok) {
+		om_err_set(x->err, "'%s': cannot make a temporary directory: %s", x->o->home,
+			   strerror(errno));
+		free(x->home_dir);
+		x->home_dir = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Copy a file entry from the spool to a temporary name in the home. */
 static int stage_file(struct imp *x, struct file *f)
 {
 	char name[64], buf[65536];
 	int fd;
 
-	if (!x->home_dir) {
-		size_t n = strlen(x->o->home) + 32;
-		if (!(x->home_dir = malloc(n)))
-			return oom(x);
-		snprintf(x->home_dir, n, "%s/.om-import-XXXXXX", x->o->home);
-		if (!mkdtemp(x->home_dir)) {
-			om_err_set(x->err, "'%s': cannot make a temporary directory: %s", x->o->home,
-				   strerror(errno));
-			free(x->home_dir);
-			x->home_dir = NULL;
-			return -1;
-		}
-	}
+	if (!x->home_dir && stage_dir(x) < 0)
+		return -1;
+	staged.count = (sig_atomic_t)(x->nhome + 1);
+	atomic_signal_fence(memory_order_seq_cst);
 	snprintf(name, sizeof name, "/%lu", x->nhome++);
 	if (!(f->home_tmp = malloc(strlen(x->home_dir) + strlen(name) + 1)))
 		return oom(x);
@@ -2070,11 +2406,13 @@ static int stage_file(struct imp *x, struct file *f)
 }
 
 /* Pair every file entry with its document; files of written documents
- * are staged in the home directory. */
+ * are staged in the home directory, and so are those of unchanged
+ * documents that are missing there (an import killed after its commit). */
 static int claim_files(struct imp *x)
 {
 	struct bundle *b = x->b;
 	int nohome_warned = 0;
+	unsigned long restored = 0;
 
 	for (size_t i = 0; i < b->ndocs; i++) {
 		struct doc *d = &b->docs[i];
@@ -2083,6 +2421,7 @@ static int claim_files(struct imp *x)
 		char *last, *path;
 		struct file *f;
 		json_t *doc;
+		int r, restore;
 		if (!k->file || !k->bundle_file)
 			continue;
 		if (!(doc = load_doc(x, d)))
@@ -2106,7 +2445,8 @@ static int claim_files(struct imp *x)
 			continue;
 		}
 		f->claimed = 1;
-		if (!d->written || x->o->dry_run) {
+		restore = !d->written && d->action == OM_IMPORT_UNCHANGED && x->o->home;
+		if (!restore && (!d->written || x->o->dry_run)) {
 			json_decref(doc);
 			continue;
 		}
@@ -2119,17 +2459,36 @@ static int claim_files(struct imp *x)
 		}
 		/* The file's name in the target, with the target's Ids. */
 		json_object_set_new(doc, "Id", json_string(d->dst_id));
-		if (remap_refs(x, d, doc) < 0) {
+		x->refs_again = 1;
+		r = remap_refs(x, d, doc);
+		x->refs_again = 0;
+		if (r < 0) {
 			json_decref(doc);
 			return -1;
 		}
 		f->home_dst = home_path(x, k, doc);
 		json_decref(doc);
+		if (restore) {
+			struct stat st;
+			if (!f->home_dst || lstat(f->home_dst, &st) == 0 || errno != ENOENT) {
+				free(f->home_dst);
+				f->home_dst = NULL;
+				continue;
+			}
+			restored++;
+			if (x->o->dry_run)
+				continue;
+		}
 		if (!f->home_dst)
 			return doc_err(x, d, "its file cannot be named in the home directory");
 		if (stage_file(x, f) < 0)
 			return -1;
 	}
+	if (restored)
+		warn(x, "'%s': %lu file%s of documents the target already holds %s missing from "
+		     "the home directory: %s", b->name, restored, restored == 1 ? "" : "s",
+		     restored == 1 ? "was" : "were", !x->o->dry_run ? "put back" :
+		     restored == 1 ? "an import puts it back" : "an import puts them back");
 	for (size_t i = 0; i < b->nfiles; i++) {
 		struct file *f = &b->files[i];
 		if (f->claimed)
@@ -2171,6 +2530,29 @@ static void unstage_files(struct bundle *b)
 
 /* ---- the whole ---- */
 
+/* One warning line per kind whose documents had history references
+ * cleared: "'B': 5 events: 7 references to documents not in bundle or
+ * target: cleared". */
+static void report_cleared(struct imp *x)
+{
+	for (size_t k = 0; k < om_nkinds; k++) {
+		unsigned long nd = x->cleared_docs[k], nr = x->cleared_refs[k];
+		char kw[64];
+		size_t n;
+		if (!nr)
+			continue;
+		kind_words(om_kinds[k].name, kw, sizeof kw - 3);
+		n = strlen(kw);
+		if (nd != 1 && n && kw[n - 1] == 'y')
+			strcpy(kw + n - 1, "ies");
+		else if (nd != 1)
+			strcat(kw, "s");
+		warn(x, "'%s': %lu %s: %lu reference%s to %s not in bundle or target: cleared",
+		     x->b->name, nd, kw, nr, nr == 1 ? "" : "s", nr == 1 ? "a document" : "documents");
+		x->cleared_docs[k] = x->cleared_refs[k] = 0;
+	}
+}
+
 const char *om_import_action_name(enum om_import_action a)
 {
 	static const char *const names[] = {"created", "overwritten", "merged", "skipped",
@@ -2198,6 +2580,7 @@ static void free_bundle(struct bundle *b)
 	free(b->docs);
 	free(b->files);
 	smap_free(&b->ids, 0);
+	smap_free(&b->sidecars, 0);
 	smap_free(&b->scripts, 1);
 	smap_free(&b->elems, 1);
 }
@@ -2260,7 +2643,8 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	struct imp x = {0};
 	struct bundle *bundles = calloc(o->nbundles ? o->nbundles : 1, sizeof *bundles);
 	char version[128];
-	int rc = -1, in_tx = 0;
+	sigset_t held;
+	int rc = -1, in_tx = 0, holding = 0;
 
 	x.conn = conn;
 	x.o = o;
@@ -2269,8 +2653,14 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	x.counts = counts;
 	memset(counts, 0, OM_IMPORT_NACTIONS * sizeof *counts);
 	err->msg[0] = 0;
-	if (!bundles)
+	x.cleared_refs = calloc(om_nkinds, sizeof *x.cleared_refs);
+	x.cleared_docs = calloc(om_nkinds, sizeof *x.cleared_docs);
+	if (!bundles || !x.cleared_refs || !x.cleared_docs) {
+		free(bundles);
+		free(x.cleared_refs);
+		free(x.cleared_docs);
 		return oom(&x);
+	}
 	find_elemsets(&x);
 	if (om_store_open(conn, err) < 0)
 		goto out;
@@ -2309,6 +2699,7 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 		for (size_t k = 0; k < om_nkinds; k++)
 			if (write_kind(&x, &om_kinds[k]) < 0)
 				goto rollback;
+		report_cleared(&x);
 		if (claim_files(&x) < 0)
 			goto rollback;
 	}
@@ -2324,14 +2715,26 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 	if (o->dry_run) {
 		if (om_store_exec(conn, "ROLLBACK", "cannot roll back", err) < 0)
 			goto out;
-	} else if (om_store_exec(conn, "COMMIT", "cannot commit", err) < 0) {
-		goto out;
+	} else {
+		/* From the commit until the files are in place, SIGINT and
+		 * friends wait: the files must follow the committed documents. */
+		om_signals_hold(&held);
+		holding = 1;
+		if (om_store_exec(conn, "COMMIT", "cannot commit", err) < 0)
+			goto out;
 	}
 	in_tx = 0;
 	if (!o->dry_run)
 		for (size_t i = 0; i < o->nbundles; i++)
 			if (place_files(&x, &bundles[i]) < 0)
 				goto out;
+	if (holding) {
+		if (x.home_dir)
+			rmdir(x.home_dir);
+		staged_forget();
+		om_signals_release(&held);
+		holding = 0;
+	}
 	if (o->item)
 		for (size_t i = 0; i < o->nbundles; i++)
 			for (size_t j = 0; j < bundles[i].ndocs; j++) {
@@ -2354,7 +2757,12 @@ out:
 		rmdir(x.home_dir);
 		free(x.home_dir);
 	}
+	staged_forget();
+	if (holding)
+		om_signals_release(&held);
 	free(bundles);
+	free(x.cleared_refs);
+	free(x.cleared_docs);
 	smap_free(&x.alloc_kinds, 0);
 	free(x.line.p);
 	free(x.copy.p);

@@ -98,4 +98,15 @@ struct om_import_opts {
 int om_import(PGconn *conn, const struct om_import_opts *o,
 	      unsigned long counts[OM_IMPORT_NACTIONS], struct om_err *err);
 
+/*
+ * For a SIGINT/SIGTERM handler: remove the files an import has staged in
+ * the home directory and the directory holding them, using only
+ * async-signal-safe calls, then return (the handler then dies of the
+ * signal; the server rolls the transaction back when the connection goes).
+ * From its COMMIT until its files are in place, om_import() holds SIGINT,
+ * SIGTERM and SIGHUP, so that a signal cannot part the committed documents
+ * from their files.
+ */
+void om_import_cleanup_on_signal(void);
+
 #endif

@@ -216,7 +216,6 @@ static const struct om_ref refs_project[] = {
 	{"AutoDeployReleaseOverrides[]/ReleaseId", "Release", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/ProvisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
 	{"DynamicEnvironmentSettings/DeprovisioningRunbook", "Runbook", OM_REF_ID, 0, 0, 0, 0},
-	{"UsedPackages[]/FeedId", "Feed", OM_REF_ID, 0, 0, 0, 0},
 };
 
 static const struct om_ref refs_channel[] = {
@@ -433,9 +432,9 @@ const struct om_kind om_kinds[] = {
 	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL,
 	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL, NULL},
 
-	{"Package", "packages", "packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
+	{"Package", "packages", "Packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
 	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
-	 "Packages/{PackageId}/{PackageId}.{Version}{FileExtension}",
+	 "Packages/{FeedId}/{PackageId}/{PackageId}.{Version}{FileExtension}",
 	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL, NULL},
 };
 const size_t om_nkinds = N(om_kinds);

@@ -64,7 +64,8 @@ INSERT INTO id_allocator (kind, prefix, table_name) VALUES
 	('ServerTask', 'ServerTasks-', 'servertasks'),
 	('Deployment', 'Deployments-', 'deployments'),
 	('Artifact', 'Artifacts-', 'artifacts'),
-	('Event', 'Events-', 'events');
+	('Event', 'Events-', 'events'),
+	('Package', 'Packages-', 'packages');
 
 -- A new Id for a kind: om_new_id('Project') -> 'Projects-13'.
 CREATE FUNCTION om_new_id(k text) RETURNS text
@@ -379,7 +380,6 @@ ALTER TABLE variablesets ADD CHECK (id = 'variableset-' || owner_id);
 ALTER TABLE deploymentprocesses ADD CHECK (id = 'deploymentprocess-' || owner_id);
 ALTER TABLE deploymentsettings ADD CHECK (id = 'deploymentsettings-' || project_id);
 ALTER TABLE runbookprocesses ADD CHECK (id = 'RunbookProcess-' || runbook_id);
-ALTER TABLE packages ADD CHECK (id = 'packages-' || package_id || '.' || version);
 
 -- Lookups the server makes often (the UNIQUE constraints index the rest).
 CREATE INDEX ON channels (space_id);

@@ -63,10 +63,12 @@ static const char *get_password(void *ctx, size_t *len, struct om_err *err)
 }
 
 /* On SIGINT and friends: the terminal's echo back (a prompt may be under
- * way); the server rolls the transaction back when the connection goes. */
+ * way) and the staged files out of the home directory; the server rolls
+ * the transaction back when the connection goes. */
 static void on_signal(int sig)
 {
 	om_password_restore_tty();
+	om_import_cleanup_on_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -262,7 +264,14 @@ int main(int argc, char **argv)
 		       o.dry_run ? "dry run: " : "", counts[OM_IMPORT_CREATED],
 		       counts[OM_IMPORT_OVERWRITTEN], counts[OM_IMPORT_MERGED],
 		       counts[OM_IMPORT_SKIPPED], counts[OM_IMPORT_UNCHANGED]);
-		if (!changed)
+		if (!changed && counts[OM_IMPORT_SKIPPED])
+			printf("nothing changed: %lu document%s differ%s from the target's and %s "
+			       "skipped (--overwrite replaces %s)\n", counts[OM_IMPORT_SKIPPED],
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "" : "s",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "s" : "",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "was" : "were",
+			       counts[OM_IMPORT_SKIPPED] == 1 ? "it" : "them");
+		else if (!changed)
 			puts("nothing to change: the target already holds the bundle");
 		else if (o.dry_run)
 			puts("nothing changed: a dry run");

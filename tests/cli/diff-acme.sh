@@ -17,7 +17,7 @@ psql_q -d b -f "$OM_TOP/spec/store.sql"
 perl -0777 -pe 'BEGIN { $p = join "|", qw(Spaces Users UserRoles Teams Environments Lifecycles
 	ProjectGroups Feeds Accounts Certificates WorkerPools MachinePolicies Workers Machines
 	TagSets Tenants ActionTemplates LibraryVariableSets Projects Channels Runbooks
-	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events);
+	ProjectTriggers TenantVariables Releases ServerTasks Deployments Artifacts Events Packages);
 	$g = "([0-9a-f]{8})(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})" }
 	$id{$1} = 1 while /"Id": "$g"/g;
 	s/\b($p)-(\d+)\b/"$1-" . ($2 + 1000)/ge;

@@ -18,7 +18,7 @@ om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets -o good
 
 cp -R good bad && mkdir bad/zzz && printf '{"Id": "Projects-1",' >bad/zzz/bad.json
 must_fail 2 imp bad; same
-cp -R good late && printf '{"Id": "packages-Bad.1.0", "SpaceId": "Spaces-1"}' >late/zzz.json
+cp -R good late && printf '{"Id": "Packages-999", "SpaceId": "Spaces-1"}' >late/zzz.json
 must_fail 2 imp late; same
 cp -R good missing && rm "missing/spaces/Default/lifecycles/Hotfix.json"
 must_fail 2 imp missing; same

@@ -12,7 +12,7 @@ om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets --home "$OM
 mkdir home
 om-import --db dbname=t --master-key-file t.key --home home --dry-run b | tail -2
 find home | sort
-cp -R b bad && printf '{"Id": "packages-Bad.1.0", "SpaceId": "Spaces-1"}' >bad/zzz.json
+cp -R b bad && printf '{"Id": "Packages-999", "SpaceId": "Spaces-1"}' >bad/zzz.json
 must_fail 2 om-import --db dbname=t --master-key-file t.key --home home bad
 find home | sort
 om-import --db dbname=t --master-key-file t.key --home home b
