@@ -528,14 +528,16 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 	}
 	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
 	/* A partial export's closure decides alone; a space export takes the
-	 * space's documents. */
-	if (x->space_id && !x->include && k->scope != OM_SERVER) {
+	 * space's documents and the space itself, the one server-level kind it
+	 * keeps (om_export()). */
+	int is_space = strcmp(k->name, "Space") == 0;
+	if (x->space_id && !x->include && (k->scope != OM_SERVER || is_space)) {
 		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
 		if (!lit) {
 			om_err_set(x->err, "out of memory");
 			return -1;
 		}
-		if (strcmp(k->name, "Space") == 0)
+		if (is_space)
 			sql_put(sql, cap, &n, " WHERE c.id = %s", lit);
 		else
 			sql_put(sql, cap, &n, " WHERE c.doc->>'SpaceId' = %s", lit);
