@@ -334,14 +334,28 @@ static int placeholder(struct source *s, const char *p, const char *e)
 	return r < 0 ? -1 : 1;
 }
 
+/* The component of x->raw from start, whose placeholders end at stem, is
+ * complete: hold it to the length of a name (names rule 7). */
+static void fit_component(struct exporter *x, size_t start, size_t stem)
+{
+	if (stem > start)
+		x->raw.len = start + om_name_fit(x->raw.p + start, x->raw.len - start, stem - start);
+}
+
 /* Append the pattern, its placeholders filled in, to out (a path). */
 static int expand(struct source *s, const char *pat, struct om_buf *out)
 {
 	struct exporter *x = s->x;
 	const char *p = pat;
+	size_t start = 0, stem = 0; /* of the component being built, in x->raw */
 
 	while (*p) {
-		if (*p == '[') {
+		if (*p == '/') {
+			fit_component(x, start, stem);
+			if (om_buf_append(&x->raw, p++, 1, x->err) < 0)
+				return -1;
+			start = stem = x->raw.len;
+		} else if (*p == '[') {
 			/* An optional part: kept when a placeholder in it had a value. */
 			const char *end = strchr(p, ']');
 			size_t mark = x->raw.len;
@@ -360,16 +374,20 @@ static int expand(struct source *s, const char *pat, struct om_buf *out)
 			}
 			if (!any)
 				x->raw.len = mark;
+			else
+				stem = x->raw.len;
 			p = end + 1;
 		} else if (*p == '{') {
 			const char *e = strchr(p, '}');
 			if (placeholder(s, p, e) < 0)
 				return -1;
+			stem = x->raw.len;
 			p = e + 1;
 		} else if (om_buf_append(&x->raw, p++, 1, x->err) < 0) {
 			return -1;
 		}
 	}
+	fit_component(x, start, stem);
 	if (out->len && om_buf_append(out, "/", 1, x->err) < 0)
 		return -1;
 	if (om_buf_append(out, x->raw.p, x->raw.len, x->err) < 0)
