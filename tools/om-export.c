@@ -51,12 +51,21 @@ static const char usage_text[] =
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
-/* On SIGINT and friends: remove temporary outputs, then die of the signal. */
+/* On SIGINT, SIGTERM or SIGHUP: remove the temporary outputs, say so on a
+ * line of its own (after the progress line, on a terminal) and exit 2, as
+ * for any trouble.  Async-signal-safe calls only. */
+static int erase_progress;
+
 static void on_signal(int sig)
 {
+	static const char msg[] = "\r\033[Kom-export: interrupted\n";
+	ssize_t n;
+
+	(void)sig;
 	om_bundle_cleanup_on_signal();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	n = write(STDERR_FILENO, erase_progress ? msg : msg + 4, sizeof msg - (erase_progress ? 1 : 5));
+	(void)n;
+	_exit(2);
 }
 
 /* -v: documents of each kind, counted as they are read (the manifest's
@@ -198,14 +207,15 @@ int main(int argc, char **argv)
 	if (!(key = om_key_load(keyfile, &err)))
 		om_die(2, "%s", err.msg);
 	o.key = key;
-	if (!(conn = om_store_connect(db, &err))) {
-		om_key_free(key);
-		om_die(2, "%s", err.msg);
-	}
+	erase_progress = !quiet && isatty(STDERR_FILENO);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	if (!(conn = om_store_connect(db, &err))) {
+		om_key_free(key);
+		om_die(2, "%s", err.msg);
+	}
 	if (!(w = om_bundle_writer_open(out, &err))) {
 		PQfinish(conn);
 		om_key_free(key);
