@@ -1035,6 +1035,10 @@ struct closure {
 	/* Ids added and not yet followed. */
 	char **queue;
 	size_t n, cap;
+	/* The chosen projects and what they own; the document being followed
+	 * is one of them. */
+	struct om_idmap *own;
+	int following_own;
 };
 
 static int closure_add(struct closure *c, const char *id)
@@ -1068,6 +1072,8 @@ static int closure_ref(const struct om_ref_hit *h, void *vctx)
 
 	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
 		return 0; /* inner elements live in documents referred to anyway */
+	if (h->ref->flags & OM_REF_DROPPABLE && !c->following_own)
+		return 0;
 	snprintf(id, sizeof id, "%s", h->id);
 	if (h->ref->form == OM_REF_TAG)
 		id[strcspn(id, "/")] = 0; /* the tag set */
@@ -1133,11 +1139,14 @@ static int add_owned_closed(PGresult *r, int row, void *vctx)
 
 /* Seed with the chosen projects; add what they own, transitively (the
  * catalog lists owners before what they own); then follow references until
- * nothing new comes.  Referred-to documents come without what they own,
- * but for owned documents that refer to nothing outside the closure. */
+ * nothing new comes.  Optional bindings (droppable references) are
+ * followed from those own documents only: a team's roles scoped to other
+ * projects would bring in those projects.  Referred-to documents come
+ * without what they own, but for owned documents that refer to nothing
+ * outside the closure. */
 static int compute_closure(struct exporter *x)
 {
-	struct closure c = {x, NULL, 0, 0};
+	struct closure c = {x, NULL, 0, 0, om_idmap_new(), 0};
 	const struct om_export_opts *o = x->o;
 	char sql[512];
 	int rc = -1;
@@ -1201,6 +1210,11 @@ static int compute_closure(struct exporter *x)
 		if (om_store_each_row(x->conn, sql, add_owned, &c, x->err) < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < c.n; i++)
+		if (om_idmap_put(c.own, c.queue[i], NULL, NULL) < 0) {
+			om_err_set(x->err, "out of memory");
+			goto out;
+		}
 	/* Follow the references of everything in the queue. */
 	while (c.n) {
 		char *id = c.queue[--c.n];
@@ -1212,6 +1226,7 @@ static int compute_closure(struct exporter *x)
 			free(id);
 			continue;
 		}
+		c.following_own = om_idmap_get(c.own, id) != NULL;
 		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'SpaceId' FROM %s WHERE id = $1",
 			 k->table);
 		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
@@ -1249,6 +1264,7 @@ out:
 	while (c.n)
 		free(c.queue[--c.n]);
 	free(c.queue);
+	om_idmap_free(c.own);
 	return rc;
 }
 
