@@ -826,16 +826,23 @@ static int home_file(struct exporter *x, char *out, size_t cap)
 	return 0;
 }
 
-/* Does the export include this kind's home files? */
-static int wants_files(const struct exporter *x, const struct om_kind *k)
+/* The class of files asked for ("tasklogs") that this kind's home files
+ * are of, or NULL when the export leaves them out. */
+static const char *files_class(const struct exporter *x, const struct om_kind *k)
 {
 	if (!k->file || !k->bundle_file || !x->o->files)
-		return 0;
+		return NULL;
 	size_t n = strcspn(k->file, "/");
 	for (const char *const *f = x->o->files; *f; f++)
 		if (strlen(*f) == n && strncasecmp(*f, k->file, n) == 0)
-			return 1;
-	return 0;
+			return *f;
+	return NULL;
+}
+
+/* Does the export include this kind's home files? */
+static int wants_files(const struct exporter *x, const struct om_kind *k)
+{
+	return files_class(x, k) != NULL;
 }
 
 static int add_record(struct exporter *x, const char *path, char tag, const void *data,
@@ -917,6 +924,34 @@ static int export_row(PGresult *r, int row, void *vctx)
 
 /* ---- the manifest ---- */
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* NULL-terminated names as a JSON array, sorted, each once, so that the
+ * order and repetition of options do not change the manifest. */
+static json_t *name_set(const char *const *names)
+{
+	json_t *a = json_array();
+	size_t n = 0;
+	const char **v;
+
+	while (names && names[n])
+		n++;
+	if (!a || !(v = malloc((n + 1) * sizeof *v))) {
+		json_decref(a);
+		return NULL;
+	}
+	memcpy(v, names, n * sizeof *v);
+	qsort(v, n, sizeof *v, cmp_str);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+			json_array_append_new(a, json_string(v[i]));
+	free(v);
+	return a;
+}
+
 static int add_manifest(struct exporter *x)
 {
 	const struct om_export_opts *o = x->o;
@@ -933,8 +968,12 @@ static int add_manifest(struct exporter *x)
 	for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
 		if (o->ignore & (1u << h))
 			json_array_append_new(ign, json_string(om_history_name((enum om_history)h)));
-	for (const char *const *f = o->files; f && *f; f++)
-		json_array_append_new(files, json_string(*f));
+	/* In the model's order, whatever the order of the options. */
+	for (size_t i = 0, n = 0; i < om_nkinds; i++) {
+		const char *f = files_class(x, &om_kinds[i]);
+		if (f && (n == 0 || strcmp(f, json_string_value(json_array_get(files, n - 1))) != 0))
+			n += json_array_append_new(files, json_string(f)) == 0;
+	}
 	for (size_t i = 0; i < om_nkinds; i++)
 		if (x->counts[i])
 			json_object_set_new(counts, om_kinds[i].name,
@@ -945,11 +984,15 @@ static int add_manifest(struct exporter *x)
 			    json_string(o->scripts == OM_SCRIPTS_EXTRACT ? "extract"
 					: o->scripts == OM_SCRIPTS_COPY ? "copy" : "inline"));
 	if (o->projects || o->project_groups) {
-		json_t *scope = json_object(), *pr = json_array(), *gr = json_array();
-		for (const char *const *p = o->projects; p && *p; p++)
-			json_array_append_new(pr, json_string(*p));
-		for (const char *const *p = o->project_groups; p && *p; p++)
-			json_array_append_new(gr, json_string(*p));
+		json_t *scope = json_object(), *pr = name_set(o->projects),
+		       *gr = name_set(o->project_groups);
+		if (!pr || !gr) {
+			json_decref(pr);
+			json_decref(gr);
+			json_decref(scope);
+			om_err_set(x->err, "out of memory");
+			goto out;
+		}
 		json_object_set_new(scope, "Projects", pr);
 		json_object_set_new(scope, "ProjectGroups", gr);
 		if (o->space)
