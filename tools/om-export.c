@@ -44,7 +44,7 @@ static const char usage_text[] =
 	"  --inline-scripts=MODE   inline (the default), extract or copy step scripts\n"
 	"                          to files beside the process\n"
 	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
-	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
+	"  --allow-clear-secrets   allow clear secrets in a file or directory (mode 0600)\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
 	"  -q, --quiet             no progress on a terminal\n"
 	"  -v, --verbose           the documents of each kind and the time, at the end\n"
@@ -216,7 +216,11 @@ int main(int argc, char **argv)
 		om_key_free(key);
 		om_die(2, "%s", err.msg);
 	}
-	if (!(w = om_bundle_writer_open(out, &err))) {
+	/* Clear secrets in a file (--allow-clear-secrets): readable by the
+	 * owner only. */
+	w = o.secrets == OM_SECRETS_CLEAR ? om_bundle_writer_open_private(out, &err)
+					  : om_bundle_writer_open(out, &err);
+	if (!w) {
 		PQfinish(conn);
 		om_key_free(key);
 		om_die(2, "%s", err.msg);
