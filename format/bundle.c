@@ -1005,8 +1005,13 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 		w->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (w->rootfd < 0) {
+		/* ENOTDIR: the path itself, or one of its parents, is a file. */
+		struct stat st;
+		int e = errno;
 		om_err_set(err, "cannot open directory %s: %s", w->disp,
-			   errno == ENOTDIR ? "it exists and is not a directory" : strerror(errno));
+			   e != ENOTDIR ? strerror(e)
+			   : stat(path, &st) == 0 ? "it exists and is not a directory"
+			   : "a parent is not a directory");
 		return -1;
 	}
 	/* The walk of the old bundle closes its descriptors as it goes. */

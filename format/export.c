@@ -274,8 +274,8 @@ static int value_of(struct source *s, const char *member, size_t len, const char
 		const struct om_idval *iv;
 		snprintf(id, sizeof id, "%.*s", (int)*vlen, *val);
 		if (!(iv = om_idmap_get(x->names, id)) || !iv->name) {
-			om_err_set(x->err, "%.*s %s names nothing in the store: cannot name the path",
-				   (int)len, member, id);
+			om_err_set(x->err, "%s %s: %.*s %s names nothing in the store: "
+				   "cannot name the path", s->kind->name, s->id, (int)len, member, id);
 			return -1;
 		}
 		*val = iv->name;
@@ -1209,7 +1209,7 @@ static int compute_closure(struct exporter *x)
 				2, NULL, params, NULL, NULL, 0);
 			int nt = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
 			if (nt < 0) {
-				om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+				om_store_error(x->err, x->conn, "cannot read the store");
 				PQclear(r);
 				goto out;
 			}
@@ -1275,7 +1275,7 @@ static int compute_closure(struct exporter *x)
 		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
 		free(id);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+			om_store_error(x->err, x->conn, "cannot read the store");
 			PQclear(r);
 			goto out;
 		}

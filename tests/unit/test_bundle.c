@@ -750,6 +750,8 @@ static void test_dir_update(void)
 	write_file(P("plain"), "x", 1);
 	CHECK(om_bundle_writer_open(P("plain"), &err) == NULL);
 	CHECK(err_has(err.msg, "it exists and is not a directory"));
+	CHECK(om_bundle_writer_open(P("plain/sub"), &err) == NULL);
+	CHECK(err_has(err.msg, "a parent is not a directory"));
 	CHECK(om_bundle_writer_open_as("-", OM_FORM_DIR, &err) == NULL);
 
 	/* A private writer's files are the owner's only, in either form. */
