@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	int nprojects = 0, ngroups = 0;
 	int nfiles = 0, allow_clear = 0, quiet = 0, verbose = 0, c;
 	struct timespec t0, t1;
-	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
+	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-", *v;
 	struct om_export_opts o = {0};
 	struct om_bundle_writer *w;
 	struct om_key *key;
@@ -193,6 +193,14 @@ int main(int argc, char **argv)
 	if (o.secrets == OM_SECRETS_CLEAR && !allow_clear && !om_output_is_pipe(out))
 		om_die(2, "clear secrets go only into a pipe: pipe into om-encrypt, "
 			  "or use --redact-secrets (or --allow-clear-secrets)");
+	if ((v = getenv("OM_SORT_MEMORY")) && *v) {
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+		int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		if (end == v || (shift && *++end) || *end || n == 0 || n > (SIZE_MAX >> shift))
+			om_die_usage("OM_SORT_MEMORY: '%s' is not a size (bytes, or with K, M or G)", v);
+		o.mem_limit = (size_t)n << shift;
+	}
 	o.files = nfiles ? files : NULL;
 	o.projects = nprojects ? projects : NULL;
 	o.project_groups = ngroups ? groups : NULL;
