@@ -943,7 +943,8 @@ static json_t *name_set(const char *const *names)
 		json_decref(a);
 		return NULL;
 	}
-	memcpy(v, names, n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = names[i];
 	qsort(v, n, sizeof *v, cmp_str);
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
