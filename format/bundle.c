@@ -731,6 +731,7 @@ struct om_bundle_writer {
 	struct archive *a;
 	struct archive_entry *ent;
 	int fd, own_fd, discard;
+	mode_t mode; /* of the files created: the archive, staged files */
 	char *tmp, *dest;
 	/* The directory form. */
 	char *root;
@@ -765,6 +766,7 @@ static struct om_bundle_writer *writer_new(enum om_bundle_form form, const char 
 		return NULL;
 	}
 	w->form = form;
+	w->mode = 0644;
 	w->slot = -1;
 	w->fd = w->rootfd = w->stagefd = -1;
 	if (!(w->disp = display_name(name, 1)) || !(w->buf = malloc(CHUNK)) ||
@@ -936,8 +938,8 @@ static void tmp_suffix(char out[7])
 
 /* Create .NAME.tmp-XXXXXX beside path, O_EXCL, mode 0644 less the umask
  * (mkstemp() would make it 0600, and a bundle is no more secret than the
- * files it holds).  Beside it, so that the rename stays in one file
- * system. */
+ * files it holds; a private writer's is 0600).  Beside it, so that the
+ * rename stays in one file system. */
 static int archive_file_open(struct om_bundle_writer *w, const char *path, struct om_err *err)
 {
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
@@ -966,7 +968,7 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 	for (int tries = 0; tries < 100; tries++) {
 		tmp_suffix(suffix);
 		sprintf(w->tmp, "%.*s.%.*s.tmp-%s", (int)dirlen, path, (int)baselen, base, suffix);
-		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, w->mode);
 		if (w->fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -1003,8 +1005,13 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 		w->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (w->rootfd < 0) {
+		/* ENOTDIR: the path itself, or one of its parents, is a file. */
+		struct stat st;
+		int e = errno;
 		om_err_set(err, "cannot open directory %s: %s", w->disp,
-			   errno == ENOTDIR ? "it exists and is not a directory" : strerror(errno));
+			   e != ENOTDIR ? strerror(e)
+			   : stat(path, &st) == 0 ? "it exists and is not a directory"
+			   : "a parent is not a directory");
 		return -1;
 	}
 	/* The walk of the old bundle closes its descriptors as it goes. */
@@ -1141,8 +1148,8 @@ struct om_bundle_writer *om_bundle_writer_open_fd(int fd, enum om_bundle_form fo
 	return w;
 }
 
-struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bundle_form form,
-						   struct om_err *err)
+static struct om_bundle_writer *writer_open(const char *path, enum om_bundle_form form,
+					    mode_t mode, struct om_err *err)
 {
 	struct om_bundle_writer *w;
 
@@ -1150,6 +1157,7 @@ struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bund
 		return om_bundle_writer_open_fd(STDOUT_FILENO, form, path, err);
 	if (!(w = writer_new(form, path, err)))
 		return NULL;
+	w->mode = mode;
 	if (form == OM_FORM_DIR ? dir_open(w, path, err) < 0 :
 	    archive_file_open(w, path, err) < 0 || tar_start(w, err) < 0) {
 		om_bundle_writer_abort(w);
@@ -1158,9 +1166,20 @@ struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bund
 	return w;
 }
 
+struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bundle_form form,
+						   struct om_err *err)
+{
+	return writer_open(path, form, 0644, err);
+}
+
 struct om_bundle_writer *om_bundle_writer_open(const char *path, struct om_err *err)
 {
-	return om_bundle_writer_open_as(path, om_bundle_form_for_path(path), err);
+	return writer_open(path, om_bundle_form_for_path(path), 0644, err);
+}
+
+struct om_bundle_writer *om_bundle_writer_open_private(const char *path, struct om_err *err)
+{
+	return writer_open(path, om_bundle_form_for_path(path), 0600, err);
 }
 
 /* The journal keeps the pending renames and removals on disk, not in
@@ -1190,7 +1209,7 @@ static int stage_create(struct om_bundle_writer *w, const char *path, struct om_
 	/* Counted before it exists, so that a signal never misses it. */
 	slots[w->slot].count = (sig_atomic_t)++w->nstaged;
 	snprintf(name, sizeof name, "%ld", w->nstaged);
-	if ((fd = openat(w->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+	if ((fd = openat(w->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, w->mode)) < 0)
 		entry_err(err, w->disp, path, "cannot create a staging file: %s", strerror(errno));
 	return fd;
 }

@@ -64,6 +64,11 @@ struct om_bundle_writer;
  * "-" is standard output. */
 struct om_bundle_writer *om_bundle_writer_open(const char *path, struct om_err *err);
 
+/* The same for a bundle that holds clear secrets: the files it creates
+ * (the archive, a directory bundle's new and changed files) are mode 0600
+ * rather than 0644, less the umask. */
+struct om_bundle_writer *om_bundle_writer_open_private(const char *path, struct om_err *err);
+
 /* The same with the form given; "-" with a tar form is standard output. */
 struct om_bundle_writer *om_bundle_writer_open_as(const char *path, enum om_bundle_form form,
 						   struct om_err *err);

@@ -100,6 +100,7 @@ struct check {
 	const char *entry;
 	long problems;
 	unsigned ignored; /* 1u << history class, from the manifest */
+	int partial;      /* the manifest's scope names projects */
 	json_t *manifest;
 	size_t *counts;	  /* documents of each kind, indexed as om_kinds[] */
 };
@@ -112,6 +113,8 @@ static int collect(const char *entry, const struct om_kind *k, json_t *doc, void
 
 	if (!k) {
 		c->ignored = ignored_classes(doc);
+		c->partial = json_is_array(json_object_get(json_object_get(
+			json_object_get(doc, "Export"), "Scope"), "Projects"));
 		c->manifest = json_incref(doc);
 		return 0;
 	}
@@ -189,6 +192,10 @@ static int check_ref(const struct om_ref_hit *h, void *vctx)
 
 	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
 		return 0;
+	/* A partial export does not follow the optional bindings of what it
+	 * refers to (om-export(1), --project). */
+	if (h->ref->flags & OM_REF_DROPPABLE && c->partial)
+		return 0;
 	snprintf(id, sizeof id, "%s", h->id);
 	if (h->ref->form == OM_REF_TAG)
 		id[strcspn(id, "/")] = 0;
@@ -218,7 +225,7 @@ static int check(const char *entry, const struct om_kind *k, json_t *doc, void *
 
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err)
 {
-	struct check c = {om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, NULL,
+	struct check c = {om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, 0, NULL,
 			  calloc(om_nkinds, sizeof(size_t))};
 	long rc = -1;
 

@@ -15,7 +15,8 @@
  * and report through fn, one line each, every reference of a document that
  * names no document of the bundle, or one of another kind than the model
  * says; weak references (history) may dangle, and so may references to
- * the history classes the manifest says were left out.  Documents are the .json
+ * the history classes the manifest says were left out, and droppable ones
+ * (optional bindings) in a partial export.  Documents are the .json
  * entries holding an object whose "Id" has a known kind.  A manifest Count
  * that differs from the documents of its kind is a problem too.  Returns the
  * number of problems, or -1 with err set when the bundle is not well formed:

@@ -274,8 +274,8 @@ static int value_of(struct source *s, const char *member, size_t len, const char
 		const struct om_idval *iv;
 		snprintf(id, sizeof id, "%.*s", (int)*vlen, *val);
 		if (!(iv = om_idmap_get(x->names, id)) || !iv->name) {
-			om_err_set(x->err, "%.*s %s names nothing in the store: cannot name the path",
-				   (int)len, member, id);
+			om_err_set(x->err, "%s %s: %.*s %s names nothing in the store: "
+				   "cannot name the path", s->kind->name, s->id, (int)len, member, id);
 			return -1;
 		}
 		*val = iv->name;
@@ -334,14 +334,28 @@ static int placeholder(struct source *s, const char *p, const char *e)
 	return r < 0 ? -1 : 1;
 }
 
+/* The component of x->raw from start, whose placeholders end at stem, is
+ * complete: hold it to the length of a name (names rule 7). */
+static void fit_component(struct exporter *x, size_t start, size_t stem)
+{
+	if (stem > start)
+		x->raw.len = start + om_name_fit(x->raw.p + start, x->raw.len - start, stem - start);
+}
+
 /* Append the pattern, its placeholders filled in, to out (a path). */
 static int expand(struct source *s, const char *pat, struct om_buf *out)
 {
 	struct exporter *x = s->x;
 	const char *p = pat;
+	size_t start = 0, stem = 0; /* of the component being built, in x->raw */
 
 	while (*p) {
-		if (*p == '[') {
+		if (*p == '/') {
+			fit_component(x, start, stem);
+			if (om_buf_append(&x->raw, p++, 1, x->err) < 0)
+				return -1;
+			start = stem = x->raw.len;
+		} else if (*p == '[') {
 			/* An optional part: kept when a placeholder in it had a value. */
 			const char *end = strchr(p, ']');
 			size_t mark = x->raw.len;
@@ -360,16 +374,20 @@ static int expand(struct source *s, const char *pat, struct om_buf *out)
 			}
 			if (!any)
 				x->raw.len = mark;
+			else
+				stem = x->raw.len;
 			p = end + 1;
 		} else if (*p == '{') {
 			const char *e = strchr(p, '}');
 			if (placeholder(s, p, e) < 0)
 				return -1;
+			stem = x->raw.len;
 			p = e + 1;
 		} else if (om_buf_append(&x->raw, p++, 1, x->err) < 0) {
 			return -1;
 		}
 	}
+	fit_component(x, start, stem);
 	if (out->len && om_buf_append(out, "/", 1, x->err) < 0)
 		return -1;
 	if (om_buf_append(out, x->raw.p, x->raw.len, x->err) < 0)
@@ -528,14 +546,16 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 	}
 	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
 	/* A partial export's closure decides alone; a space export takes the
-	 * space's documents. */
-	if (x->space_id && !x->include && k->scope != OM_SERVER) {
+	 * space's documents and the space itself, the one server-level kind it
+	 * keeps (om_export()). */
+	int is_space = strcmp(k->name, "Space") == 0;
+	if (x->space_id && !x->include && (k->scope != OM_SERVER || is_space)) {
 		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
 		if (!lit) {
 			om_err_set(x->err, "out of memory");
 			return -1;
 		}
-		if (strcmp(k->name, "Space") == 0)
+		if (is_space)
 			sql_put(sql, cap, &n, " WHERE c.id = %s", lit);
 		else
 			sql_put(sql, cap, &n, " WHERE c.doc->>'SpaceId' = %s", lit);
@@ -806,16 +826,23 @@ static int home_file(struct exporter *x, char *out, size_t cap)
 	return 0;
 }
 
-/* Does the export include this kind's home files? */
-static int wants_files(const struct exporter *x, const struct om_kind *k)
+/* The class of files asked for ("tasklogs") that this kind's home files
+ * are of, or NULL when the export leaves them out. */
+static const char *files_class(const struct exporter *x, const struct om_kind *k)
 {
 	if (!k->file || !k->bundle_file || !x->o->files)
-		return 0;
+		return NULL;
 	size_t n = strcspn(k->file, "/");
 	for (const char *const *f = x->o->files; *f; f++)
 		if (strlen(*f) == n && strncasecmp(*f, k->file, n) == 0)
-			return 1;
-	return 0;
+			return *f;
+	return NULL;
+}
+
+/* Does the export include this kind's home files? */
+static int wants_files(const struct exporter *x, const struct om_kind *k)
+{
+	return files_class(x, k) != NULL;
 }
 
 static int add_record(struct exporter *x, const char *path, char tag, const void *data,
@@ -897,6 +924,35 @@ static int export_row(PGresult *r, int row, void *vctx)
 
 /* ---- the manifest ---- */
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* NULL-terminated names as a JSON array, sorted, each once, so that the
+ * order and repetition of options do not change the manifest. */
+static json_t *name_set(const char *const *names)
+{
+	json_t *a = json_array();
+	size_t n = 0;
+	const char **v;
+
+	while (names && names[n])
+		n++;
+	if (!a || !(v = malloc((n + 1) * sizeof *v))) {
+		json_decref(a);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = names[i];
+	qsort(v, n, sizeof *v, cmp_str);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+			json_array_append_new(a, json_string(v[i]));
+	free(v);
+	return a;
+}
+
 static int add_manifest(struct exporter *x)
 {
 	const struct om_export_opts *o = x->o;
@@ -913,8 +969,12 @@ static int add_manifest(struct exporter *x)
 	for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
 		if (o->ignore & (1u << h))
 			json_array_append_new(ign, json_string(om_history_name((enum om_history)h)));
-	for (const char *const *f = o->files; f && *f; f++)
-		json_array_append_new(files, json_string(*f));
+	/* In the model's order, whatever the order of the options. */
+	for (size_t i = 0, n = 0; i < om_nkinds; i++) {
+		const char *f = files_class(x, &om_kinds[i]);
+		if (f && (n == 0 || strcmp(f, json_string_value(json_array_get(files, n - 1))) != 0))
+			n += json_array_append_new(files, json_string(f)) == 0;
+	}
 	for (size_t i = 0; i < om_nkinds; i++)
 		if (x->counts[i])
 			json_object_set_new(counts, om_kinds[i].name,
@@ -925,11 +985,15 @@ static int add_manifest(struct exporter *x)
 			    json_string(o->scripts == OM_SCRIPTS_EXTRACT ? "extract"
 					: o->scripts == OM_SCRIPTS_COPY ? "copy" : "inline"));
 	if (o->projects || o->project_groups) {
-		json_t *scope = json_object(), *pr = json_array(), *gr = json_array();
-		for (const char *const *p = o->projects; p && *p; p++)
-			json_array_append_new(pr, json_string(*p));
-		for (const char *const *p = o->project_groups; p && *p; p++)
-			json_array_append_new(gr, json_string(*p));
+		json_t *scope = json_object(), *pr = name_set(o->projects),
+		       *gr = name_set(o->project_groups);
+		if (!pr || !gr) {
+			json_decref(pr);
+			json_decref(gr);
+			json_decref(scope);
+			om_err_set(x->err, "out of memory");
+			goto out;
+		}
 		json_object_set_new(scope, "Projects", pr);
 		json_object_set_new(scope, "ProjectGroups", gr);
 		if (o->space)
@@ -1015,6 +1079,10 @@ struct closure {
 	/* Ids added and not yet followed. */
 	char **queue;
 	size_t n, cap;
+	/* The chosen projects and what they own; the document being followed
+	 * is one of them. */
+	struct om_idmap *own;
+	int following_own;
 };
 
 static int closure_add(struct closure *c, const char *id)
@@ -1048,6 +1116,8 @@ static int closure_ref(const struct om_ref_hit *h, void *vctx)
 
 	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
 		return 0; /* inner elements live in documents referred to anyway */
+	if (h->ref->flags & OM_REF_DROPPABLE && !c->following_own)
+		return 0;
 	snprintf(id, sizeof id, "%s", h->id);
 	if (h->ref->form == OM_REF_TAG)
 		id[strcspn(id, "/")] = 0; /* the tag set */
@@ -1113,11 +1183,14 @@ static int add_owned_closed(PGresult *r, int row, void *vctx)
 
 /* Seed with the chosen projects; add what they own, transitively (the
  * catalog lists owners before what they own); then follow references until
- * nothing new comes.  Referred-to documents come without what they own,
- * but for owned documents that refer to nothing outside the closure. */
+ * nothing new comes.  Optional bindings (droppable references) are
+ * followed from those own documents only: a team's roles scoped to other
+ * projects would bring in those projects.  Referred-to documents come
+ * without what they own, but for owned documents that refer to nothing
+ * outside the closure. */
 static int compute_closure(struct exporter *x)
 {
-	struct closure c = {x, NULL, 0, 0};
+	struct closure c = {x, NULL, 0, 0, om_idmap_new(), 0};
 	const struct om_export_opts *o = x->o;
 	char sql[512];
 	int rc = -1;
@@ -1137,7 +1210,7 @@ static int compute_closure(struct exporter *x)
 				2, NULL, params, NULL, NULL, 0);
 			int nt = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
 			if (nt < 0) {
-				om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+				om_store_error(x->err, x->conn, "cannot read the store");
 				PQclear(r);
 				goto out;
 			}
@@ -1181,6 +1254,11 @@ static int compute_closure(struct exporter *x)
 		if (om_store_each_row(x->conn, sql, add_owned, &c, x->err) < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < c.n; i++)
+		if (om_idmap_put(c.own, c.queue[i], NULL, NULL) < 0) {
+			om_err_set(x->err, "out of memory");
+			goto out;
+		}
 	/* Follow the references of everything in the queue. */
 	while (c.n) {
 		char *id = c.queue[--c.n];
@@ -1192,12 +1270,13 @@ static int compute_closure(struct exporter *x)
 			free(id);
 			continue;
 		}
+		c.following_own = om_idmap_get(c.own, id) != NULL;
 		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'SpaceId' FROM %s WHERE id = $1",
 			 k->table);
 		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
 		free(id);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			om_err_set(x->err, "cannot read the store: %s", PQerrorMessage(x->conn));
+			om_store_error(x->err, x->conn, "cannot read the store");
 			PQclear(r);
 			goto out;
 		}
@@ -1229,6 +1308,7 @@ out:
 	while (c.n)
 		free(c.queue[--c.n]);
 	free(c.queue);
+	om_idmap_free(c.own);
 	return rc;
 }
 

@@ -40,7 +40,8 @@ struct om_export_opts {
 	/* Export these projects, and the projects of these project groups
 	 * (NULL-terminated names, or NULL), with everything needed to recreate
 	 * them: the documents they own, and every document those refer to,
-	 * transitively (weak references of history left aside). */
+	 * transitively (weak references of history left aside, and droppable
+	 * ones but for those of the projects' own documents). */
 	const char *const *projects;
 	const char *const *project_groups;
 	unsigned ignore;      /* 1u << OM_HIST_x for each history class left out */

@@ -2200,6 +2200,7 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 	struct om_buf out = {0};
 	const char *p = strrchr(pat, '/');
 	int first = 1;
+	size_t stem = 0; /* where the last placeholder ends */
 
 	p = p ? p + 1 : pat;
 	while (*p) {
@@ -2230,9 +2231,12 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 		}
 		first = 0;
 		p = e + 1;
+		stem = out.len;
 	}
 	if (!out.p)
 		out.p = strdup("");
+	else if (escape) /* as om-export holds it to the length of a name */
+		out.p[om_name_fit(out.p, out.len, stem)] = 0;
 	return out.p;
 }
 

@@ -46,6 +46,15 @@ static void hash_hex(const char *name, size_t len, char out[HASH_HEX + 1])
 	sodium_bin2hex(out, HASH_HEX + 1, h, HASH_HEX / 2);
 }
 
+/* Where to cut s (of more than n bytes) at or below n: at a UTF-8
+ * character boundary and outside an escape ("%XX", and "%~" of a suffix). */
+static size_t cut_point(const char *s, size_t n)
+{
+	while (n > 0 && ((s[n] & 0xc0) == 0x80 || s[n - 1] == '%' || (n >= 2 && s[n - 2] == '%')))
+		n--;
+	return n;
+}
+
 char *om_name_component(const char *name, size_t len, int flags, struct om_err *err)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -81,13 +90,8 @@ char *om_name_component(const char *name, size_t len, int flags, struct om_err *
 		/* "%~~" marks a cut name, "%~" a collision: both end in the hash
 		 * of the exact name, so a cut name needs no collision suffix. */
 		int cut = n > OM_NAME_MAX - (collides ? 2 + HASH_HEX : 0);
-		if (cut) {
-			n = CUT_AT;
-			/* At a character boundary, outside an escape. */
-			while (n > 0 && ((out[n] & 0xc0) == 0x80 || out[n - 1] == '%' ||
-					 (n >= 2 && out[n - 2] == '%')))
-				n--;
-		}
+		if (cut)
+			n = cut_point(out, CUT_AT);
 		out[n++] = '%';
 		out[n++] = '~';
 		if (cut)
@@ -97,6 +101,21 @@ char *om_name_component(const char *name, size_t len, int flags, struct om_err *
 	}
 	out[n] = 0;
 	return out;
+}
+
+size_t om_name_fit(char *comp, size_t len, size_t stem)
+{
+	char h[HASH_HEX + 1];
+	size_t n, tail = len - stem;
+
+	if (stem <= OM_NAME_MAX)
+		return len;
+	hash_hex(comp, len, h);
+	n = cut_point(comp, CUT_AT);
+	memmove(comp + n + 3 + HASH_HEX, comp + stem, tail);
+	memcpy(comp + n, "%~~", 3);
+	memcpy(comp + n + 3, h, HASH_HEX);
+	return n + 3 + HASH_HEX + tail;
 }
 
 int om_name_collide(const char *a, const char *b)

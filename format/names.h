@@ -36,6 +36,16 @@ enum {
  */
 char *om_name_component(const char *name, size_t len, int flags, struct om_err *err);
 
+/*
+ * Hold a component built from several escaped values and a pattern's text
+ * ("<Created> <Environment> <Tenant>.json") to the limit of one name: when
+ * its first stem bytes (all but the pattern's literal ending, ".json") are
+ * more than OM_NAME_MAX, they are cut as a long name is, and "%~~" and the
+ * hash of the whole component (len bytes, as built) put before the ending.
+ * In place; returns the new length, never more than len.
+ */
+size_t om_name_fit(char *comp, size_t len, size_t stem);
+
 /* Are a and b equal but for ASCII case?  (Then they collide.) */
 int om_name_collide(const char *a, const char *b);
 

@@ -14,20 +14,32 @@
 #include "model.h"
 #include "seal.h"
 
-/* The server's message, on one line. */
-static void pg_err(struct om_err *err, PGconn *conn, const char *what)
+void om_store_error(struct om_err *err, PGconn *conn, const char *what)
 {
+	const char *m = PQerrorMessage(conn);
 	char msg[512];
-	size_t n;
+	size_t n = 0;
 
-	snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
-	for (n = 0; msg[n]; n++)
-		if (msg[n] == '\n' || msg[n] == '\r')
-			msg[n] = ' ';
-	while (n && msg[n - 1] == ' ')
-		msg[--n] = 0;
+	/* Each line break with the blanks around it (libpq indents a second
+	 * line with a tab) becomes one space. */
+	for (; *m && n < sizeof msg - 1; m++) {
+		if (*m == '\n' || *m == '\r') {
+			while (n && (msg[n - 1] == ' ' || msg[n - 1] == '\t'))
+				n--;
+			while (m[1] == '\n' || m[1] == '\r' || m[1] == ' ' || m[1] == '\t')
+				m++;
+			if (n && m[1])
+				msg[n++] = ' ';
+			continue;
+		}
+		msg[n++] = *m;
+	}
+	while (n && (msg[n - 1] == ' ' || msg[n - 1] == '\t'))
+		n--;
+	msg[n] = 0;
 	om_err_set(err, "%s: %s", what, n ? msg : "unknown database error");
 }
+
 
 int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err *err)
 {
@@ -35,7 +47,7 @@ int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	if (!ok)
-		pg_err(err, conn, what);
+		om_store_error(err, conn, what);
 	PQclear(r);
 	return ok ? 0 : -1;
 }
@@ -49,7 +61,7 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err)
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		pg_err(err, conn, "cannot connect to the database");
+		om_store_error(err, conn, "cannot connect to the database");
 		PQfinish(conn);
 		return NULL;
 	}
@@ -92,7 +104,7 @@ int om_store_create(PGconn *conn, const struct om_key *key, struct om_err *err)
 	int empty = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		pg_err(err, conn, "cannot look at the database");
+		om_store_error(err, conn, "cannot look at the database");
 		PQclear(r);
 		return -1;
 	}
@@ -123,7 +135,7 @@ int om_store_set_key(PGconn *conn, const struct om_key *key, struct om_err *err)
 	r = PQexecParams(conn, "UPDATE server SET master_key_check = $1", 1, NULL, params,
 			 NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_err(err, conn, "cannot record the master key");
+		om_store_error(err, conn, "cannot record the master key");
 		rc = -1;
 	}
 	PQclear(r);
@@ -137,7 +149,7 @@ int om_store_check_key(PGconn *conn, const struct om_key *key, struct om_err *er
 	int rc;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		pg_err(err, conn, "cannot read the server row");
+		om_store_error(err, conn, "cannot read the server row");
 		PQclear(r);
 		return -1;
 	}
@@ -221,7 +233,7 @@ int om_store_each_row(PGconn *conn, const char *sql, om_row_fn *fn, void *ctx, s
 		PGresult *r = PQexec(conn, fetch);
 		int nt;
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_err(err, conn, "cannot read the store");
+			om_store_error(err, conn, "cannot read the store");
 			PQclear(r);
 			return -1;
 		}
@@ -272,7 +284,7 @@ static void *fetch_ahead(void *arg)
 		PGresult *r = PQexec(f->conn, fetch);
 		int last = 1;
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			pg_err(&f->err, f->conn, "cannot read the store");
+			om_store_error(&f->err, f->conn, "cannot read the store");
 			PQclear(r);
 			r = NULL;
 			f->failed = 1;

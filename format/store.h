@@ -21,6 +21,9 @@ struct om_kind;
 /* spec/store.sql, built into the library. */
 extern const char om_store_sql[];
 
+/* Set err to "what: " and the connection's last error, on one line. */
+void om_store_error(struct om_err *err, PGconn *conn, const char *what);
+
 /* Connect; a NULL or empty conninfo means libpq's PG* environment. */
 PGconn *om_store_connect(const char *conninfo, struct om_err *err);
 

@@ -8,7 +8,9 @@
  * OM_NAME_INSIDE; om_name_unescape() gives the name back, but for cut
  * names (refused: their name is in the document) and names holding a NUL
  * (which a C string cannot give back, and which no store holds).  Any other component
- * given to om_name_unescape() never crashes.
+ * given to om_name_unescape() never crashes.  A component built of the
+ * name twice and ".json" is, after om_name_fit(), valid and at most
+ * OM_NAME_MAX bytes and the ending.
  */
 #include <string.h>
 
@@ -81,6 +83,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(om_bundle_path_problem(comp) == NULL);
 		FUZZ_ASSERT(comp[0] != '.');
 	}
+
+	/* A component built of it twice and a literal ending is held to the
+	 * length of a name plus the ending, and stays valid. */
+	if (!(path = malloc(2 * clen + 9)))
+		abort();
+	size_t plen = (size_t)sprintf(path, "x %s %s.json", comp, comp);
+	plen = om_name_fit(path, plen, plen - 5);
+	path[plen] = 0;
+	FUZZ_ASSERT(plen <= OM_NAME_MAX + 5 && strcmp(path + plen - 5, ".json") == 0);
+	FUZZ_ASSERT(om_bundle_path_problem(path) == NULL);
+	free(path);
 
 	back = om_name_unescape(comp, &err);
 	if (memchr(name, 0, len)) {

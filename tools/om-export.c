@@ -44,19 +44,28 @@ static const char usage_text[] =
 	"  --inline-scripts=MODE   inline (the default), extract or copy step scripts\n"
 	"                          to files beside the process\n"
 	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
-	"  --allow-clear-secrets   allow clear secrets in a file, directory or terminal\n"
+	"  --allow-clear-secrets   allow clear secrets in a file or directory (mode 0600)\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
 	"  -q, --quiet             no progress on a terminal\n"
 	"  -v, --verbose           the documents of each kind and the time, at the end\n"
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
-/* On SIGINT and friends: remove temporary outputs, then die of the signal. */
+/* On SIGINT, SIGTERM or SIGHUP: remove the temporary outputs, say so on a
+ * line of its own (after the progress line, on a terminal) and exit 2, as
+ * for any trouble.  Async-signal-safe calls only. */
+static int erase_progress;
+
 static void on_signal(int sig)
 {
+	static const char msg[] = "\r\033[Kom-export: interrupted\n";
+	ssize_t n;
+
+	(void)sig;
 	om_bundle_cleanup_on_signal();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	n = write(STDERR_FILENO, erase_progress ? msg : msg + 4, sizeof msg - (erase_progress ? 1 : 5));
+	(void)n;
+	_exit(2);
 }
 
 /* -v: documents of each kind, counted as they are read (the manifest's
@@ -119,7 +128,7 @@ int main(int argc, char **argv)
 	int nprojects = 0, ngroups = 0;
 	int nfiles = 0, allow_clear = 0, quiet = 0, verbose = 0, c;
 	struct timespec t0, t1;
-	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-";
+	const char *db = NULL, *keyfile = getenv("OM_MASTER_KEY_FILE"), *out = "-", *v;
 	struct om_export_opts o = {0};
 	struct om_bundle_writer *w;
 	struct om_key *key;
@@ -184,6 +193,14 @@ int main(int argc, char **argv)
 	if (o.secrets == OM_SECRETS_CLEAR && !allow_clear && !om_output_is_pipe(out))
 		om_die(2, "clear secrets go only into a pipe: pipe into om-encrypt, "
 			  "or use --redact-secrets (or --allow-clear-secrets)");
+	if ((v = getenv("OM_SORT_MEMORY")) && *v) {
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+		int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		if (end == v || (shift && *++end) || *end || n == 0 || n > (SIZE_MAX >> shift))
+			om_die_usage("OM_SORT_MEMORY: '%s' is not a size (bytes, or with K, M or G)", v);
+		o.mem_limit = (size_t)n << shift;
+	}
 	o.files = nfiles ? files : NULL;
 	o.projects = nprojects ? projects : NULL;
 	o.project_groups = ngroups ? groups : NULL;
@@ -198,15 +215,20 @@ int main(int argc, char **argv)
 	if (!(key = om_key_load(keyfile, &err)))
 		om_die(2, "%s", err.msg);
 	o.key = key;
-	if (!(conn = om_store_connect(db, &err))) {
-		om_key_free(key);
-		om_die(2, "%s", err.msg);
-	}
+	erase_progress = !quiet && isatty(STDERR_FILENO);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	if (!(w = om_bundle_writer_open(out, &err))) {
+	if (!(conn = om_store_connect(db, &err))) {
+		om_key_free(key);
+		om_die(2, "%s", err.msg);
+	}
+	/* Clear secrets in a file (--allow-clear-secrets): readable by the
+	 * owner only. */
+	w = o.secrets == OM_SECRETS_CLEAR ? om_bundle_writer_open_private(out, &err)
+					  : om_bundle_writer_open(out, &err);
+	if (!w) {
 		PQfinish(conn);
 		om_key_free(key);
 		om_die(2, "%s", err.msg);

@@ -17,4 +17,11 @@ must_fail 2 om-export --db dbname=a --master-key-file "$k" --include-tasklogs -o
 cp -R "$OM_FIXTURES/acme-home" home
 rm home/TaskLogs/ServerTasks-1.txt
 must_fail 2 om-export --db dbname=a --master-key-file "$k" --redact-secrets --include-tasklogs --home home -o out.tar
+# A directory whose parent is a file, and one that is a file.
+must_fail 2 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o other.key/out
+must_fail 2 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o other.key
+# A reference that a path is made of and that names nothing: the message
+# names the document.
+psql_q -d a -c "UPDATE deployments SET doc = jsonb_set(doc, '{TenantId}', '\"Tenants-999\"') WHERE id = 'Deployments-7'"
+must_fail 2 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o out.tar
 ls

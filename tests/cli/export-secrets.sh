@@ -11,11 +11,15 @@ must_fail 2 om-export --db dbname=a --master-key-file "$k" -o clear2.tar
 must_fail 2 om-export --db dbname=a --master-key-file "$k" -o dir
 must_fail 2 om-export --db dbname=a --master-key-file "$k" >clear3.tar
 test ! -e clear2.tar && test ! -e dir && test ! -s clear3.tar
-# ... unless asked for.
+# ... unless asked for, and then readable by the owner only.
+umask 022
 om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets -o clear4.tar
 cmp clear.tar clear4.tar
+om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets -o clear5
+stat -c '%a %n' clear4.tar clear5/manifest.json "clear5/spaces/Default/feeds/Acme ECR.json"
 # Redacted: one secret changed changes one fingerprint in one file.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o r1
+stat -c '%a %n' r1/manifest.json
 ! grep -r 'om-clear-1' r1
 new=$(echo 'rotated-key' | om-store seal --master-key-file "$k")
 psql_q -d a -c "UPDATE feeds SET doc = jsonb_set(doc, '{SecretKey}', to_jsonb('$new'::text)) WHERE name = 'Acme ECR'"

@@ -8,7 +8,9 @@
 #define OM_T_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_failed, t_any_failed;
 
@@ -36,5 +38,27 @@ static int t_failed, t_any_failed;
 } while (0)
 
 #define T_EXIT() (fflush(stdout), t_any_failed)
+
+/* The path of rel in the source tree, in out: below $OM_TOP, else below the
+ * directory two levels above this program (build/tests/), else rel. */
+static inline const char *t_source_path(char *out, size_t cap, const char *rel)
+{
+	const char *top = getenv("OM_TOP");
+	char exe[4096];
+	ssize_t el;
+
+	if (top && *top) {
+		snprintf(out, cap, "%s/%s", top, rel);
+	} else if ((el = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
+		exe[el] = 0;
+		for (int up = 0; up < 3; up++)
+			if (strrchr(exe, '/'))
+				*strrchr(exe, '/') = 0;
+		snprintf(out, cap, "%s/%s", exe, rel);
+	} else {
+		snprintf(out, cap, "%s", rel);
+	}
+	return out;
+}
 
 #endif

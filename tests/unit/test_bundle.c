@@ -750,7 +750,26 @@ static void test_dir_update(void)
 	write_file(P("plain"), "x", 1);
 	CHECK(om_bundle_writer_open(P("plain"), &err) == NULL);
 	CHECK(err_has(err.msg, "it exists and is not a directory"));
+	CHECK(om_bundle_writer_open(P("plain/sub"), &err) == NULL);
+	CHECK(err_has(err.msg, "a parent is not a directory"));
 	CHECK(om_bundle_writer_open_as("-", OM_FORM_DIR, &err) == NULL);
+
+	/* A private writer's files are the owner's only, in either form. */
+	struct stat st;
+	mode_t mask = umask(022);
+	CHECK((w = om_bundle_writer_open_private(P("priv.tar"), &err)) != NULL);
+	CHECK(w && om_bundle_add(w, "a", "x", 1, &err) == 0 && om_bundle_writer_commit(w, &err) == 0);
+	CHECK(stat(P("priv.tar"), &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK((w = om_bundle_writer_open_private(P("priv"), &err)) != NULL);
+	CHECK(w && om_bundle_add(w, "b/c", "y", 1, &err) == 0 &&
+	      om_bundle_add(w, OM_BUNDLE_MARKER, "{}", 2, &err) == 0 &&
+	      om_bundle_writer_commit(w, &err) == 0);
+	CHECK(stat(P("priv/b/c"), &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(stat(P("priv/" OM_BUNDLE_MARKER), &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK((w = om_bundle_writer_open(P("pub.tar"), &err)) != NULL);
+	CHECK(w && om_bundle_writer_commit(w, &err) == 0);
+	CHECK(stat(P("pub.tar"), &st) == 0 && (st.st_mode & 0777) == 0644);
+	umask(mask);
 
 	/* Abort on an archive file leaves the old one byte for byte. */
 	char *old = slurp(P("a.tar"), &n);

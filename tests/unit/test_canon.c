@@ -657,6 +657,58 @@ static void test_mutations(void)
 }
 
 /* A context reused for documents of very different sizes keeps no trace. */
+/*
+ * The test vectors of fixtures/canon/ (spec/bundle.md, "Canonical JSON"):
+ * each NAME.json gives exactly the bytes of NAME.canon, which are a fixed
+ * point, or is refused with the message of NAME.err.
+ */
+static void test_vectors(void)
+{
+	char dir[8192], path[8400];
+	size_t n = 0;
+	DIR *d = opendir(t_source_path(dir, sizeof dir, "fixtures/canon"));
+	struct dirent *e;
+
+	if (!d) {
+		fprintf(stderr, "  cannot open %s\n", dir);
+		t_failed = 1;
+		return;
+	}
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), ilen, wlen;
+		char *in, *want;
+		if (l < 5 || strcmp(e->d_name + l - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		in = slurp(path, &ilen);
+		snprintf(path, sizeof path, "%s/%.*s.canon", dir, (int)(l - 5), e->d_name);
+		if (!(want = slurp(path, &wlen))) {
+			snprintf(path, sizeof path, "%s/%.*s.err", dir, (int)(l - 5), e->d_name);
+			if ((want = slurp(path, &wlen)) && wlen && want[wlen - 1] == '\n')
+				want[wlen - 1] = 0, wlen--;
+		}
+		if (!in || !want) {
+			fprintf(stderr, "  %s: cannot read it or what it gives\n", e->d_name);
+			t_failed = 1;
+		} else {
+			char *got = strdup(canonn(in, ilen));
+			int refused = got && strncmp(got, "error: ", 7) == 0;
+			if (!got || (refused ? strlen(got + 7) != wlen || memcmp(got + 7, want, wlen)
+					     : strlen(got) != wlen || memcmp(got, want, wlen) ||
+					       strcmp(canonn(want, wlen), got) != 0)) {
+				fprintf(stderr, "  %s: gave '%s'\n", e->d_name, got ? got : "(null)");
+				t_failed = 1;
+			}
+			free(got);
+			n++;
+		}
+		free(in);
+		free(want);
+	}
+	closedir(d);
+	CHECK(n >= 10);
+}
+
 static void test_reuse(void)
 {
 	size_t n = 200000;
@@ -714,6 +766,7 @@ int main(int argc, char **argv)
 	RUN(test_jsontestsuite);
 	RUN(test_mutations);
 	RUN(test_reuse);
+	RUN(test_vectors);
 
 	for (size_t i = 0; i < nfiles; i++)
 		free(files[i].data);

@@ -110,6 +110,45 @@ static void test_collisions_and_long_names(void)
 	CHECK(pct && pct - c >= 3 && (pct[-3] == '%' || pct[-1] != '%'));
 }
 
+/* A component built from several values (names rule 7). */
+static void test_built_components(void)
+{
+	char built[1024], name[256], want[1024];
+	unsigned char h[32];
+	char hex[17];
+	size_t n = 0, len;
+
+	/* Short enough: unchanged. */
+	snprintf(built, sizeof built, "2024-03-19T09%%3A45 Production.json");
+	CHECK(om_name_fit(built, strlen(built), strlen(built) - 5) == strlen(built));
+	/* A deployment's "<Created> <Environment> <Tenant>.json" with two names
+	 * of 60 CJK characters (180 bytes) each: 5 + 180 + 1 + 180 + 5 bytes. */
+	for (int i = 0; i < 60; i++)
+		memcpy(name + 3 * i, "\xe6\x9d\xb1", 3); /* U+6771 */
+	name[180] = 0;
+	n = (size_t)snprintf(built, sizeof built, "2024 %s %s.json", name, name);
+	crypto_generichash(h, sizeof h, (const unsigned char *)built, n, NULL, 0);
+	sodium_bin2hex(hex, sizeof hex, h, 8);
+	/* Cut at 180 bytes: 5 + 58 characters (179 bytes) is the last boundary. */
+	snprintf(want, sizeof want, "2024 %.174s%%~~%s.json", name, hex);
+	len = om_name_fit(built, n, n - 5);
+	built[len] = 0;
+	CHECK_STR(built, want);
+	CHECK(len == 179 + 3 + 16 + 5);
+	/* Never inside an escape: "%3A" across the cut point. */
+	memset(built, 'x', 300);
+	memcpy(built + 178, "%3A", 3);
+	memcpy(built + 300, ".json", 5);
+	len = om_name_fit(built, 305, 300);
+	built[len] = 0;
+	CHECK(len == 178 + 19 + 5 && memcmp(built + 178, "%~~", 3) == 0);
+	CHECK(strcmp(built + len - 5, ".json") == 0);
+	/* No literal ending: the whole component is the stem. */
+	memset(built, 'v', 201);
+	CHECK(om_name_fit(built, 201, 201) == 180 + 19);
+	CHECK(om_name_fit(built, 200, 200) == 200);
+}
+
 static void test_unescape(void)
 {
 	struct om_err err;
@@ -139,6 +178,7 @@ int main(void)
 	RUN(test_plain_names);
 	RUN(test_escapes);
 	RUN(test_collisions_and_long_names);
+	RUN(test_built_components);
 	RUN(test_unescape);
 	return T_EXIT();
 }

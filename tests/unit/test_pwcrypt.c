@@ -25,23 +25,11 @@ static const char *S(const struct vec *v, int i)
 
 static int load(struct vec *vs, int max)
 {
-	const char *top = getenv("OM_TOP");
-	char path[8192], line[8192], exe[4096];
+	char path[8192], line[8192];
 	int n = 0;
-	ssize_t el;
 	FILE *f;
 
-	/* The tree's top: $OM_TOP, else two levels above build/tests/. */
-	if (top)
-		snprintf(path, sizeof path, "%s/fixtures/pw-vectors/vectors.txt", top);
-	else if ((el = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-		exe[el] = 0;
-		for (int up = 0; up < 3; up++)
-			if (strrchr(exe, '/'))
-				*strrchr(exe, '/') = 0;
-		snprintf(path, sizeof path, "%s/fixtures/pw-vectors/vectors.txt", exe);
-	} else
-		snprintf(path, sizeof path, "fixtures/pw-vectors/vectors.txt");
+	t_source_path(path, sizeof path, "fixtures/pw-vectors/vectors.txt");
 	if (!(f = fopen(path, "r"))) {
 		fprintf(stderr, "  cannot open %s\n", path);
 		return 0;
