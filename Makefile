@@ -42,7 +42,7 @@ TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 MAN      = $(wildcard docs/*.1)
-FUZZ     = canon names bundle
+FUZZ     = canon names bundle dir
 FUZZ_SECONDS ?= 60
 
 all: $(PROGS) $(SCRIPTS)
@@ -87,13 +87,13 @@ tests: $(UNIT) bench/om-gen $(FUZZ:%=$(B)/fuzz/replay-%)
 
 # A fuzz target with a plain main that replays files (fuzz/regressions/ in
 # make check), with the compiler and flags of the rest: no clang needed.
-$(B)/fuzz/replay-%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(LIB) $(B)/flags
+$(B)/fuzz/replay-%: fuzz/fuzz_%.c fuzz/replay.c fuzz/*.h $(LIB) $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay.c $(LIB) $(PKG_LIBS)
 
 # The same target as a libFuzzer program; built by make fuzz in its own
 # build directory with clang and the sanitizers.
-$(B)/fuzz/fuzz-%: fuzz/fuzz_%.c fuzz/fuzz.h $(LIB) $(B)/flags
+$(B)/fuzz/fuzz-%: fuzz/fuzz_%.c fuzz/*.h $(LIB) $(B)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 

@@ -135,19 +135,27 @@ static void entry_err(struct om_err *err, const char *disp, const char *entry, c
 	om_err_set(err, "%s: entry '%s': %s", disp, quote(&q, entry), why);
 }
 
-/* libarchive's message in our style: lowercase, no final full stop. */
-static const char *la_msg(struct archive *a, char *buf, size_t size)
+/* A message of libarchive or strerror() in our style, in place: lowercase,
+ * no final full stop. */
+static const char *msg_style(char *buf)
 {
-	const char *m = archive_error_string(a);
 	size_t n;
 
-	snprintf(buf, size, "%s", m ? m : "unknown error");
 	if (buf[0] >= 'A' && buf[0] <= 'Z' && (buf[1] == ' ' || (buf[1] >= 'a' && buf[1] <= 'z')))
 		buf[0] = (char)(buf[0] - 'A' + 'a');
 	n = strlen(buf);
 	while (n && (buf[n - 1] == '.' || buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = 0;
 	return buf;
+}
+
+/* libarchive's message in our style. */
+static const char *la_msg(struct archive *a, char *buf, size_t size)
+{
+	const char *m = archive_error_string(a);
+
+	snprintf(buf, size, "%s", m ? m : "unknown error");
+	return msg_style(buf);
 }
 
 enum om_bundle_form om_bundle_form_for_path(const char *path)
@@ -731,7 +739,8 @@ struct om_bundle_writer {
 	struct archive *a;
 	struct archive_entry *ent;
 	int fd, own_fd, discard;
-	mode_t mode; /* of the files created: the archive, staged files */
+	int werr;		/* errno of the first failed write, or 0 */
+	mode_t mode;		/* of the files created: the archive, staged files */
 	char *tmp, *dest;
 	/* The directory form. */
 	char *root;
@@ -783,18 +792,41 @@ static struct om_bundle_writer *writer_new(enum om_bundle_form form, const char 
 }
 
 
+/*
+ * A failed write is kept in w->werr and the rest of the stream discarded,
+ * but libarchive is told it succeeded: libarchive 3.6 never frees its
+ * client buffer once a write has failed (the filter is left in its fatal
+ * state, which archive_write_free() does not close).  Every caller checks
+ * tar_failed() after each libarchive call instead.
+ */
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
 {
 	struct om_bundle_writer *w = ctx;
 
+	(void)a;
 	/* An aborted stream is cut short: no end-of-archive marker. */
 	if (w->discard)
 		return (la_ssize_t)n;
 	if (write_full(w->fd, buf, n) < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
+		w->werr = errno;
+		w->discard = 1;
 	}
 	return (la_ssize_t)n;
+}
+
+/* Whether the libarchive call that returned ok failed, or a write under it:
+ * then the reason goes to msg. */
+static int tar_failed(struct om_bundle_writer *w, int ok, char *msg, size_t size)
+{
+	if (w->werr) {
+		snprintf(msg, size, "%s", strerror(w->werr));
+		msg_style(msg);
+	} else if (!ok) {
+		la_msg(w->a, msg, size);
+	} else {
+		return 0;
+	}
+	return 1;
 }
 
 static int tar_start(struct om_bundle_writer *w, struct om_err *err)
@@ -853,8 +885,9 @@ static int tar_header(struct om_bundle_writer *w, const char *path, int dir, uin
 	archive_entry_set_uid(e, 0);
 	archive_entry_set_gid(e, 0);
 	/* A warning would mean a name conversion, hence locale-dependent bytes. */
-	if ((rc = archive_write_header(w->a, e)) != ARCHIVE_OK) {
-		entry_err(err, w->disp, path, "cannot write: %s", la_msg(w->a, msg, sizeof msg));
+	rc = archive_write_header(w->a, e);
+	if (tar_failed(w, rc == ARCHIVE_OK, msg, sizeof msg)) {
+		entry_err(err, w->disp, path, "cannot write: %s", msg);
 		return -1;
 	}
 	return 0;
@@ -902,15 +935,15 @@ static int tar_add(struct om_bundle_writer *w, const char *path, size_t common, 
 				  (unsigned long long)done, (unsigned long long)size);
 			return -1;
 		}
-		if (archive_write_data(w->a, w->buf, (size_t)n) != n) {
-			entry_err(err, w->disp, path, "cannot write: %s",
-				  la_msg(w->a, msg, sizeof msg));
+		if (tar_failed(w, archive_write_data(w->a, w->buf, (size_t)n) == n, msg,
+			       sizeof msg)) {
+			entry_err(err, w->disp, path, "cannot write: %s", msg);
 			return -1;
 		}
 		done += (uint64_t)n;
 	}
-	if (archive_write_finish_entry(w->a) != ARCHIVE_OK) {
-		entry_err(err, w->disp, path, "cannot write: %s", la_msg(w->a, msg, sizeof msg));
+	if (tar_failed(w, archive_write_finish_entry(w->a) == ARCHIVE_OK, msg, sizeof msg)) {
+		entry_err(err, w->disp, path, "cannot write: %s", msg);
 		return -1;
 	}
 	return 0;
@@ -1499,8 +1532,8 @@ static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
 	int rc = archive_write_close(w->a), dfd;
 
 	uselocale(old);
-	if (rc != ARCHIVE_OK) {
-		om_err_set(err, "%s: cannot write: %s", w->disp, la_msg(w->a, msg, sizeof msg));
+	if (tar_failed(w, rc == ARCHIVE_OK, msg, sizeof msg)) {
+		om_err_set(err, "%s: cannot write: %s", w->disp, msg);
 		return -1;
 	}
 	if (!w->tmp)

@@ -32,6 +32,19 @@ static unsigned ignored_classes(json_t *manifest)
 	return mask;
 }
 
+json_t *om_bundle_doc_load(struct om_canon *c, const char *text, size_t len,
+			   struct om_err *err)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	if (om_canon_parse(c, text, len, err) < 0)
+		return NULL;
+	if (!(doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr)))
+		om_err_set(err, "cannot load: %s", jerr.text);
+	return doc;
+}
+
 /*
  * Call fn for every document of the bundle, and once for the manifest (with
  * a NULL kind).  Every other .json entry but the home files (task logs,
@@ -52,7 +65,6 @@ static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 		size_t len = strlen(e.path), dlen;
 		int manifest = strcmp(e.path, OM_BUNDLE_MARKER) == 0;
 		const struct om_kind *k = NULL;
-		json_error_t jerr;
 		json_t *doc;
 		char *buf;
 		if (len < 5 || strcmp(e.path + len - 5, ".json") != 0 ||
@@ -60,19 +72,12 @@ static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 			continue;
 		if (om_bundle_read_all(r, MAX_DOC, &buf, &dlen, err) < 0)
 			goto out;
-		if (om_canon_parse(canon, buf, dlen, err) < 0) {
-			free(buf);
-			if (om_model_may_be_file(e.path))
-				continue;
-			om_err_prefix(err, "'%s': entry '%s'", path, e.path);
-			goto out;
-		}
-		doc = json_loadb(buf, dlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+		doc = om_bundle_doc_load(canon, buf, dlen, err);
 		free(buf);
 		if (!doc) {
 			if (om_model_may_be_file(e.path))
 				continue;
-			om_err_set(err, "'%s': entry '%s': cannot load: %s", path, e.path, jerr.text);
+			om_err_prefix(err, "'%s': entry '%s'", path, e.path);
 			goto out;
 		}
 		if (!manifest) {
@@ -93,6 +98,7 @@ out:
 
 struct check {
 	struct om_idmap *ids;
+	struct om_idmap *idents; /* identity key -> the entry holding it */
 	om_problem_fn *fn;
 	void *ctx;
 	struct om_err *err;
@@ -105,11 +111,37 @@ struct check {
 	size_t *counts;	  /* documents of each kind, indexed as om_kinds[] */
 };
 
+/*
+ * The identity of a document of kind k within the bundle, as compact JSON
+ * [kind, space, values...]: its SpaceId (null at server level) and the
+ * values of the kind's identity members.  A member that is a reference
+ * holds a source Id, which within one bundle stands for one document as
+ * well as its identity does.  malloc()ed, or NULL when out of memory.
+ */
+static char *identity_key(const struct om_kind *k, json_t *doc)
+{
+	json_t *a = json_array();
+	json_t *space = k->scope == OM_SERVER ? NULL : json_object_get(doc, "SpaceId");
+	char *key = NULL;
+	int bad = !a || json_array_append_new(a, json_string(k->name)) < 0 ||
+		  json_array_append(a, space ? space : json_null()) < 0;
+
+	for (int i = 0; !bad && i < 5 && k->identity[i]; i++) {
+		json_t *v = json_object_get(doc, k->identity[i]);
+		bad = json_array_append(a, v ? v : json_null()) < 0;
+	}
+	if (!bad)
+		key = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(a);
+	return key;
+}
+
 static int collect(const char *entry, const struct om_kind *k, json_t *doc, void *vctx)
 {
 	struct check *c = vctx;
 	const char *id = json_string_value(json_object_get(doc, "Id"));
 	const struct om_idval *v;
+	char *key;
 
 	if (!k) {
 		c->ignored = ignored_classes(doc);
@@ -123,64 +155,95 @@ static int collect(const char *entry, const struct om_kind *k, json_t *doc, void
 			   entry, id, v->name);
 		return -1;
 	}
-	if (om_idmap_put(c->ids, id, k, NULL) < 0 || om_idmap_put_name(c->ids, id, entry) < 0) {
+	if (om_idmap_put(c->ids, id, k, NULL) < 0 || om_idmap_put_name(c->ids, id, entry) < 0 ||
+	    !(key = identity_key(k, doc))) {
 		om_err_set(c->err, "out of memory");
 		return -1;
 	}
+	/* Two documents the target would take for one: an import matches by
+	 * identity, so one of them could only be lost. */
+	if ((v = om_idmap_get(c->idents, key))) {
+		om_err_set(c->err, "'%s': entry '%s': the same identity as entry '%s'", c->bundle,
+			   entry, v->name);
+		free(key);
+		return -1;
+	}
+	if (om_idmap_put_name(c->idents, key, entry) < 0) {
+		free(key);
+		om_err_set(c->err, "out of memory");
+		return -1;
+	}
+	free(key);
 	c->counts[k - om_kinds]++;
 	return 0;
 }
 
-/* The manifest is there, of this format, and its Counts are the bundle's. */
-static int check_manifest(struct check *c)
+int om_manifest_check(json_t *m, const char *bundle, struct om_err *err)
 {
-	json_t *m = c->manifest, *v, *counts;
+	json_t *v, *counts;
 	const char *name;
 
 	if (!m) {
-		om_err_set(c->err, "'%s': not a bundle: no manifest.json", c->bundle);
+		om_err_set(err, "'%s': not a bundle: no manifest.json", bundle);
 		return -1;
 	}
 	v = json_object_get(m, "Format");
 	if (!json_is_object(m) || !json_is_string(v) ||
 	    strcmp(json_string_value(v), "om-bundle") != 0) {
-		om_err_set(c->err, "'%s': entry 'manifest.json': not the manifest of an om bundle",
-			   c->bundle);
+		om_err_set(err, "'%s': entry 'manifest.json': not the manifest of an om bundle",
+			   bundle);
 		return -1;
 	}
 	v = json_object_get(m, "FormatVersion");
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
 		char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		om_err_set(c->err, "'%s': entry 'manifest.json': unsupported FormatVersion %.40s "
-			   "(this om reads 1)", c->bundle, t ? t : "(none)");
+		om_err_set(err, "'%s': entry 'manifest.json': unsupported FormatVersion %.40s "
+			   "(this om reads 1)", bundle, t ? t : "(none)");
 		free(t);
 		return -1;
 	}
 	counts = json_object_get(m, "Counts");
 	if (!json_is_object(counts)) {
-		om_err_set(c->err, "'%s': entry 'manifest.json': no Counts object", c->bundle);
+		om_err_set(err, "'%s': entry 'manifest.json': no Counts object", bundle);
 		return -1;
 	}
 	json_object_foreach(counts, name, v) {
 		const struct om_kind *k = om_kind_by_name(name);
 		if (!k || !json_is_integer(v) || json_integer_value(v) <= 0) {
-			om_err_set(c->err, "'%s': entry 'manifest.json': Counts.%.64s is not a "
-				   "count of a kind", c->bundle, name);
+			om_err_set(err, "'%s': entry 'manifest.json': Counts.%.64s is not a "
+				   "count of a kind", bundle, name);
 			return -1;
 		}
 	}
-	/* Counts that differ are a problem of the bundle's, like a dangling
-	 * reference (a document removed by hand shows as both). */
+	return 0;
+}
+
+long om_manifest_counts(json_t *m, const size_t *counts, om_problem_fn *fn, void *ctx)
+{
+	json_t *want = json_object_get(m, "Counts");
+	long n = 0;
+
 	for (size_t i = 0; i < om_nkinds; i++) {
-		json_int_t want = json_integer_value(json_object_get(counts, om_kinds[i].name));
+		json_int_t w = json_integer_value(json_object_get(want, om_kinds[i].name));
 		char line[256];
-		if ((size_t)want == c->counts[i])
+		if ((size_t)w == counts[i])
 			continue;
 		snprintf(line, sizeof line, "manifest.json: Counts.%s is %lld, the bundle holds %zu",
-			 om_kinds[i].name, (long long)want, c->counts[i]);
-		c->fn(line, c->ctx);
-		c->problems++;
+			 om_kinds[i].name, (long long)w, counts[i]);
+		fn(line, ctx);
+		n++;
 	}
+	return n;
+}
+
+/* The manifest is there, of this format, and its Counts are the bundle's:
+ * counts that differ are a problem of the bundle's, like a dangling
+ * reference (a document removed by hand shows as both). */
+static int check_manifest(struct check *c)
+{
+	if (om_manifest_check(c->manifest, c->bundle, c->err) < 0)
+		return -1;
+	c->problems += om_manifest_counts(c->manifest, c->counts, c->fn, c->ctx);
 	return 0;
 }
 
@@ -225,11 +288,11 @@ static int check(const char *entry, const struct om_kind *k, json_t *doc, void *
 
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err)
 {
-	struct check c = {om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, 0, NULL,
+	struct check c = {om_idmap_new(), om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, 0, NULL,
 			  calloc(om_nkinds, sizeof(size_t))};
 	long rc = -1;
 
-	if (!c.ids || !c.counts) {
+	if (!c.ids || !c.idents || !c.counts) {
 		om_err_set(err, "out of memory");
 		goto out;
 	}
@@ -244,5 +307,6 @@ out:
 	json_decref(c.manifest);
 	free(c.counts);
 	om_idmap_free(c.ids);
+	om_idmap_free(c.idents);
 	return rc;
 }

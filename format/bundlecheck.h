@@ -1,14 +1,50 @@
 /*
- * bundlecheck.h - is a bundle self-contained?
+ * bundlecheck.h - is a bundle well formed and self-contained?
  *
  * A whole-server or partial export holds every document its documents
- * refer to; om_bundle_check_refs() verifies that against the model.
+ * refer to; om_bundle_check_refs() verifies that against the model.  The
+ * checks of single entries (documents, the manifest) are here too, so that
+ * every program that reads a bundle refuses the same things with the same
+ * words: "'BUNDLE': entry 'PATH': reason".
  */
 #ifndef OM_BUNDLECHECK_H
 #define OM_BUNDLECHECK_H
 
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "canon.h"
 #include "err.h"
 #include "store.h"
+
+struct om_kind;
+
+/*
+ * Load a .json entry (text of len bytes) as a document is loaded: strict
+ * JSON (format/canon.h: UTF-8, unique member names, nesting at most
+ * OM_CANON_MAX_DEPTH; c is a parse context of the caller's), then by
+ * jansson (numbers within a double, no NUL in member names).  The new
+ * reference, or NULL with err set to the reason ("invalid JSON at byte N:
+ * ...", "cannot load: ..."), for the caller to prefix with the entry.
+ */
+json_t *om_bundle_doc_load(struct om_canon *c, const char *text, size_t len,
+			   struct om_err *err);
+
+/*
+ * Is m (NULL when the bundle has none) the manifest of a bundle this om
+ * reads: an object with Format "om-bundle", FormatVersion 1, and Counts an
+ * object of positive counts of kinds of the model?  0, or -1 with err set,
+ * e.g. "'BUNDLE': entry 'manifest.json': unsupported FormatVersion 2 (this
+ * om reads 1)".
+ */
+int om_manifest_check(json_t *m, const char *bundle, struct om_err *err);
+
+/* Compare the Counts of a checked manifest with counts[], the documents of
+ * each kind (indexed as om_kinds[]): fn gets a line for each difference,
+ * "manifest.json: Counts.KIND is N, the bundle holds M".  The number of
+ * differences. */
+long om_manifest_counts(json_t *m, const size_t *counts, om_problem_fn *fn, void *ctx);
 
 /*
  * Read the bundle at path (a directory or an archive file; it is read twice)
@@ -22,7 +58,8 @@
  * number of problems, or -1 with err set when the bundle is not well formed:
  * no manifest or one of another format, a .json entry (other than a home
  * file: om_model_may_be_file()) that is not strict JSON or over 64 MiB, two
- * documents with one Id, or anything the bundle reader refuses.
+ * documents with one Id, two documents of a kind with one identity (the
+ * same name in the same space, say), or anything the bundle reader refuses.
  */
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err);
 

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "bundlecheck.h"
 #include "canon.h"
 #include "model.h"
 #include "names.h"
@@ -295,6 +296,7 @@ struct side {
 	 * Id -> "<kind>" KSEP "<path of the document holding it>" TSEP "<name>". */
 	struct pmap elems;
 	char *secrets;  /* the manifest's Secrets, compact sorted JSON, or NULL */
+	int manifest;   /* the manifest was read (and checked) */
 	struct lone *lone;
 	size_t nlone, caplone;
 };
@@ -404,19 +406,23 @@ static int doc_id(struct differ *d, int i, const char *path, char **id, size_t *
 	return 0;
 }
 
-/* The manifest's Secrets member, as sorted compact JSON. */
+/* The manifest, checked as every program checks it (bundlecheck.h): a
+ * bundle of another format is not compared.  Its Secrets member is kept as
+ * sorted compact JSON. */
 static int read_manifest(struct differ *d, int i)
 {
 	struct side *s = &d->s[i];
-	json_error_t je;
-	json_t *m = json_loadb(s->buf, s->len, 0, &je);
+	json_t *m = om_bundle_doc_load(d->c[i], s->buf, s->len, d->err);
 
-	if (!m || !json_is_object(m)) {
-		om_err_set(d->err, "'%s': entry 'manifest.json': not a JSON object%s%s", s->name,
-			   m ? "" : ": ", m ? "" : je.text);
+	if (!m) {
+		om_err_prefix(d->err, "'%s': entry 'manifest.json'", s->name);
+		return -1;
+	}
+	if (om_manifest_check(m, s->name, d->err) < 0) {
 		json_decref(m);
 		return -1;
 	}
+	s->manifest = 1;
 	if (json_object_get(m, "Secrets"))
 		s->secrets = json_dumps(json_object_get(m, "Secrets"),
 					JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
@@ -527,7 +533,9 @@ static int side_note(struct differ *d, int i, char **id)
 	size_t vlen;
 
 	*id = NULL;
-	if (!is_json(s->e.path) || s->e.size > MAX_DOC)
+	/* A .json entry too large to load is a file only where a home file may
+	 * be; elsewhere side_read() refuses it, as om-store check-bundle does. */
+	if (!is_json(s->e.path) || (s->e.size > MAX_DOC && om_model_may_be_file(s->e.path)))
 		return 0;
 	if (side_read(d, i) < 0)
 		return -1;
@@ -703,6 +711,9 @@ static int pass1(struct differ *d)
 				return -1;
 		}
 	}
+	for (int i = 0; i < 2; i++)
+		if (!d->s[i].manifest)
+			return om_manifest_check(NULL, d->s[i].name, d->err);
 	if (fflush(d->spool) != 0) {
 		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
 		return -1;
@@ -2422,14 +2433,17 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 		struct lone *partner = NULL, *self = NULL;
 		if (f == HAS_B) {
 			struct lone key = {0, NULL, (char *)it.path, 0};
-			self = bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key, lone_cmp);
+			/* (bsearch() may not be given NULL, even for no elements.) */
+			self = d->s[1].nlone ? bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key,
+							  lone_cmp) : NULL;
 			if (self && self->used)
 				continue;
 			/* The new name of a renamed document: shown with the old one. */
 			const char *op = self && self->id && d->same_server ?
 				pmap_get(&d->s[0].map, self->id, strlen(self->id)) : NULL;
 			struct lone okey = {0, NULL, (char *)op, 0};
-			if (op && bsearch(&okey, d->s[0].lone, d->s[0].nlone, sizeof okey, lone_cmp))
+			if (op && d->s[0].nlone &&
+			    bsearch(&okey, d->s[0].lone, d->s[0].nlone, sizeof okey, lone_cmp))
 				continue;
 		}
 		if (f == HAS_A && d->same_server) {
@@ -2441,7 +2455,8 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 								   strlen(self->id)) : NULL;
 			if (np) {
 				struct lone key = {0, NULL, (char *)np, 0};
-				partner = bsearch(&key, d->s[1].lone, d->s[1].nlone, sizeof key, lone_cmp);
+				partner = d->s[1].nlone ? bsearch(&key, d->s[1].lone, d->s[1].nlone,
+								     sizeof key, lone_cmp) : NULL;
 			}
 		}
 		if (partner && !partner->used) {

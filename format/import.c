@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "bundlecheck.h"
 #include "canon.h"
 #include "model.h"
 #include "names.h"
@@ -417,23 +418,17 @@ static int read_manifest(struct imp *x, struct bundle *b, const char *text, size
 {
 	json_error_t je;
 	json_t *m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	const char *fmt, *ver, *state;
+	const char *ver, *state;
 	int rc = -1;
 
+	/* Format and version are checked by om_manifest_check() first. */
 	if (!m || !json_is_object(m)) {
 		om_err_set(x->err, "'%s': entry 'manifest.json': not a JSON object%s%s", b->name,
 			   m ? "" : ": ", m ? "" : je.text);
 		goto out;
 	}
-	fmt = json_string_value(json_object_get(m, "Format"));
 	ver = json_string_value(json_object_get(m, "ServerVersion"));
 	state = json_string_value(json_object_get(json_object_get(m, "Secrets"), "State"));
-	if (!fmt || strcmp(fmt, "om-bundle") != 0 ||
-	    json_integer_value(json_object_get(m, "FormatVersion")) != 1) {
-		om_err_set(x->err, "'%s': entry 'manifest.json': not an om bundle of format 1",
-			   b->name);
-		goto out;
-	}
 	if (!x->o->ignore_version && (!ver || strcmp(ver, server_version) != 0)) {
 		om_err_set(x->err, "'%s': the bundle is of server version %s, the target is %s "
 			   "(--ignore-version-check to import anyway)", b->name, ver ? ver : "(none)",
@@ -634,20 +629,41 @@ fail:
 	return -1;
 }
 
-/* Read every entry of a bundle: documents and files to the spool, script
- * sidecars into memory, the manifest checked. */
+/* The first difference of the manifest's Counts ("manifest.json: ..."),
+ * as an error. */
+static void count_problem(const char *line, void *ctx)
+{
+	struct imp *x = ctx;
+	const char *why = strchr(line, ' ');
+
+	if (!x->err->msg[0])
+		om_err_set(x->err, "'%s': entry 'manifest.json': %s", x->b->name, why ? why + 1 : line);
+}
+
+/*
+ * Read every entry of a bundle: documents and files to the spool, script
+ * sidecars into memory, the manifest checked.  Documents are held to what
+ * om-store check-bundle holds them to (format/bundlecheck.h): strict JSON,
+ * a manifest of this format whose Counts are the bundle's.
+ */
 static int read_bundle(struct imp *x, struct bundle *b, const char *server_version)
 {
 	struct om_bundle_reader *r = om_bundle_reader_open(b->name, x->err);
+	struct om_canon *canon = r ? om_canon_new(x->err) : NULL;
+	size_t *counts = calloc(om_nkinds, sizeof *counts);
 	struct om_bundle_entry e;
+	json_t *manifest = NULL;
 	int n, rc = -1;
 
-	if (!r)
-		return -1;
+	if (!r || !canon)
+		goto out;
+	if (!counts) {
+		oom(x);
+		goto out;
+	}
 	while ((n = om_bundle_next(r, &e, x->err)) == 1) {
 		size_t plen = strlen(e.path), len;
 		char *buf = NULL;
-		json_error_t je;
 		json_t *doc;
 		const struct om_kind *k;
 		const char *id;
@@ -664,29 +680,40 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 			free(old);
 			continue;
 		}
-		if (plen < 5 || strcmp(e.path + plen - 5, ".json") != 0 || e.size > MAX_DOC) {
+		/* A .json entry too large to load is a file only where a home
+		 * file may be (as in om-store check-bundle). */
+		if (plen < 5 || strcmp(e.path + plen - 5, ".json") != 0 ||
+		    (e.size > MAX_DOC && om_model_may_be_file(e.path))) {
 			if (add_file(x, b, e.path, NULL, 0, r, e.size, NULL) < 0)
 				goto out;
 			continue;
 		}
 		if (om_bundle_read_all(r, MAX_DOC, &buf, &len, x->err) < 0)
 			goto out;
-		if (strcmp(e.path, "manifest.json") == 0) {
-			int m = read_manifest(x, b, buf, len, server_version);
+		doc = om_bundle_doc_load(canon, buf, len, x->err);
+		if (!doc && !om_model_may_be_file(e.path)) {
+			om_err_prefix(x->err, "'%s': entry '%s'", b->name, e.path);
 			free(buf);
-			if (m < 0)
+			goto out;
+		}
+		if (strcmp(e.path, "manifest.json") == 0) {
+			manifest = doc;
+			rc = om_manifest_check(manifest, b->name, x->err) < 0 ? -1 :
+			     read_manifest(x, b, buf, len, server_version);
+			free(buf);
+			if (rc < 0)
 				goto out;
+			rc = -1;
 			continue;
 		}
-		doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 		id = json_string_value(json_object_get(doc, "Id"));
 		k = id ? om_kind_of_id(id) : NULL;
 		if (!k) {
 			/* Not a document: maybe a file that happens to end in
 			 * .json (an artifact); decided once all is read. */
-			char why[300];
+			char why[sizeof x->err->msg];
 			if (!doc)
-				snprintf(why, sizeof why, "invalid JSON at line %d: %s", je.line, je.text);
+				snprintf(why, sizeof why, "%s", x->err->msg);
 			else if (!json_is_object(doc))
 				snprintf(why, sizeof why, "not a JSON object");
 			else
@@ -699,6 +726,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 			rc = -1;
 			continue;
 		}
+		counts[k - om_kinds]++;
 		rc = add_doc(x, b, e.path, doc, k, buf, len);
 		progress(x, "reading", k->name, b->ndocs, 0);
 		json_decref(doc);
@@ -707,14 +735,16 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 			goto out;
 		rc = -1;
 	}
-	if (n < 0)
+	if (n < 0 || om_manifest_check(manifest, b->name, x->err) < 0)
 		goto out;
-	if (!b->have_manifest) {
-		om_err_set(x->err, "'%s': no manifest.json: not an om bundle", b->name);
+	x->err->msg[0] = 0;
+	if (om_manifest_counts(manifest, counts, count_problem, x) > 0)
 		goto out;
-	}
 	rc = 0;
 out:
+	json_decref(manifest);
+	free(counts);
+	om_canon_free(canon);
 	om_bundle_reader_close(r);
 	return rc;
 }

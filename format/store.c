@@ -16,30 +16,37 @@
 
 void om_store_error(struct om_err *err, PGconn *conn, const char *what)
 {
-	const char *m = PQerrorMessage(conn);
 	char msg[512];
 	size_t n = 0;
 
-	/* Each line break with the blanks around it (libpq indents a second
-	 * line with a tab) becomes one space. */
-	for (; *m && n < sizeof msg - 1; m++) {
-		if (*m == '\n' || *m == '\r') {
-			while (n && (msg[n - 1] == ' ' || msg[n - 1] == '\t'))
-				n--;
-			while (m[1] == '\n' || m[1] == '\r' || m[1] == ' ' || m[1] == '\t')
-				m++;
-			if (n && m[1])
-				msg[n++] = ' ';
+	/* Each line break or tab with the blanks around it (libpq indents a
+	 * continuation line with a tab) becomes one space. */
+	for (const char *m = PQerrorMessage(conn); *m && n < sizeof msg - 1; m++) {
+		if (!strchr("\n\r\t", *m)) {
+			msg[n++] = *m;
 			continue;
 		}
-		msg[n++] = *m;
+		while (n && msg[n - 1] == ' ')
+			n--;
+		while (m[1] && strchr("\n\r\t ", m[1]))
+			m++;
+		if (n)
+			msg[n++] = ' ';
 	}
-	while (n && (msg[n - 1] == ' ' || msg[n - 1] == '\t'))
+	while (n && msg[n - 1] == ' ')
 		n--;
 	msg[n] = 0;
 	om_err_set(err, "%s: %s", what, n ? msg : "unknown database error");
 }
 
+/* Notices and warnings of the server are dropped: libpq's default prints
+ * them on standard error ("WARNING:  terminating connection ..." when the
+ * server stops), where om prints only its own one-line messages. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
 
 int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err *err)
 {
@@ -65,8 +72,8 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err)
 		PQfinish(conn);
 		return NULL;
 	}
-	/* Quiet notices: libpq would print them on standard error. */
-	PQsetNoticeProcessor(conn, NULL, NULL);
+	/* (A NULL processor would change nothing.) */
+	PQsetNoticeProcessor(conn, quiet_notice, NULL);
 	if (om_store_exec(conn, "SET client_min_messages = warning; SET client_encoding = 'UTF8'",
 		    "cannot set up the session", err) < 0) {
 		PQfinish(conn);

@@ -6,7 +6,8 @@
 # Seeds are read in place, never copied: the fixtures, the acme bundle,
 # JSONTestSuite (../shared/testdata), fuzz/regressions/ and, for the bundle
 # reader, the acme bundle as tar and tar.zst (made with om-encrypt, which
-# copies a redacted bundle through).  New inputs go to build/fuzz/corpus/,
+# copies a redacted bundle through); for the directory reader, fuzz/seeds/dir/
+# and the acme bundle in that target's input form (fuzz/fuzz_dir.c).  New inputs go to build/fuzz/corpus/,
 # crashes to build/fuzz/crash-*; copy a crash into fuzz/regressions/TARGET/
 # once it is fixed.  Exit 1 when a target found something.
 set -u
@@ -27,6 +28,16 @@ if [ ! -s "$seeds/acme.tar.zst" ]; then
 	OM_PASSWORD=x "$top/om-encrypt" -o "$seeds/acme.tar.zst" "$top/fixtures/acme-bundle" ||
 		exit 2
 fi
+# The acme bundle as fuzz_dir's input: "f" PATH newline DATA, two NULs
+# after each file.
+dseeds=$out/seeds/dir
+if [ ! -s "$dseeds/acme" ]; then
+	mkdir -p "$dseeds"
+	(cd "$top/fixtures/acme-bundle" && find . -type f | LC_ALL=C sort |
+	while IFS= read -r f; do
+		printf 'f%s\n' "${f#./}" && cat "$f" && printf '\0\0' || exit 2
+	done) >"$dseeds/acme.tmp" && mv "$dseeds/acme.tmp" "$dseeds/acme" || exit 2
+fi
 
 status=0
 for t in "$@"; do
@@ -35,11 +46,16 @@ for t in "$@"; do
 		     $top/fixtures/acme-bundle"; len=65536 ;;
 	names) dirs="$top/fuzz/regressions/names $top/fixtures/acme-bundle/spaces"; len=1024 ;;
 	bundle) dirs="$top/fuzz/regressions/bundle $top/fixtures/bad $seeds"; len=1300000 ;;
+	dir) dirs="$top/fuzz/regressions/dir $top/fuzz/seeds/dir $dseeds"; len=65536 ;;
 	*) echo "fuzz/run.sh: no target '$t'" >&2; exit 2 ;;
 	esac
 	mkdir -p "$out/corpus/$t"
 	echo "fuzz: $t for ${secs}s" >&2
-	"$bin/fuzz-$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
+	# The directory target makes a tree for each input: in memory when it
+	# can (fuzz_dir.c uses TMPDIR).
+	tmpdir=${TMPDIR:-/tmp}
+	[ "$t" = dir ] && [ -d /dev/shm ] && [ -w /dev/shm ] && tmpdir=/dev/shm
+	TMPDIR=$tmpdir "$bin/fuzz-$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
 		-max_len=$len -print_final_stats=1 -artifact_prefix="$out/crash-$t-" \
 		"$out/corpus/$t" $dirs 2>"$out/$t.log"
 	rc=$?

@@ -3,6 +3,7 @@
 # listening on a Unix socket only (no TCP port), removed when the command ends.
 #
 #   tests/pg.sh COMMAND [ARG...]
+#   tests/pg.sh --crash | --start      (inside COMMAND)
 #
 # Runs COMMAND with PGHOST (the socket directory), PGPORT, PGUSER and
 # PGDATABASE set for the new server and OM_PG_TMP naming its directory, then
@@ -10,6 +11,10 @@
 # or is interrupted.  The exit status is COMMAND's.  initdb refuses to run as
 # root, so as root the cluster is run by the "postgres" system user that the
 # Debian package creates.
+#
+# Inside COMMAND, --crash stops the server of OM_PG_TMP as a crash would
+# (pg_ctl stop -m immediate: no shutdown checkpoint, open transactions
+# lost) and --start starts it again, which then recovers from its WAL.
 set -u
 
 bindir=${OM_PG_BINDIR:-}
@@ -20,7 +25,31 @@ if [ ! -x "$bindir/initdb" ]; then
 	echo "pg.sh: no PostgreSQL server found (install postgresql)" >&2
 	exit 2
 fi
+as_owner() { "$@"; }
+[ "$(id -u)" = 0 ] && as_owner() { runuser -u postgres -- "$@"; }
+
+# The one way the server of $tmp is started.  Sized for the two-core test
+# machines; fsync off because the data is thrown away (and a crash of the
+# server alone loses nothing that the kernel holds).
+start() {
+	as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -s \
+		-o "-c listen_addresses= -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40" \
+		start
+}
+
+case ${1:-} in
+--crash|--start)
+	tmp=${OM_PG_TMP:?pg.sh: $1 only inside a command run by pg.sh}
+	if [ "$1" = --start ]; then
+		start
+	else
+		as_owner "$bindir/pg_ctl" -D "$tmp/data" -m immediate -w -s stop
+	fi
+	exit ;;
+esac
+
 # The store needs 15 or later (UNIQUE NULLS NOT DISTINCT, spec/store.md).
+# (--crash and --start act on a server that pg.sh started, so checked.)
 version=$("$bindir/initdb" --version 2>/dev/null | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
 if [ -z "$version" ]; then
 	echo "pg.sh: '$bindir/initdb': cannot tell the PostgreSQL version" >&2
@@ -32,10 +61,8 @@ if [ "$version" -lt 15 ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/om-pg.XXXXXX") || exit 2
-as_owner() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
 	chown postgres "$tmp" || { rm -rf "$tmp"; exit 2; }
-	as_owner() { runuser -u postgres -- "$@"; }
 fi
 chmod 755 "$tmp"
 
@@ -63,10 +90,7 @@ if ! as_owner "$bindir/initdb" -D "$tmp/data" -U om -A trust -E UTF8 --locale=C.
 	cleanup
 	exit 2
 fi
-# Sized for the two-core test machines; fsync off because the data is thrown away.
-if ! as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -s \
-		-o "-c listen_addresses= -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40" \
-		start; then
+if ! start; then
 	echo "pg.sh: the server did not start:" >&2
 	cat "$tmp/server.log" >&2
 	cleanup
@@ -74,8 +98,8 @@ if ! as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -s \
 fi
 started=1
 
-PGHOST=$tmp PGPORT=5432 PGUSER=om PGDATABASE=postgres OM_PG_TMP=$tmp
-export PGHOST PGPORT PGUSER PGDATABASE OM_PG_TMP
+PGHOST=$tmp PGPORT=5432 PGUSER=om PGDATABASE=postgres OM_PG_TMP=$tmp OM_PG_BINDIR=$bindir
+export PGHOST PGPORT PGUSER PGDATABASE OM_PG_TMP OM_PG_BINDIR
 unset PGPASSWORD PGSERVICE PGHOSTADDR
 # An asynchronous command of a non-interactive shell starts with SIGINT
 # ignored; give it back the default so that Ctrl-C reaches the tests.

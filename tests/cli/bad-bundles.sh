@@ -1,23 +1,43 @@
 # The hostile bundles of fixtures/bad/ (made by fixtures/bad/make.sh): each
-# gives the status and the one-line message of fixtures/bad/expected, and
-# writes nothing (the working directory holds the same files after).  Then
-# every n_*.json of JSONTestSuite as a document of a directory bundle.
+# gives, through om-store check-bundle, om-encrypt, om-import (into an empty
+# server) and om-diff, the status and the one-line message of
+# fixtures/bad/expected, and writes nothing: the working directory holds the
+# same files after, and a refused import leaves the server as pg_dump showed
+# it before.  Then every n_*.json of JSONTestSuite as a document of a
+# directory bundle, through om-store check-bundle, om-encrypt and om-import.
 echo 'a password' >pw
+# An empty server in maintenance mode to import into, t, made again from
+# t0 once something was imported.
+createdb t0
+om-store init --db dbname=t0 --master-key-file t.key --new-key >/dev/null
+psql_q -d t0 -c "UPDATE server SET maintenance_mode = true"
+dump() { pg_dump -d t | sed '/^.restrict /d; /^.unrestrict /d'; }
+createdb -T t0 t
+dump >db.before
+empty_target() {
+	dropdb t && createdb -T t0 t && dump >db.before
+}
+# The test's own files, left out of what the tools may not write.
+own='pw\|t.key\|out\|err\|want\|before\|db.before\|db.after'
 bad=0
-# run TOOL FILE: the tool's status, standard error in err, stdout in out.
+# run TOOL FILE: the tool's status, standard error in err, stdout in out;
+# for import, pg_dump of the server after in db.after.
 run() {
 	set +e
 	case $1 in
 	store) om-store check-bundle "$2" >out 2>err ;;
 	encrypt) om-encrypt --password-file pw -o out.tar "$2" >out 2>err ;;
+	import) om-import --db dbname=t --master-key-file t.key "$2" >out 2>err ;;
+	diff) om-diff "$OM_FIXTURES/bad/good.tar" "$2" >out 2>err ;;
 	esac
 	rc=$?
 	set -e
+	[ "$1" != import ] || dump >db.after
 }
 # expect NAME TOOL STATUS MESSAGE: compare with what run gave.
 expect() {
-	prog=om-store
-	[ "$2" = encrypt ] && prog=om-encrypt
+	prog=om-$2
+	[ "$2" = store ] && prog=om-store
 	if [ "$rc" -ne "$3" ]; then
 		echo "$1 ($2): exit status $rc, expected $3" >&2
 		bad=1
@@ -28,20 +48,32 @@ expect() {
 		diff want err | sed 's/^/  /' >&2 || true
 		bad=1
 	fi
-	# Problems found (status 1) are printed on standard output.
-	[ "$rc" = 1 ] && [ "$2" = store ] && sed 's/^/  /' out && : >out
-	if [ -s out ] || [ "$(ls -A | grep -v '^\(pw\|out\|err\|want\|before\)$' | sort)" != "$(cat before)" ]; then
+	# Problems found (status 1), differences and what was imported are
+	# printed on standard output.
+	if { [ "$rc" = 1 ] && [ "$2" != encrypt ]; } || { [ "$rc" = 0 ] && [ "$2" = import ]; }; then
+		sed 's/^/  /' out
+		: >out
+	fi
+	if [ -s out ] || [ "$(ls -A | grep -v "^\\($own\\)\$" | sort)" != "$(cat before)" ]; then
 		echo "$1 ($2): something was written:" >&2
 		ls -A >&2
 		bad=1
+	fi
+	if [ "$2" = import ] && ! cmp -s db.before db.after; then
+		if [ "$rc" != 0 ]; then
+			echo "$1 (import): the server changed" >&2
+			bad=1
+		fi
+		empty_target
 	fi
 }
 tab=$(printf '\t')
 while IFS=$tab read -r f tool st msg; do
 	cp "$OM_FIXTURES/bad/$f" .
-	ls -A | grep -v '^\(pw\|out\|err\|want\|before\)$' | sort >before
-	for t in store encrypt; do
-		[ "$tool" = both ] || [ "$tool" = "$t" ] || continue
+	ls -A | grep -v "^\\($own\\)\$" | sort >before
+	for t in store encrypt import diff; do
+		[ "$tool" = "$t" ] || { [ "$tool" = both ] && [ "$t" != import ] && [ "$t" != diff ]; } ||
+			continue
 		run "$t" "$f"
 		expect "$f" "$t" "$st" "$msg"
 	done
@@ -51,9 +83,9 @@ while IFS=$tab read -r f tool st msg; do
 done <"$OM_FIXTURES/bad/expected"
 
 # JSONTestSuite: every document that must be refused is refused, naming the
-# bundle and the entry, by om-store check-bundle and by om-encrypt with the
-# same message (good.tar's secrets are redacted: om-encrypt copies its
-# documents through, and so needs no key to get to them).
+# bundle and the entry, by om-store check-bundle, and with the same message
+# by om-encrypt (good.tar's secrets are redacted: om-encrypt copies its
+# documents through, and so needs no key to get to them) and by om-import.
 mkdir b
 tar -xf "$OM_FIXTURES/bad/good.tar" -C b
 d=b/spaces/Default/environments/Dev.json
@@ -76,6 +108,17 @@ for n in "$OM_TESTDATA"/jsontestsuite/n_*.json; do
 		cat err >&2
 		bad=1
 	fi
+	set +e
+	om-import --db dbname=t --master-key-file t.key b >out 2>err
+	rc=$?
+	set -e
+	if [ "$rc" -ne 2 ] || [ -s out ] || [ "$(sed 's/^om-import: //' err)" != "$(cat want)" ]; then
+		echo "$(basename "$n") (import): exit status $rc:" >&2
+		cat err >&2
+		bad=1
+	fi
 done
 [ "$(ls -A b)" = "$(cat before)" ] || bad=1
+dump >db.after
+cmp db.before db.after || bad=1
 test "$bad" = 0

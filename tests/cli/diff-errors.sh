@@ -1,7 +1,7 @@
 # Bad input: exit 2, one line naming the bundle and the entry, no output.
 mkdir a
 printf '{\n  "Id": "Environments-1",\n  "Name": "Dev"\n}\n' >a/env.json
-printf '{"Format": "om-bundle"}\n' >a/manifest.json
+printf '{"Counts": {}, "Format": "om-bundle", "FormatVersion": 1}\n' >a/manifest.json
 # Each invalid JSON text of JSONTestSuite as a document: on one side, on
 # both sides with other bytes, and on both sides with the same bytes.
 n=0

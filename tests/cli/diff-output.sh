@@ -4,6 +4,9 @@
 # UTF-8 (such bytes become U+FFFD).
 mkdir a b
 printf '{\n  "Id": "Environments-1",\n  "Name": "Dev"\n}\n' >a/env.json
+# (om-diff compares only bundles with a manifest of this format.)
+printf '{"Counts": {}, "Format": "om-bundle", "FormatVersion": 1}\n' >a/manifest.json
+cp a/manifest.json b/manifest.json
 sed 's/Dev/Test/' a/env.json >b/env.json
 printf 'same\nold caf\351 \377\n' >a/notes.txt
 printf 'same\nnew\n' >b/notes.txt

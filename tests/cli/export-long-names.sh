@@ -12,10 +12,10 @@ ver=$(printf '版%.0s' $(seq 66))
 psql_q -d a <<SQL
 UPDATE environments SET doc = jsonb_set(doc, '{Name}', to_jsonb('$env'::text)) WHERE id = 'Environments-2';
 UPDATE tenants SET doc = jsonb_set(doc, '{Name}', to_jsonb('$ten'::text)) WHERE id = 'Tenants-2';
-UPDATE packages SET doc = jsonb_set(jsonb_set(doc, '{Version}', to_jsonb('$ver'::text)), '{Id}', to_jsonb('packages-Acme.Billing.$ver'::text)) WHERE id = 'packages-Acme.Billing.3.0.0';
+UPDATE packages SET doc = jsonb_set(doc, '{Version}', to_jsonb('$ver'::text)) WHERE package_id = 'Acme.Billing' AND version = '3.0.0';
 SQL
 cp -R "$OM_FIXTURES/acme-home" home
-mv home/Packages/Acme.Billing/Acme.Billing.3.0.0.zip "home/Packages/Acme.Billing/Acme.Billing.$ver.zip"
+mv home/Packages/Feeds-1/Acme.Billing/Acme.Billing.3.0.0.zip "home/Packages/Feeds-1/Acme.Billing/Acme.Billing.$ver.zip"
 om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets --home home --include-packages --ignore-history -o b
 om-store check-bundle b
 # No component is longer than 205 bytes (200 and ".json"); the cut ones:
@@ -30,7 +30,8 @@ om-import --db dbname=t --master-key-file t.key --home home2 b 2>import.err | ta
 # (Without history, the deployments' TaskId are dropped.)
 grep -v ': TaskId: server task ServerTasks-[0-9]* not in bundle or target: dropped$' import.err || true
 om-store check --db dbname=t --master-key-file t.key --home home2
-cmp "home/Packages/Acme.Billing/Acme.Billing.$ver.zip" "home2/Packages/Acme.Billing/Acme.Billing.$ver.zip"
+# (Under the target's Id of the feed.)
+cmp "home/Packages/Feeds-1/Acme.Billing/Acme.Billing.$ver.zip" home2/Packages/Feeds-*/Acme.Billing/"Acme.Billing.$ver.zip"
 # The deployments of that environment and tenant, in the target and the source.
 psql_q -d t -c "SELECT count(*) FROM deployments d JOIN environments e ON e.id = d.doc->>'EnvironmentId' JOIN tenants n ON n.id = d.doc->>'TenantId' WHERE e.name = '$env' AND n.name = '$ten'"
 psql_q -d a -c "SELECT count(*) FROM deployments WHERE doc->>'EnvironmentId' = 'Environments-2' AND doc->>'TenantId' = 'Tenants-2'"

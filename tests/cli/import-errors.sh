@@ -16,11 +16,18 @@ same() { dump >dump1 && cmp dump0 dump1; }
 imp() { om-import --db dbname=t --master-key-file t.key "$@"; }
 om-export --db dbname=a --master-key-file "$k" --allow-clear-secrets -o good
 
+# count BUNDLE KIND N: the manifest's Counts.KIND plus N, as a document of
+# that kind was added or removed.
+count() {
+	jq ".Counts.$2 += $3" "$1/manifest.json" >manifest.tmp && mv manifest.tmp "$1/manifest.json"
+}
 cp -R good bad && mkdir bad/zzz && printf '{"Id": "Projects-1",' >bad/zzz/bad.json
 must_fail 2 imp bad; same
 cp -R good late && printf '{"Id": "Packages-999", "SpaceId": "Spaces-1"}' >late/zzz.json
+count late Package 1
 must_fail 2 imp late; same
 cp -R good missing && rm "missing/spaces/Default/lifecycles/Hotfix.json"
+count missing Lifecycle -1
 must_fail 2 imp missing; same
 cp -R good pw && sed -i 's/"State": "clear"/"State": "password"/' pw/manifest.json
 must_fail 2 imp pw; same

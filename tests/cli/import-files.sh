@@ -13,6 +13,7 @@ mkdir home
 om-import --db dbname=t --master-key-file t.key --home home --dry-run b | tail -2
 find home | sort
 cp -R b bad && printf '{"Id": "Packages-999", "SpaceId": "Spaces-1"}' >bad/zzz.json
+jq '.Counts.Package += 1' bad/manifest.json >manifest.tmp && mv manifest.tmp bad/manifest.json
 must_fail 2 om-import --db dbname=t --master-key-file t.key --home home bad
 find home | sort
 om-import --db dbname=t --master-key-file t.key --home home b

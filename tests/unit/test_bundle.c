@@ -881,6 +881,17 @@ static void test_hostile(void)
 	lim = om_bundle_default_limits;
 	lim.max_entry_size = 4;
 	CHECK(err_has(first_error(P("rt"), &lim), "entry 'a b': too large: 6 bytes"));
+	lim = om_bundle_default_limits;
+	lim.max_total_size = 6;
+	CHECK(err_has(first_error(P("rt"), &lim), "the bundle is too large (the limit is 6 bytes)"));
+	lim = om_bundle_default_limits;
+	lim.max_entries = 1;
+	CHECK(err_has(first_error(P("rt"), &lim), "too many entries (the limit is 1)"));
+	/* The defaults are the documented ones (docs/security.md): the checks
+	 * above are these checks with smaller numbers. */
+	CHECK(om_bundle_default_limits.max_entry_size == (uint64_t)1 << 30);
+	CHECK(om_bundle_default_limits.max_total_size == (uint64_t)64 << 30);
+	CHECK(om_bundle_default_limits.max_entries == 10000000);
 
 	/* A compressed bomb: 16 MiB of zeros in a tiny tar.zst, refused from
 	 * its header (limit 1 MiB) before any of it is inflated. */

@@ -33,7 +33,11 @@ static int collect(const struct om_diff_doc *d, void *ctx)
 
 static char dir[] = "/tmp/om-test-diff.XXXXXX";
 
-/* A bundle of files given as path, text, path, text, ..., NULL. */
+/* The manifest every bundle() has (om-diff refuses a bundle without). */
+#define MANIFEST "{\"Counts\": {}, \"Format\": \"om-bundle\", \"FormatVersion\": 1}\n"
+
+/* A bundle of files given as path, text, path, text, ..., NULL, in order,
+ * and a manifest. */
 static const char *bundle(const char *name, ...)
 {
 	static char path[8][4096];
@@ -43,16 +47,24 @@ static const char *bundle(const char *name, ...)
 	struct om_bundle_writer *w;
 	va_list ap;
 	const char *f;
+	int manifest = 0;
 
 	snprintf(p, 4096, "%s/%s.tar", dir, name);
 	w = om_bundle_writer_open(p, &err);
 	va_start(ap, name);
 	while ((f = va_arg(ap, const char *))) {
 		const char *text = va_arg(ap, const char *);
+		if (!manifest && strcmp(f, "manifest.json") > 0) {
+			manifest = 1;
+			if (om_bundle_add(w, "manifest.json", MANIFEST, strlen(MANIFEST), &err) < 0)
+				fprintf(stderr, "%s\n", err.msg);
+		}
 		if (om_bundle_add(w, f, text, strlen(text), &err) < 0)
 			fprintf(stderr, "%s\n", err.msg);
 	}
 	va_end(ap);
+	if (!manifest && om_bundle_add(w, "manifest.json", MANIFEST, strlen(MANIFEST), &err) < 0)
+		fprintf(stderr, "%s\n", err.msg);
 	if (om_bundle_writer_commit(w, &err) < 0)
 		fprintf(stderr, "%s\n", err.msg);
 	return p;
