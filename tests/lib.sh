@@ -17,6 +17,9 @@ export PATH OM_TOP OM_FIXTURES OM_TESTDATA
 
 # must_fail CODE CMD...: CMD must exit with exactly CODE.  A crash, a signal
 # or a sanitizer abort never passes for an expected failure.
+# Use it, not `! CMD`, for checks that must find nothing (must_fail 1 grep,
+# must_fail 1 cmp): set -e ignores a command negated with !, and grep or
+# cmp exit 2 on trouble.
 must_fail() {
 	_want=$1
 	shift

@@ -29,7 +29,7 @@ perl -0777 -pe 'BEGIN { $p = join "|", qw(Spaces Users UserRoles Teams Environme
 exp a --ignore-history -o a1
 exp b --ignore-history -o b1
 exp b --ignore-history -o b1.tar.zst
-! diff -r a1 b1 >/dev/null
+must_fail 1 diff -r a1 b1 >/dev/null
 om-diff a1 b1
 om-diff a1 b1.tar.zst
 exp a --ignore-history | om-diff b1.tar.zst -
@@ -117,7 +117,7 @@ psql_q -d a -c "UPDATE feeds SET doc = jsonb_set(doc, '{SecretKey}', to_jsonb('$
 om-export --db dbname=a --master-key-file "$k" | om-diff --json c3.tar - >clear.json || true
 om-export --db dbname=a --master-key-file "$k" | om-diff c3.tar - >clear.txt || true
 cat clear.txt
-! grep -r -e rotated-key -e other-key -e "$(printf rotated-key | base64)" -e "$(printf other-key | base64)" \
+must_fail 1 grep -r -e rotated-key -e other-key -e "$(printf rotated-key | base64)" -e "$(printf other-key | base64)" \
 	-e om-clear -e om-redacted changes.txt changes.json clear.json clear.txt all.txt
 # -q: nothing, just the status.
 must_fail 1 om-diff -q a1 a3

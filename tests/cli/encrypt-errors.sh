@@ -25,7 +25,7 @@ test ! -e dec.tar
 f="e/spaces/Default/feeds/Acme ECR.json"
 cp "$f" saved
 sed 's/\("SecretKey": "om-pw-1:....\)./\1A/;s/\("SecretKey": "om-pw-1:....\)AA/\1BA/' saved >"$f"
-! cmp -s saved "$f"
+must_fail 1 cmp -s saved "$f"
 must_fail 1 om-encrypt --check --password-file pw e
 must_fail 1 om-encrypt -d --password-file pw --allow-clear-secrets -o dec e
 test ! -e dec
@@ -167,7 +167,7 @@ ps -eo args >ps.txt
 wait
 for out in enc.tar re.tar.zst same.tar dir e ps.txt; do
 	if [ -d "$out" ]; then tar -cf - -C "$out" . ; elif [ "${out%.zst}" != "$out" ]; then zstd -dc "$out"; else cat "$out"; fi >blob
-	! grep -F -f plain blob
+	must_fail 1 grep -F -f plain blob
 done
 # Nor in this case's messages (compared with encrypt-errors.err).
-! grep -F -f plain "$OM_TOP/tests/cli/encrypt-errors.err"
+must_fail 1 grep -F -f plain "$OM_TOP/tests/cli/encrypt-errors.err"

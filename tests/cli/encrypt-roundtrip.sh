@@ -6,7 +6,7 @@ echo 'correct horse battery staple' >pw
 om-export --db dbname=a --master-key-file "$k" | cat >clear.tar
 om-export --db dbname=a --master-key-file "$k" | om-encrypt --kdf=interactive --password-file pw -o enc
 test -f enc/manifest.json
-! grep -r 'om-clear-1' enc
+must_fail 1 grep -r 'om-clear-1' enc
 grep -c '"om-pw-1:' "enc/spaces/Default/feeds/Acme ECR.json"
 sed -n '/"Secrets"/,/^  }/p' enc/manifest.json | sed 's/"\(Check\|Salt\)": ".*"/"\1": X/'
 # Only the tokens and the manifest's Secrets differ from the clear bundle.

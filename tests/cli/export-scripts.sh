@@ -48,7 +48,7 @@ om-store init --db dbname=t --master-key-file t.key --new-key >/dev/null
 psql_q -d t -c "UPDATE server SET maintenance_mode = true"
 om-import --db dbname=t --master-key-file t.key xs | tail -1
 om-export --db dbname=t --master-key-file t.key --redact-secrets -o back
-! grep -rl 'om-script-1:' back
+must_fail 1 grep -rl 'om-script-1:' back
 perl -MJSON::PP -e '
 	use strict;
 	my ($n, $bad) = (0, 0);

@@ -20,7 +20,7 @@ stat -c '%a %n' clear4.tar clear5/manifest.json "clear5/spaces/Default/feeds/Acm
 # Redacted: one secret changed changes one fingerprint in one file.
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o r1
 stat -c '%a %n' r1/manifest.json
-! grep -r 'om-clear-1' r1
+must_fail 1 grep -r 'om-clear-1' r1
 new=$(echo 'rotated-key' | om-store seal --master-key-file "$k")
 psql_q -d a -c "UPDATE feeds SET doc = jsonb_set(doc, '{SecretKey}', to_jsonb('$new'::text)) WHERE name = 'Acme ECR'"
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o r2
