@@ -1389,7 +1389,7 @@ static int cmp_unit(const void *a, const void *b)
  * scope, and with several readers each table bigger than a (2 * jobs)th of
  * all of them cut into pieces of consecutive blocks (TID range scans, from
  * PostgreSQL 14), so that the readers, taking the largest first, finish at
- * about the same time.  Sizes are the tables' now, not the snapshot's: they
+ * about the same time; one reader reads in the model's order.  Sizes are the tables' now, not the snapshot's: they
  * only weigh the work, and the last piece of a table runs to its end
  * whatever it holds.  The tables are locked (ACCESS SHARE, as pg_dump does)
  * so that none is truncated or rewritten before it has been read.
@@ -1464,7 +1464,9 @@ static int plan_units(struct exporter *x, int jobs)
 				size / pieces};
 		}
 	}
-	qsort(sh->units, sh->nunits, sizeof *sh->units, cmp_unit);
+	/* One reader keeps the model's order, which its progress shows. */
+	if (jobs > 1)
+		qsort(sh->units, sh->nunits, sizeof *sh->units, cmp_unit);
 	rc = 0;
 out:
 	PQclear(r);
