@@ -14,7 +14,7 @@ _om_opts()
 		--ignore-history --ignore-deployments --ignore-machines --ignore-tenants
 		--ignore-certificates --include-tasklogs --include-artifacts --include-packages
 		--home --inline-scripts= --redact-secrets --allow-clear-secrets --output
-		--quiet --verbose --help --version" ;;
+		--jobs --quiet --verbose --help --version" ;;
 	om-encrypt) echo "--decrypt --rekey --check --password-file --password-fd
 		--new-password-file --new-password-fd --kdf --new-salt --salt-from
 		--allow-clear-secrets --output --help --version" ;;
@@ -49,6 +49,8 @@ _om()
 		COMPREPLY=($(compgen -W "interactive moderate sensitive" -- "$cur")); return ;;
 	--db|--space|--project|--project-group|--space-map|--password-fd|--new-password-fd)
 		return ;;
+	-j|--jobs)
+		COMPREPLY=($(compgen -W "1 2 4 8" -- "$cur")); return ;;
 	esac
 	case $cur in
 	--inline-scripts=*)

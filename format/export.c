@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +44,36 @@ struct link {
 	int col[MAX_ALTS]; /* column of the owner's Id (null: not this one) for each alternative */
 };
 
+/* A piece of the work of the readers: the rows of a kind's table in the
+ * blocks [from, to) (to -1: to the end), read in one query. */
+struct unit {
+	const struct om_kind *kind;
+	long from, to;
+	long long size; /* bytes, to read the largest first */
+};
+
+/* What the readers share; mu guards all but what is set before they start
+ * (units, nunits) and failed. */
+struct shared {
+	pthread_mutex_t mu;
+	struct om_sorter *sorter;
+	struct unit *units;
+	size_t nunits, next; /* the units, and the first one not yet taken */
+	unsigned long ndocs; /* documents read, for progress */
+	atomic_int failed;   /* a reader failed: the others stop */
+	struct om_err err;   /* the first failure */
+};
+
+/* One reader: its connection and its own canonicaliser, buffers and
+ * counts; the maps of names are the first reader's, read only once the
+ * readers run. */
 struct exporter {
 	PGconn *conn;
 	const struct om_export_opts *o;
 	struct om_err *err;
+	struct om_err errbuf; /* err of the readers of other threads */
+	struct shared *sh;
 	struct om_canon *canon;
-	struct om_sorter *sorter;
 	struct om_idmap *names; /* Id -> name, for references named in paths */
 	/* Documents whose name equals another's in its directory but for
 	 * ASCII case (spec/bundle.md, names rule 6). */
@@ -55,7 +81,7 @@ struct exporter {
 	char *space_id;         /* with o->space */
 	struct om_idmap *include; /* a partial export: the Ids in scope, or NULL */
 	unsigned long counts[64];
-	unsigned long ndocs, nrecords; /* documents read, records to write */
+	unsigned long nrecords; /* records to write */
 	/* The kind being read and the shape of its query. */
 	const struct om_kind *kind;
 	struct link chain[MAX_CHAIN];
@@ -490,8 +516,10 @@ static int pattern_columns(char *sql, size_t cap, size_t *n, const char *al, con
 	return 0;
 }
 
-static int build_query(struct exporter *x, const struct om_kind *k, char *sql, size_t cap)
+static int build_query(struct exporter *x, const struct unit *u, char *sql, size_t cap)
 {
+	const struct om_kind *k = u->kind;
+	const char *where = " WHERE";
 	size_t n = 0;
 	int ncols = 2;
 	char joins[2048] = "";
@@ -560,7 +588,15 @@ static int build_query(struct exporter *x, const struct om_kind *k, char *sql, s
 		else
 			sql_put(sql, cap, &n, " WHERE c.doc->>'SpaceId' = %s", lit);
 		PQfreemem(lit);
+		where = " AND";
 	}
+	/* A piece of the table: a TID range scan. */
+	if (u->from > 0) {
+		sql_put(sql, cap, &n, "%s c.ctid >= '(%ld,0)'", where, u->from);
+		where = " AND";
+	}
+	if (u->to >= 0)
+		sql_put(sql, cap, &n, "%s c.ctid < '(%ld,0)'", where, u->to);
 	if (n >= cap - 1) {
 		om_err_set(x->err, "model: %s: query too long", k->name);
 		return -1;
@@ -854,7 +890,9 @@ static int add_record(struct exporter *x, const char *path, char tag, const void
 	if (om_buf_append(&x->raw, &tag, 1, x->err) < 0 ||
 	    om_buf_append(&x->raw, data, len, x->err) < 0)
 		return -1;
-	int r = om_sorter_add(x->sorter, path, x->raw.p, x->raw.len, x->err);
+	pthread_mutex_lock(&x->sh->mu);
+	int r = om_sorter_add(x->sh->sorter, path, x->raw.p, x->raw.len, x->err);
+	pthread_mutex_unlock(&x->sh->mu);
 	x->raw.len = 0;
 	return r;
 }
@@ -865,6 +903,10 @@ static int export_row(PGresult *r, int row, void *vctx)
 	const struct om_kind *k = x->kind;
 	size_t dirlen;
 
+	if (atomic_load_explicit(&x->sh->failed, memory_order_relaxed)) {
+		om_err_set(x->err, "stopped: another reader failed");
+		return -1;
+	}
 	if (x->include && !om_idmap_get(x->include, PQgetvalue(r, row, 1)))
 		return 0;
 	if (om_canon_parse(x->canon, PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0),
@@ -917,8 +959,11 @@ static int export_row(PGresult *r, int row, void *vctx)
 	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
 		return -1;
 	x->counts[k - om_kinds]++;
-	if (x->o->progress)
-		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->ndocs, 0);
+	if (x->o->progress) {
+		pthread_mutex_lock(&x->sh->mu);
+		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->sh->ndocs, 0);
+		pthread_mutex_unlock(&x->sh->mu);
+	}
 	return 0;
 }
 
@@ -1045,7 +1090,7 @@ static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
 
 	unsigned long done = 0;
 
-	while ((r = om_sorter_next(x->sorter, &key, &data, &len, x->err)) == 1) {
+	while ((r = om_sorter_next(x->sh->sorter, &key, &data, &len, x->err)) == 1) {
 		const char *d = data;
 		if (x->o->progress)
 			x->o->progress(x->o->progress_ctx, "writing", NULL, ++done, x->nrecords);
@@ -1312,28 +1357,248 @@ out:
 	return rc;
 }
 
+/* ---- the readers ---- */
+
+/* Is kind k read at all? */
+static int in_scope(const struct exporter *x, const struct om_kind *k)
+{
+	if (k->history && (x->o->ignore & (1u << k->history)))
+		return 0;
+	/* A space export keeps one server-level kind, the space itself. */
+	return !(x->space_id && !x->include && k->scope == OM_SERVER &&
+		 strcmp(k->name, "Space") != 0);
+}
+
+/* The largest first; for equal sizes, the model's order and the table's. */
+static int cmp_unit(const void *a, const void *b)
+{
+	const struct unit *u = a, *v = b;
+
+	if (u->size != v->size)
+		return u->size > v->size ? -1 : 1;
+	if (u->kind != v->kind)
+		return u->kind < v->kind ? -1 : 1;
+	return (u->from > v->from) - (u->from < v->from);
+}
+
+/* Blocks below which a table is not cut. */
+#define MIN_PIECE_BLOCKS 8
+
+/*
+ * Cut the reading into units (struct unit) in x->sh: one per table in
+ * scope, and with several readers each table bigger than a (2 * jobs)th of
+ * all of them cut into pieces of consecutive blocks (TID range scans, from
+ * PostgreSQL 14), so that the readers, taking the largest first, finish at
+ * about the same time; one reader reads in the model's order.  Sizes are the tables' now, not the snapshot's: they
+ * only weigh the work, and the last piece of a table runs to its end
+ * whatever it holds.  The tables are locked (ACCESS SHARE, as pg_dump does)
+ * so that none is truncated or rewritten before it has been read.
+ */
+static int plan_units(struct exporter *x, int jobs)
+{
+	struct shared *sh = x->sh;
+	size_t n = 0, cap = 64, an = 0, ln = 0, bufcap = om_nkinds * 64 + 64;
+	char *arr = malloc(bufcap), *lock = malloc(bufcap);
+	long long total = 0;
+	PGresult *r = NULL;
+	int rc = -1, ranges = jobs > 1 && PQserverVersion(x->conn) >= 140000;
+
+	if (!arr || !lock || !(sh->units = malloc(cap * sizeof *sh->units))) {
+		om_err_set(x->err, "out of memory");
+		goto out;
+	}
+	sql_put(arr, bufcap, &an, "{");
+	sql_put(lock, bufcap, &ln, "LOCK TABLE ");
+	for (size_t i = 0; i < om_nkinds; i++) {
+		if (!in_scope(x, &om_kinds[i]))
+			continue;
+		sql_put(arr, bufcap, &an, "%s%s", n ? "," : "", om_kinds[i].table);
+		sql_put(lock, bufcap, &ln, "%s%s", n ? ", " : "", om_kinds[i].table);
+		n++;
+	}
+	sql_put(arr, bufcap, &an, "}");
+	sql_put(lock, bufcap, &ln, " IN ACCESS SHARE MODE");
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (om_store_exec(x->conn, lock, "cannot lock the tables", x->err) < 0)
+		goto out;
+	const char *params[1] = {arr};
+	r = PQexecParams(x->conn, "SELECT pg_table_size(t::regclass), "
+			 "pg_relation_size(t::regclass) / current_setting('block_size')::bigint "
+			 "FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i",
+			 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != n) {
+		om_store_error(x->err, x->conn, "cannot read the sizes of the tables");
+		goto out;
+	}
+	for (int row = 0; row < (int)n; row++)
+		total += atoll(PQgetvalue(r, row, 0));
+	for (size_t i = 0, row = 0; i < om_nkinds; i++) {
+		const struct om_kind *k = &om_kinds[i];
+		if (!in_scope(x, k))
+			continue;
+		long long size = atoll(PQgetvalue(r, (int)row, 0));
+		long blocks = atol(PQgetvalue(r, (int)row, 1)), pieces = 1;
+		row++;
+		if (ranges && total > 0) {
+			pieces = (long)((size * 2 * jobs + total - 1) / total);
+			if (pieces > blocks / MIN_PIECE_BLOCKS)
+				pieces = blocks / MIN_PIECE_BLOCKS;
+			if (pieces < 1)
+				pieces = 1;
+		}
+		for (long p = 0; p < pieces; p++) {
+			if (sh->nunits == cap) {
+				struct unit *more = realloc(sh->units, 2 * cap * sizeof *more);
+				if (!more) {
+					om_err_set(x->err, "out of memory");
+					goto out;
+				}
+				sh->units = more;
+				cap *= 2;
+			}
+			sh->units[sh->nunits++] = (struct unit){
+				k, p * blocks / pieces, p + 1 < pieces ? (p + 1) * blocks / pieces : -1,
+				size / pieces};
+		}
+	}
+	/* One reader keeps the model's order, which its progress shows. */
+	if (jobs > 1)
+		qsort(sh->units, sh->nunits, sizeof *sh->units, cmp_unit);
+	rc = 0;
+out:
+	PQclear(r);
+	free(arr);
+	free(lock);
+	return rc;
+}
+
+/* Record the failure of reader x, when it is the first, and stop the
+ * others. */
+static void reader_failed(struct exporter *x)
+{
+	pthread_mutex_lock(&x->sh->mu);
+	if (!atomic_load(&x->sh->failed)) {
+		x->sh->err = *x->err;
+		atomic_store(&x->sh->failed, 1);
+	}
+	pthread_mutex_unlock(&x->sh->mu);
+}
+
+/* Read units until none is left or a reader failed; a failure goes to
+ * x->sh. */
+static void read_units(struct exporter *x)
+{
+	char sql[4096];
+
+	for (;;) {
+		const struct unit *u = NULL;
+		pthread_mutex_lock(&x->sh->mu);
+		if (!atomic_load(&x->sh->failed) && x->sh->next < x->sh->nunits)
+			u = &x->sh->units[x->sh->next++];
+		pthread_mutex_unlock(&x->sh->mu);
+		if (!u)
+			return;
+		x->kind = u->kind;
+		if (build_query(x, u, sql, sizeof sql) < 0 ||
+		    om_store_stream_rows(x->conn, sql, export_row, x, x->err) < 0) {
+			reader_failed(x);
+			return;
+		}
+	}
+}
+
+static void *reader_thread(void *arg)
+{
+	read_units(arg);
+	return NULL;
+}
+
+/* Reader i of jobs (from 2): a copy of the first reader x with a
+ * connection of its own in the snapshot x exported, and its own
+ * canonicaliser and buffers.  Errors go to x->err. */
+static int reader_open(struct exporter *r, const struct exporter *x, const char *snapshot, int i,
+		       int jobs)
+{
+	char sql[256];
+
+	*r = *x;
+	r->err = &r->errbuf;
+	r->conn = NULL;
+	r->canon = NULL;
+	r->out = r->path = r->fpath = r->raw = (struct om_buf){0};
+	r->hits = NULL;
+	r->nhits = r->caphits = 0;
+	r->nrecords = 0;
+	memset(r->counts, 0, sizeof r->counts);
+	if (!(r->conn = om_store_connect_again(x->conn, x->err)) ||
+	    !(r->canon = om_canon_new(x->err))) {
+		om_err_prefix(x->err, "reader %d of %d", i, jobs);
+		return -1;
+	}
+	/* The identifier is the server's: hex digits and dashes. */
+	snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
+	if (om_store_exec(r->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			  "cannot begin", x->err) < 0 ||
+	    om_store_exec(r->conn, sql, "cannot share the snapshot", x->err) < 0) {
+		om_err_prefix(x->err, "reader %d of %d", i, jobs);
+		return -1;
+	}
+	return 0;
+}
+
+/* Free what reader x holds of its own (not its connection). */
+static void reader_release(struct exporter *x)
+{
+	om_canon_free(x->canon);
+	om_buf_release(&x->out);
+	om_buf_release(&x->path);
+	om_buf_release(&x->fpath);
+	om_buf_release(&x->raw);
+	forget_secrets(x);
+	free(x->hits);
+}
+
 int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
 	      struct om_err *err)
 {
-	struct exporter x = {0};
+	struct shared sh = {0};
+	struct exporter x = {0}, *rd = NULL;
 	unsigned char loaded[64] = {0}, loaded_inner[64] = {0};
-	char sql[4096];
+	int jobs = o->jobs ? o->jobs : 1, nrd = 0, started = 0;
+	pthread_t *th = NULL;
+	char *snapshot = NULL;
 	int rc = -1, ck;
 
 	x.conn = conn;
 	x.o = o;
 	x.err = err;
+	x.sh = &sh;
+	if (jobs < 1 || jobs > OM_EXPORT_MAX_JOBS) {
+		om_err_set(err, "%d readers: give 1 to %d", jobs, OM_EXPORT_MAX_JOBS);
+		return -1;
+	}
+	if (jobs > 1 && !PQisthreadsafe()) {
+		om_err_set(err, "%d readers: this libpq is not thread-safe", jobs);
+		return -1;
+	}
 	if (om_nkinds > sizeof x.counts / sizeof *x.counts) {
 		om_err_set(err, "model: too many kinds");
 		return -1;
 	}
-	if (!(x.canon = om_canon_new(err)))
+	if (pthread_mutex_init(&sh.mu, NULL) != 0) {
+		om_err_set(err, "cannot make a mutex");
 		return -1;
+	}
+	if (!(x.canon = om_canon_new(err)))
+		goto out;
 	if (!(x.names = om_idmap_new()) || !(x.collide = om_idmap_new())) {
 		om_err_set(err, "out of memory");
 		goto out;
 	}
-	if (!(x.sorter = om_sorter_new(o->tmpdir, o->mem_limit, err)))
+	if (!(sh.sorter = om_sorter_new(o->tmpdir, o->mem_limit, err)))
 		goto out;
 	/* One snapshot for everything read. */
 	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -1366,40 +1631,82 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 	}
 	if ((o->projects || o->project_groups) && compute_closure(&x) < 0)
 		goto rollback;
+	/* Every name that a path needs, before the readers start: from then on
+	 * they share the maps and only read them. */
 	for (size_t i = 0; i < om_nkinds; i++) {
 		const struct om_kind *k = &om_kinds[i];
-		if (k->history && (o->ignore & (1u << k->history)))
-			continue;
-		if (x.space_id && !x.include && k->scope == OM_SERVER && strcmp(k->name, "Space") != 0)
-			continue;
-		x.kind = k;
-		if (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
-		    load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0 ||
-		    build_query(&x, k, sql, sizeof sql) < 0 ||
-		    om_store_stream_rows(conn, sql, export_row, &x, err) < 0)
+		if (in_scope(&x, k) &&
+		    (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
+		     load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0))
 			goto rollback;
+	}
+	if (plan_units(&x, jobs) < 0)
+		goto rollback;
+	/* No more readers than units. */
+	if ((size_t)jobs > sh.nunits)
+		jobs = sh.nunits > 0 ? (int)sh.nunits : 1;
+	if (jobs > 1) {
+		PGresult *r = PQexec(conn, "SELECT pg_export_snapshot()");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+		    !(snapshot = strdup(PQgetvalue(r, 0, 0)))) {
+			om_store_error(err, conn, "cannot export the snapshot");
+			PQclear(r);
+			goto rollback;
+		}
+		PQclear(r);
+		if (!(rd = calloc((size_t)jobs - 1, sizeof *rd)) ||
+		    !(th = calloc((size_t)jobs - 1, sizeof *th))) {
+			om_err_set(err, "out of memory");
+			goto rollback;
+		}
+		for (; nrd < jobs - 1; nrd++)
+			if (reader_open(&rd[nrd], &x, snapshot, nrd + 2, jobs) < 0) {
+				nrd++; /* released below */
+				goto rollback;
+			}
+		for (; started < jobs - 1; started++)
+			if (pthread_create(&th[started], NULL, reader_thread, &rd[started]) != 0) {
+				om_err_set(err, "cannot start a reader thread");
+				reader_failed(&x);
+				break;
+			}
+	}
+	read_units(&x);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&sh.failed)) {
+		*err = sh.err;
+		goto rollback;
+	}
+	for (int i = 0; i < nrd; i++) {
+		for (size_t k = 0; k < om_nkinds; k++)
+			x.counts[k] += rd[i].counts[k];
+		x.nrecords += rd[i].nrecords;
 	}
 	if (add_manifest(&x) < 0)
 		goto rollback;
 	om_store_exec(conn, "COMMIT", "cannot end the snapshot", err);
-	if (om_sorter_finish(x.sorter, err) < 0 || write_sorted(&x, w) < 0)
+	if (om_sorter_finish(sh.sorter, err) < 0 || write_sorted(&x, w) < 0)
 		goto out;
 	rc = 0;
 	goto out;
 rollback:
 	PQclear(PQexec(conn, "ROLLBACK"));
 out:
-	om_sorter_free(x.sorter);
+	for (int i = 0; i < nrd; i++) {
+		PQfinish(rd[i].conn);
+		reader_release(&rd[i]);
+	}
+	free(rd);
+	free(th);
+	free(snapshot);
+	om_sorter_free(sh.sorter);
+	free(sh.units);
+	pthread_mutex_destroy(&sh.mu);
 	om_idmap_free(x.names);
 	om_idmap_free(x.collide);
 	om_idmap_free(x.include);
-	om_canon_free(x.canon);
-	om_buf_release(&x.out);
-	om_buf_release(&x.path);
-	om_buf_release(&x.fpath);
-	om_buf_release(&x.raw);
-	forget_secrets(&x);
-	free(x.hits);
+	reader_release(&x);
 	free(x.space_id);
 	return rc;
 }

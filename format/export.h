@@ -10,6 +10,15 @@
  * with the number of documents; what does grow is the map of names used in
  * paths, which holds configuration documents only (environments, tenants,
  * projects, library variable sets, feeds, templates).
+ *
+ * With jobs > 1, that many readers share the work: the caller's connection
+ * exports its snapshot (pg_export_snapshot()) and jobs - 1 more connections,
+ * each read by a thread of its own, import it, so that all of them see one
+ * moment of the store.  The tables are cut into pieces, the largest read
+ * first; the names used in paths are loaded before the readers start and
+ * only read by them; every document goes into the one external sort, whose
+ * memory limit stays the limit of the whole export.  The bundle's bytes do
+ * not depend on jobs.
  */
 #ifndef OM_EXPORT_H
 #define OM_EXPORT_H
@@ -35,6 +44,9 @@ enum om_inline_scripts {
 	OM_SCRIPTS_COPY,    /* in both */
 };
 
+/* The most readers of one export (om_export_opts.jobs). */
+#define OM_EXPORT_MAX_JOBS 64
+
 struct om_export_opts {
 	const char *space;    /* export this space (by name) only, or NULL */
 	/* Export these projects, and the projects of these project groups
@@ -55,15 +67,21 @@ struct om_export_opts {
 	const struct om_key *key; /* the server's master key: always needed */
 	const char *tmpdir;   /* for the external sort; NULL: $TMPDIR or /tmp */
 	size_t mem_limit;     /* bytes the sort may hold in memory; 0: default */
+	int jobs;             /* readers, 1 to OM_EXPORT_MAX_JOBS; 0: 1 */
 	/* Called after each document read (phase "reading", total 0) and each
-	 * file written ("writing", total the number of files); NULL: none. */
+	 * file written ("writing", total the number of files); NULL: none.
+	 * With jobs > 1 it may be called from the readers' threads, but never
+	 * from two threads at once. */
 	void (*progress)(void *ctx, const char *phase, const char *kind, unsigned long done,
 			 unsigned long total);
 	void *progress_ctx;
 };
 
 /* Export into w (which the caller commits or aborts).  -1 and err on
- * trouble; nothing is added to w before the whole snapshot was read. */
+ * trouble (the first one met, when several readers fail); nothing is added
+ * to w before the whole snapshot was read.  conn must have no transaction
+ * open; with jobs > 1 more connections like it are opened (and closed
+ * before this returns). */
 int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
 	      struct om_err *err);
 

@@ -59,10 +59,9 @@ int om_store_exec(PGconn *conn, const char *sql, const char *what, struct om_err
 	return ok ? 0 : -1;
 }
 
-PGconn *om_store_connect(const char *conninfo, struct om_err *err)
+/* The session set-up of every connection; conn is freed on failure. */
+static PGconn *session_setup(PGconn *conn, struct om_err *err)
 {
-	PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
-
 	if (!conn) {
 		om_err_set(err, "out of memory");
 		return NULL;
@@ -80,6 +79,50 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err)
 		return NULL;
 	}
 	return conn;
+}
+
+PGconn *om_store_connect(const char *conninfo, struct om_err *err)
+{
+	return session_setup(PQconnectdb(conninfo ? conninfo : ""), err);
+}
+
+PGconn *om_store_connect_again(PGconn *conn, struct om_err *err)
+{
+	PQconninfoOption *opts = PQconninfo(conn);
+	const char **kw = NULL, **val = NULL;
+	const char *hostaddr = PQhostaddr(conn);
+	size_t n = 0, i = 0;
+	PGconn *c;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		n++;
+	if (!opts || !(kw = calloc(n + 1, sizeof *kw)) || !(val = calloc(n + 1, sizeof *val))) {
+		PQconninfoFree(opts);
+		free(kw);
+		om_err_set(err, "out of memory");
+		return NULL;
+	}
+	/* The options the connection was made with, but the server it reached
+	 * rather than a list of them, so that every connection meets the same
+	 * server. */
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		const char *v = o->val;
+		if (strcmp(o->keyword, "host") == 0)
+			v = PQhost(conn);
+		else if (strcmp(o->keyword, "port") == 0)
+			v = PQport(conn);
+		else if (strcmp(o->keyword, "hostaddr") == 0 && v && *v)
+			v = hostaddr && *hostaddr ? hostaddr : v;
+		if (!v || !*v)
+			continue;
+		kw[i] = o->keyword;
+		val[i++] = v;
+	}
+	c = PQconnectdbParams(kw, val, 0);
+	PQconninfoFree(opts);
+	free(kw);
+	free(val);
+	return session_setup(c, err);
 }
 
 int om_store_open(PGconn *conn, struct om_err *err)

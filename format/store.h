@@ -27,6 +27,10 @@ void om_store_error(struct om_err *err, PGconn *conn, const char *what);
 /* Connect; a NULL or empty conninfo means libpq's PG* environment. */
 PGconn *om_store_connect(const char *conninfo, struct om_err *err);
 
+/* One more connection to the server and database of conn, with the same
+ * parameters (user, password, TLS, ...). */
+PGconn *om_store_connect_again(PGconn *conn, struct om_err *err);
+
 /* Is this database an om store of our format?  0 yes, -1 no (err says why). */
 int om_store_open(PGconn *conn, struct om_err *err);
 

@@ -46,6 +46,7 @@ static const char usage_text[] =
 	"  --redact-secrets        write keyed fingerprints instead of secrets\n"
 	"  --allow-clear-secrets   allow clear secrets in a file or directory (mode 0600)\n"
 	"  -o, --output PATH       a directory, X.tar, X.tar.zst, or - (standard output)\n"
+	"  -j, --jobs N            read with N connections at once (1 to 64; default 1)\n"
 	"  -q, --quiet             no progress on a terminal\n"
 	"  -v, --verbose           the documents of each kind and the time, at the end\n"
 	"  -h, --help              show this help and exit\n"
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
 		{"redact-secrets", no_argument, NULL, O_REDACT},
 		{"allow-clear-secrets", no_argument, NULL, O_ALLOW_CLEAR},
 		{"output", required_argument, NULL, 'o'},
+		{"jobs", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -140,7 +142,7 @@ int main(int argc, char **argv)
 		om_die(2, "out of memory");
 	if (keyfile && !*keyfile)
 		keyfile = NULL;
-	while ((c = getopt_long(argc, argv, "o:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:j:qvhV", longopts, NULL)) != -1) {
 		if (c >= O_IGN && c < O_IGN + 8) {
 			o.ignore |= 1u << (c - O_IGN);
 			continue;
@@ -175,6 +177,17 @@ int main(int argc, char **argv)
 		case O_REDACT: o.secrets = OM_SECRETS_REDACTED; break;
 		case O_ALLOW_CLEAR: allow_clear = 1; break;
 		case 'o': out = optarg; break;
+		case 'j': {
+			char *end;
+			long n;
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < 1 || n > OM_EXPORT_MAX_JOBS)
+				om_die_usage("-j: '%s' is not a number from 1 to %d", optarg,
+					     OM_EXPORT_MAX_JOBS);
+			o.jobs = (int)n;
+			break;
+		}
 		case 'q': quiet = 1; break;
 		case 'v': verbose = 1; break;
 		case 'h': fputs(usage_text, stdout); om_close_stdout(); goto done;

@@ -22,6 +22,7 @@ touch acme.key acme.tar.zst
 mkdir home
 echo "== om-export --ig"; comp om-export --ig
 echo "== om-export --inline-scripts=e"; comp om-export --inline-scripts=e
+echo "== om-export --jobs "; comp om-export --jobs ''
 echo "== om-encrypt --kdf "; comp om-encrypt --kdf ''
 echo "== om-import --master-key-file a"; comp om-import --master-key-file a
 echo "== om-diff --color="; comp om-diff --color=

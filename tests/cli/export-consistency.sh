@@ -1,8 +1,8 @@
 # A writer committing changes during an export never makes the bundle
 # inconsistent: the manifest's counts are those of one moment of the store,
 # the files are those counts, and every Id in the bundle names a document of
-# the bundle.  (The reference check is shown to fail on a bundle missing one
-# project.)
+# the bundle; the same with three readers sharing the snapshot (-j 3).
+# (The reference check is shown to fail on a bundle missing one project.)
 gen=$OM_TOP/bench/om-gen
 if [ ! -x "$gen" ]; then
 	echo "export-consistency: $gen is missing: make tests (or make bench/om-gen)" >&2
@@ -19,8 +19,9 @@ om-store model | awk '/^[A-Z]/ { k = $1 } /^  table / { print k, $2 }' | sort >k
 counts_sql=$(awk '{ printf "%s\n\t\tCASE WHEN (SELECT count(*) FROM %s) > 0 THEN %s || (SELECT count(*) FROM %s) END",
 	(NR > 1 ? "," : ""), $2, "'\''" $1 "='\''", $2 }' kinds)
 # The writer: each step is one transaction of the function t_step, which
-# returns the counts it commits and how many om-exports under test were
-# inside a transaction (their snapshot) at the time.
+# returns the counts it commits and how many sessions of each om-export
+# under test (one reader, then three) were inside a transaction (their
+# snapshot) at the time.
 q <<EOF
 CREATE FUNCTION t_counts() RETURNS text LANGUAGE sql AS \$\$
 	SELECT concat_ws(' ',$counts_sql)
@@ -91,16 +92,19 @@ BEGIN
 			WHERE name LIKE 'Extra %' OR name LIKE 'Renamed extra %' ORDER BY id LIMIT 1);
 	END CASE;
 	RETURN t_counts() || '|' || (SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'om-export-under-test' AND xact_start IS NOT NULL);
+		WHERE application_name = 'om-export-under-test' AND xact_start IS NOT NULL)
+		|| '|' || (SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'om-export-under-test-j3' AND xact_start IS NOT NULL);
 END
 \$\$;
 
 -- The writer: steps until the export is done (a row in t_done), at most
 -- 3000 steps and 25 seconds; each step one transaction, logged in it.
-CREATE TABLE t_states (i int PRIMARY KEY, counts text NOT NULL, during bigint NOT NULL);
+CREATE TABLE t_states (i int PRIMARY KEY, counts text NOT NULL, during bigint NOT NULL,
+	during_j3 bigint NOT NULL);
 CREATE TABLE t_done ();
 -- The state before the first step.
-INSERT INTO t_states VALUES (0, t_counts(), 0);
+INSERT INTO t_states VALUES (0, t_counts(), 0, 0);
 CREATE PROCEDURE t_writer() LANGUAGE plpgsql AS \$\$
 DECLARE
 	t0 timestamptz := clock_timestamp();
@@ -110,7 +114,8 @@ BEGIN
 		EXIT WHEN EXISTS (SELECT FROM t_done)
 			OR clock_timestamp() > t0 + interval '25 seconds';
 		r := t_step(i);
-		INSERT INTO t_states VALUES (i, split_part(r, '|', 1), split_part(r, '|', 2)::bigint);
+		INSERT INTO t_states VALUES (i, split_part(r, '|', 1), split_part(r, '|', 2)::bigint,
+			split_part(r, '|', 3)::bigint);
 		COMMIT;
 		PERFORM pg_sleep(0.002);
 	END LOOP;
@@ -127,43 +132,32 @@ until [ "$(q -c 'SELECT count(*) FROM t_states')" -gt 10 ]; do
 	test $n -lt 200
 	sleep 0.05
 done
-rc=0
+# Both exports at once, so that both read while the writer writes however
+# slow the machine.
+rc=0 rc3=0
+PGAPPNAME=om-export-under-test-j3 om-export --db dbname=big --master-key-file big.key \
+	--redact-secrets -j 3 -o b3.tar &
+j3pid=$!
 PGAPPNAME=om-export-under-test om-export --db dbname=big --master-key-file big.key \
 	--redact-secrets -o b.tar || rc=$?
+wait $j3pid || rc3=$?
 q -c 'INSERT INTO t_done DEFAULT VALUES'
 wait $wpid
 test $rc -eq 0
-# The writer did commit while the export read its snapshot (else this case
+test $rc3 -eq 0
+# The writer did commit while each export read its snapshot (else this case
 # would prove nothing), and kept a valid store.
-during=$(q -c 'SELECT count(*) FROM t_states WHERE during > 0')
-if [ "$during" -lt 10 ]; then
-	echo "export-consistency: only $during commits during the export" >&2
-	exit 1
-fi
+for col in during during_j3; do
+	during=$(q -c "SELECT count(*) FROM t_states WHERE $col > 0")
+	if [ "$during" -lt 10 ]; then
+		echo "export-consistency: only $during commits during the export ($col)" >&2
+		exit 1
+	fi
+done
+# All three readers of -j 3 were in their snapshot while the writer committed.
+test "$(q -c 'SELECT max(during_j3) FROM t_states')" -eq 3
 om-store check --db dbname=big --master-key-file big.key
 
-# (a) The manifest's counts are those of one of the states the writer
-# committed (or of the state before).
-mc=$(tar -xOf b.tar manifest.json |
-	sed -n '/"Counts"/,/}/s/^ *"\([A-Za-z]*\)": \([0-9]*\),*$/\1=\2/p' | paste -sd' ')
-if ! q -c 'SELECT counts FROM t_states' | grep -qxF "$mc"; then
-	echo "export-consistency: the manifest's counts are no state of the store: $mc" >&2
-	exit 1
-fi
-echo "manifest counts: one committed state"
-# ... and the files are what the manifest counts.
-tar -tf b.tar >b.list
-kind_count() { echo " $mc " | sed -n "s/.* $1=\([0-9]*\) .*/\1/p"; }
-files() { grep -c "$1" b.list; }
-test "$(files '/projects/[^/]*/project\.json$')" -eq "$(kind_count Project)"
-test "$(files '/projects/[^/]*/channels/[^/]*\.json$')" -eq "$(kind_count Channel)"
-test "$(files '/projects/[^/]*/deployment-process\.json$')" -eq "$(kind_count DeploymentProcess)"
-test "$(files '/projects/[^/]*/deployment-settings\.json$')" -eq "$(kind_count DeploymentSettings)"
-test "$(files '/variables\.json$')" -eq "$(kind_count VariableSet)"
-echo "files: as counted"
-
-# (b) Every Id-shaped string in the bundle (a value, an object key or an
-# item of a comma-separated list) is the Id of one of its documents.
 simple=$(om-store model | sed -n 's/^  ids \([A-Za-z]*\)-N$/\1/p' | paste -sd'|')
 derived=$(om-store model | sed -n 's/^  ids \([A-Za-z]*\)-<.*/\1/p' | paste -sd'|')
 test -n "$simple" && test -n "$derived"
@@ -181,8 +175,31 @@ check_refs() {
 		return 1
 	fi
 }
-check_refs b.tar
-echo "references: all resolve"
+kind_count() { echo " $mc " | sed -n "s/.* $1=\([0-9]*\) .*/\1/p"; }
+files() { grep -c "$1" b.list; }
+for t in b.tar b3.tar; do
+	# (a) The manifest's counts are those of one of the states the writer
+	# committed (or of the state before).
+	mc=$(tar -xOf $t manifest.json |
+		sed -n '/"Counts"/,/}/s/^ *"\([A-Za-z]*\)": \([0-9]*\),*$/\1=\2/p' | paste -sd' ')
+	if ! q -c 'SELECT counts FROM t_states' | grep -qxF "$mc"; then
+		echo "export-consistency: $t: the manifest's counts are no state of the store: $mc" >&2
+		exit 1
+	fi
+	echo "$t: manifest counts: one committed state"
+	# ... and the files are what the manifest counts.
+	tar -tf $t >b.list
+	test "$(files '/projects/[^/]*/project\.json$')" -eq "$(kind_count Project)"
+	test "$(files '/projects/[^/]*/channels/[^/]*\.json$')" -eq "$(kind_count Channel)"
+	test "$(files '/projects/[^/]*/deployment-process\.json$')" -eq "$(kind_count DeploymentProcess)"
+	test "$(files '/projects/[^/]*/deployment-settings\.json$')" -eq "$(kind_count DeploymentSettings)"
+	test "$(files '/variables\.json$')" -eq "$(kind_count VariableSet)"
+	echo "$t: files: as counted"
+	# (b) Every Id-shaped string in the bundle (a value, an object key or
+	# an item of a comma-separated list) is the Id of one of its documents.
+	check_refs $t
+	echo "$t: references: all resolve"
+done
 # Without one generated project's project.json, its Id dangles.
 p=$(grep '/projects/[^/]*/project\.json$' b.list | grep -v '/Copy \|/Renamed ' | head -n 1)
 must_fail 1 check_refs b.tar --exclude="$p" 2>/dev/null
