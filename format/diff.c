@@ -1022,96 +1022,88 @@ static int kind_may_name_moved(const struct differ *d, const struct om_kind *k)
 	return 0;
 }
 
-static int path_cmp(const void *x, const void *y)
+/* Read the document at path in both directory bundles; when A's names a
+ * moved document or element and B's bytes are the same, keep it in
+ * spool2. */
+static int recheck_at(struct differ *d, const char *path)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-/*
- * pass1b() for two directory bundles: only the documents at the same path
- * on both sides whose kind may name a moved one (and the equal documents in
- * no map) are read again, by path, in path order.
- */
-static int pass1b_at(struct differ *d)
-{
-	const struct pmap *a = &d->s[0].map;
-	const char **v = NULL;
-	size_t n = 0, cap = 0;
+	struct side *sa = &d->s[0], *sb = &d->s[1];
 	int rc = -1;
-	/* The candidates' paths, rebuilt one after the other in one buffer
-	 * (offsets in v until it stops moving). */
-	struct om_buf paths = {0};
 
-	for (size_t off = 0; off < a->alen;) {
-		const char *id = a->arena + off, *pa = id + strlen(id) + 1;
-		const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
-		off = (size_t)(pa - a->arena) + strlen(pa) + 1;
-		if (!pb || strcmp(pa, pb) != 0 || !kind_may_name_moved(d, om_kind_of_id(id)))
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 256;
-			const char **nv = realloc(v, nc * sizeof *nv);
-			if (!nv)
-				goto nomem;
-			v = nv;
-			cap = nc;
-		}
-		v[n++] = (const char *)(uintptr_t)paths.len;
-		if (ptab_path(&d->paths, pa, &paths) < 0 || buf_add(&paths, "", 1) < 0)
-			goto nomem;
-	}
-	for (size_t j = 0; j < n; j++)
-		v[j] = paths.p + (uintptr_t)v[j];
-	for (size_t j = 0; j < d->nunmapped; j++) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 256;
-			const char **nv = realloc(v, nc * sizeof *nv);
-			if (!nv)
-				goto nomem;
-			v = nv;
-			cap = nc;
-		}
-		v[n++] = d->unmapped[j];
-	}
-	if (n)
-		qsort(v, n, sizeof *v, path_cmp);
-	d->out = d->spool2;
-	for (size_t j = 0; j < n; j++) {
-		struct side *sa = &d->s[0], *sb = &d->s[1];
-		if (j && strcmp(v[j], v[j - 1]) == 0)
-			continue;
-		free(sa->buf);
-		free(sb->buf);
-		sa->buf = sb->buf = NULL;
-		/* B is read only for a document of A that names a moved one. */
-		if (om_bundle_read_at(sa->r, v[j], MAX_DOC, &sa->buf, &sa->len, d->err) < 0)
-			goto out;
-		if (!names_moved(d, sa->buf, sa->len))
-			continue;
-		if (om_bundle_read_at(sb->r, v[j], MAX_DOC, &sb->buf, &sb->len, d->err) < 0)
-			goto out;
-		if (sa->len == sb->len && memcmp(sa->buf, sb->buf, sa->len) == 0) {
-			uint64_t size[2] = {sa->len, sb->len};
-			if (spool_rec(d, v[j], HAS_A | HAS_B, size) < 0)
-				goto out;
-		}
-	}
-	if (fflush(d->spool2) != 0) {
-		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+	/* B is read only for a document of A that names a moved one. */
+	if (om_bundle_read_at(sa->r, path, MAX_DOC, &sa->buf, &sa->len, d->err) < 0)
+		goto out;
+	if (!names_moved(d, sa->buf, sa->len)) {
+		rc = 0;
 		goto out;
 	}
+	if (om_bundle_read_at(sb->r, path, MAX_DOC, &sb->buf, &sb->len, d->err) < 0)
+		goto out;
+	if (sa->len == sb->len && memcmp(sa->buf, sb->buf, sa->len) == 0) {
+		uint64_t size[2] = {sa->len, sb->len};
+		if (spool_rec(d, path, HAS_A | HAS_B, size) < 0)
+			goto out;
+	}
 	rc = 0;
-	goto out;
-nomem:
-	om_err_set(d->err, "out of memory");
 out:
 	for (int i = 0; i < 2; i++) {
 		free(d->s[i].buf);
 		d->s[i].buf = NULL;
 		d->s[i].len = 0;
 	}
-	free(v);
-	om_buf_release(&paths);
+	return rc;
+}
+
+/*
+ * pass1b() for two directory bundles: only the documents at the same path
+ * on both sides whose kind may name a moved one (and the equal documents in
+ * no map) are read again, by path, in path order.  A's map holds its
+ * documents in the order pass1() met them, which is path order, and so
+ * does the list of those in no map: the two are merged as they go, and
+ * nothing is held for all of them.
+ */
+static int pass1b_at(struct differ *d)
+{
+	const struct pmap *a = &d->s[0].map;
+	struct om_buf path = {0};
+	size_t off = 0, u = 0;
+	int rc = -1;
+
+	d->out = d->spool2;
+	for (;;) {
+		const char *next = NULL;
+		path.len = 0;
+		while (off < a->alen && !next) {
+			const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+			const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+			off = (size_t)(pa - a->arena) + strlen(pa) + 1;
+			if (!pb || strcmp(pa, pb) != 0 || !kind_may_name_moved(d, om_kind_of_id(id)))
+				continue;
+			if (ptab_path(&d->paths, pa, &path) < 0) {
+				om_err_set(d->err, "out of memory");
+				goto out;
+			}
+			next = path.p;
+		}
+		/* The documents in no map that come first. */
+		while (u < d->nunmapped && (!next || strcmp(d->unmapped[u], next) <= 0)) {
+			if ((!next || strcmp(d->unmapped[u], next) != 0) &&
+			    recheck_at(d, d->unmapped[u]) < 0)
+				goto out;
+			u++;
+		}
+		if (!next)
+			break;
+		if (recheck_at(d, next) < 0)
+			goto out;
+	}
+	if (fflush(d->spool2) != 0) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	om_buf_release(&path);
 	return rc;
 }
 
