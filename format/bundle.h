@@ -144,7 +144,11 @@ struct om_bundle_entry {
 struct om_bundle_reader;
 
 /* Open a bundle: "-" (standard input), a directory, or a file holding a tar
- * or tar.zst stream, told apart by content.  Default limits. */
+ * or tar.zst stream, told apart by content.  Default limits.  A directory
+ * is walked in path order, each file's size taken from lstat(); a file is
+ * opened only when its content is first read, and must then still be the
+ * file the walk saw (a regular file, same inode and size), else reading it
+ * is an error naming the entry. */
 struct om_bundle_reader *om_bundle_reader_open(const char *path, struct om_err *err);
 
 /* The same with limits (NULL for the defaults). */
