@@ -519,6 +519,11 @@ struct dent {
 	char *key;		/* the name, and '/' for a directory */
 	size_t len;
 	int dir;
+	/* A file as the walk saw it (lstat): its size is the entry's, and the
+	 * file opened later must still be this one. */
+	uint64_t size;
+	dev_t dev;
+	ino_t ino;
 };
 
 struct level {
@@ -535,6 +540,7 @@ struct walk {
 	uint64_t count;		/* files and directories met */
 	int fd;			/* the current file's directory */
 	const char *leaf;	/* and its name */
+	const struct dent *cur;	/* and what the walk saw of it */
 	char path[OM_BUNDLE_PATH_MAX + 2];
 };
 
@@ -629,6 +635,9 @@ static int walk_push(struct walk *w, int fd, size_t plen, struct om_err *err)
 		struct dent *e = &l.v[l.n];
 		e->dir = S_ISDIR(st.st_mode);
 		e->len = n + (size_t)e->dir;
+		e->size = (uint64_t)st.st_size;
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
 		if (!(e->key = malloc(e->len + 1)))
 			goto nomem_dir;
 		memcpy(e->key, name, n);
@@ -707,6 +716,7 @@ static int walk_next(struct walk *w, struct om_err *err)
 		if (!d->dir) {
 			w->fd = l->fd;
 			w->leaf = w->path + l->plen;
+			w->cur = d;
 			return 1;
 		}
 		/* Open without the '/', which would make openat() follow a link. */
@@ -1607,6 +1617,12 @@ struct om_bundle_reader {
 	/* Directories. */
 	struct walk *walk;
 	int cur_fd, checked_end;
+	/* om_bundle_read_at(): the directories of the last path read, open
+	 * (at_fd[j] is at_path up to at_end[j]), for the next path below them. */
+	char at_path[OM_BUNDLE_PATH_MAX + 1];
+	int at_fd[OM_BUNDLE_PATH_MAX / 2 + 1];
+	size_t at_end[OM_BUNDLE_PATH_MAX / 2 + 1];
+	size_t at_n;
 };
 
 /* Our own callback rather than archive_read_open_fd(): the descriptor
@@ -1638,6 +1654,8 @@ void om_bundle_reader_close(struct om_bundle_reader *r)
 		uselocale(old);
 	}
 	walk_free(r->walk);
+	while (r->at_n)
+		close(r->at_fd[--r->at_n]);
 	if (r->cur_fd >= 0)
 		close(r->cur_fd);
 	if (r->own_fd && r->fd >= 0)
@@ -1890,10 +1908,18 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 	}
 }
 
+/*
+ * Directories are read lazily: the walk's lstat gives each file's size, and
+ * the file is opened only when its content is first asked for (a reader
+ * that skips an entry never opens it).  At the open the file must still be
+ * the one the walk saw (a regular file, same device, inode and size):
+ * anything swapped in since, a link, a fifo, a device or another file, is
+ * an error naming the entry.
+ */
 static int dir_next(struct om_bundle_reader *r, struct om_bundle_entry *out, struct om_err *err)
 {
 	char why[128];
-	struct stat st;
+	uint64_t size;
 	int rc;
 
 	if (r->cur_fd >= 0)
@@ -1911,22 +1937,13 @@ static int dir_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 			 (unsigned long long)r->lim.max_entries);
 		return entry_fail(r, err, r->walk->path, why);
 	}
-	/* O_NONBLOCK: a fifo swapped in since the walk must not hang us. */
-	r->cur_fd = openat(r->walk->fd, r->walk->leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (r->cur_fd < 0 || fstat(r->cur_fd, &st) < 0) {
-		snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
+	size = r->walk->cur->size;
+	if (size > r->lim.max_entry_size) {
+		snprintf(why, sizeof why, "too large: %llu bytes (the limit is %llu)",
+			 (unsigned long long)size, (unsigned long long)r->lim.max_entry_size);
 		return entry_fail(r, err, r->walk->path, why);
 	}
-	/* Checked again on the open file: it may have changed since the walk
-	 * looked at it. */
-	if (!S_ISREG(st.st_mode))
-		return entry_fail(r, err, r->walk->path, "not a regular file");
-	if ((uint64_t)st.st_size > r->lim.max_entry_size) {
-		snprintf(why, sizeof why, "too large: %lld bytes (the limit is %llu)",
-			 (long long)st.st_size, (unsigned long long)r->lim.max_entry_size);
-		return entry_fail(r, err, r->walk->path, why);
-	}
-	r->total += (uint64_t)st.st_size;
+	r->total += size;
 	if (r->total > r->lim.max_total_size) {
 		snprintf(why, sizeof why, "the bundle is too large (the limit is %llu bytes)",
 			 (unsigned long long)r->lim.max_total_size);
@@ -1934,11 +1951,83 @@ static int dir_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 	}
 	r->in_entry = 1;
 	r->checked_end = 0;
-	r->size = (uint64_t)st.st_size;
+	r->size = size;
 	r->got = 0;
 	out->path = r->walk->path;
 	out->size = r->size;
 	return 1;
+}
+
+/*
+ * Open the file leaf of directory dfd, which must be a regular file of size
+ * bytes (and, when dev_ino is set, that device and inode): the fd, or -1
+ * with *why set.  O_NONBLOCK: a fifo swapped in must not hang us.
+ */
+static int open_file_as(int dfd, const char *leaf, uint64_t size, int dev_ino, dev_t dev,
+			ino_t ino, const char **why, char *buf, size_t bufsize)
+{
+	struct stat st;
+	int fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(buf, bufsize, "cannot open: %s", strerror(errno));
+		*why = buf;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode))
+		*why = "not a regular file";
+	else if ((dev_ino && (st.st_dev != dev || st.st_ino != ino)) ||
+		 (uint64_t)st.st_size != size)
+		*why = "the file changed while being read";
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* Open the current entry of a directory bundle, if not yet open. */
+static int dir_open_entry(struct om_bundle_reader *r, struct om_err *err)
+{
+	const struct dent *d = r->walk->cur;
+	const char *why;
+	char msg[256];
+
+	if (r->cur_fd >= 0)
+		return 0;
+	r->cur_fd = open_file_as(r->walk->fd, r->walk->leaf, d->size, 1, d->dev, d->ino, &why,
+				 msg, sizeof msg);
+	return r->cur_fd < 0 ? entry_fail(r, err, r->walk->path, why) : 0;
+}
+
+/*
+ * Read the rest of a regular file of which *have of want bytes were read,
+ * asking one byte more than is left: POSIX lets read() of a regular file
+ * return fewer bytes than asked only at the end of the file (or on a
+ * signal, when fewer than what is left arrive and the loop goes on), so
+ * one read() both fills the buffer and sees the end, and a file that grew
+ * is seen too.  buf has room for want + 1 bytes.  NULL, or why it failed.
+ */
+static const char *read_file_rest(int fd, char *buf, size_t want, size_t *have, char *msg,
+				  size_t msgsize)
+{
+	for (;;) {
+		ssize_t k = read(fd, buf + *have, want + 1 - *have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			snprintf(msg, msgsize, "cannot read: %s", strerror(errno));
+			return msg;
+		}
+		if (k == 0 && *have < want)
+			return "the file changed while being read";
+		*have += (size_t)k;
+		if (*have > want)
+			return "the file changed while being read";
+		if (*have == want)
+			return NULL;
+	}
 }
 
 int om_bundle_next(struct om_bundle_reader *r, struct om_bundle_entry *e, struct om_err *err)
@@ -1978,6 +2067,8 @@ ssize_t om_bundle_read(struct om_bundle_reader *r, void *buf, size_t n, struct o
 		/* A file that grew since it was measured is not taken whole. */
 		if (r->form == OM_FORM_DIR && !r->checked_end) {
 			r->checked_end = 1;
+			if (dir_open_entry(r, err) < 0)
+				return -1;
 			if (read_full(r->cur_fd, msg, 1) != 0)
 				return entry_fail(r, err, path, "the file changed while being read");
 		}
@@ -1988,6 +2079,8 @@ ssize_t om_bundle_read(struct om_bundle_reader *r, void *buf, size_t n, struct o
 	if (n > r->size - r->got)
 		n = (size_t)(r->size - r->got);
 	if (r->form == OM_FORM_DIR) {
+		if (dir_open_entry(r, err) < 0)
+			return -1;
 		k = read_full(r->cur_fd, buf, n);
 		if (k < 0) {
 			snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
@@ -2006,6 +2099,80 @@ ssize_t om_bundle_read(struct om_bundle_reader *r, void *buf, size_t n, struct o
 	}
 	r->got += (uint64_t)k;
 	return k;
+}
+
+int om_bundle_read_at(struct om_bundle_reader *r, const char *path, size_t max_size, char **buf,
+		      size_t *len, struct om_err *err)
+{
+	const char *why, *c;
+	char msg[256];
+	size_t keep = 0, have = 0, end;
+	struct stat st;
+	int dfd, fd;
+	char *b;
+
+	*buf = NULL;
+	*len = 0;
+	if (r->form != OM_FORM_DIR) {
+		om_err_set(err, "%s: entries can be read by path only in a directory", r->disp);
+		return -1;
+	}
+	if ((why = om_bundle_path_problem(path)) || (is_dot_path(path) && (why = "not an entry"))) {
+		entry_err(err, r->disp, path, "%s", why);
+		return -1;
+	}
+	/* Keep the open directories that path lies below, open the rest one
+	 * component at a time, never through a link. */
+	while (keep < r->at_n && strncmp(path, r->at_path, r->at_end[keep]) == 0 &&
+	       path[r->at_end[keep]] == '/')
+		keep++;
+	while (r->at_n > keep)
+		close(r->at_fd[--r->at_n]);
+	end = keep ? r->at_end[keep - 1] + 1 : 0;
+	memcpy(r->at_path, path, end);
+	for (c = path + end; strchr(c, '/'); c = path + end) {
+		size_t n = (size_t)(strchr(c, '/') - c);
+		char comp[OM_BUNDLE_NAME_MAX + 1];
+		memcpy(comp, c, n);
+		comp[n] = 0;
+		dfd = r->at_n ? r->at_fd[r->at_n - 1] : r->fd;
+		if ((fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			entry_err(err, r->disp, path, "cannot open directory: %s", strerror(errno));
+			return -1;
+		}
+		memcpy(r->at_path + end, c, n);
+		r->at_fd[r->at_n] = fd;
+		r->at_end[r->at_n++] = end + n;
+		end += n + 1;
+	}
+	dfd = r->at_n ? r->at_fd[r->at_n - 1] : r->fd;
+	if ((fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &st) < 0) {
+		entry_err(err, r->disp, path, "cannot open: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if ((uint64_t)st.st_size > r->lim.max_entry_size || (uint64_t)st.st_size > max_size)
+		why = msg, snprintf(msg, sizeof msg, "too large to load: %lld bytes (at most %llu)",
+				    (long long)st.st_size,
+				    (unsigned long long)(max_size < r->lim.max_entry_size ?
+							 max_size : r->lim.max_entry_size));
+	else if (!(b = malloc((size_t)st.st_size + 1)))
+		why = "out of memory";
+	else if ((why = read_file_rest(fd, b, (size_t)st.st_size, &have, msg, sizeof msg)))
+		free(b);
+	close(fd);
+	if (why) {
+		entry_err(err, r->disp, path, "%s", why);
+		return -1;
+	}
+	b[have] = 0;
+	*buf = b;
+	*len = have;
+	return 0;
 }
 
 int om_bundle_read_all(struct om_bundle_reader *r, size_t max_size, char **buf, size_t *len,
@@ -2032,6 +2199,21 @@ int om_bundle_read_all(struct om_bundle_reader *r, size_t max_size, char **buf, 
 	if (!(b = malloc(want + 1))) {
 		om_err_set(err, "out of memory");
 		return -1;
+	}
+	if (r->form == OM_FORM_DIR && !r->checked_end) {
+		/* One read() for the whole file and its end. */
+		char msg[256];
+		const char *why;
+		if (dir_open_entry(r, err) < 0) {
+			free(b);
+			return -1;
+		}
+		if ((why = read_file_rest(r->cur_fd, b, want, &have, msg, sizeof msg))) {
+			free(b);
+			return entry_fail(r, err, path, why);
+		}
+		r->got = r->size;
+		r->checked_end = 1;
 	}
 	for (;;) {
 		ssize_t k = om_bundle_read(r, b + have, want - have, err);

@@ -144,7 +144,11 @@ struct om_bundle_entry {
 struct om_bundle_reader;
 
 /* Open a bundle: "-" (standard input), a directory, or a file holding a tar
- * or tar.zst stream, told apart by content.  Default limits. */
+ * or tar.zst stream, told apart by content.  Default limits.  A directory
+ * is walked in path order, each file's size taken from lstat(); a file is
+ * opened only when its content is first read, and must then still be the
+ * file the walk saw (a regular file, same inode and size), else reading it
+ * is an error naming the entry. */
 struct om_bundle_reader *om_bundle_reader_open(const char *path, struct om_err *err);
 
 /* The same with limits (NULL for the defaults). */
@@ -173,6 +177,21 @@ ssize_t om_bundle_read(struct om_bundle_reader *r, void *buf, size_t n, struct o
  * *buf is NULL. */
 int om_bundle_read_all(struct om_bundle_reader *r, size_t max_size, char **buf, size_t *len,
 		       struct om_err *err);
+
+/*
+ * A directory bundle's file by its path, whatever the current entry (which
+ * this leaves alone), into a malloc()ed buffer with a NUL after the last
+ * byte, as om_bundle_read_all() does; for reading again, in any order,
+ * files that a walk already met.  The path is checked as every entry's is
+ * (a component beginning with '.' is no entry) and followed one component
+ * at a time, never through a link; the file must be a regular file within
+ * the limits and max_size.  The directories of the last path stay open, so
+ * reading paths in sorted order opens each directory once.  A bundle of
+ * another form is an error.  On error *buf is NULL, and the reader remains
+ * usable.
+ */
+int om_bundle_read_at(struct om_bundle_reader *r, const char *path, size_t max_size, char **buf,
+		      size_t *len, struct om_err *err);
 
 /* Free the reader; NULL is allowed. */
 void om_bundle_reader_close(struct om_bundle_reader *r);

@@ -157,13 +157,14 @@ static int pmap_grow(struct pmap *m)
 	return 0;
 }
 
-/* Add id -> path; a second document with the same Id keeps the first. */
+/* Add id -> path; a second document with the same Id keeps the first (and
+ * gets 1). */
 static int pmap_put(struct pmap *m, const char *id, size_t idlen, const char *path)
 {
 	size_t plen = strlen(path), need = idlen + plen + 2, i;
 
 	if (pmap_get(m, id, idlen))
-		return 0;
+		return 1;
 	if ((m->count + 1) * 2 > m->nslots && pmap_grow(m) < 0)
 		return -1;
 	if (m->alen + need > UINT32_MAX - 1)
@@ -187,6 +188,147 @@ static int pmap_put(struct pmap *m, const char *id, size_t idlen, const char *pa
 	m->alen += need;
 	m->count++;
 	return 0;
+}
+
+/* ---- interned paths ---- */
+
+/*
+ * Every document path of both bundles, kept once: a path is a node (its
+ * last component and the node of its directory), so a directory's path is
+ * stored once for all the files below it, and a path found in both bundles
+ * once for both.  Nodes are numbered from 1 (0: the top, no node); equal
+ * paths have equal numbers.  In a map, a node is written as PCODE bytes
+ * that are never NUL (6 bits each), so that it is a short string there.
+ */
+struct pnode {
+	uint32_t parent;
+	uint32_t name; /* offset of the component (NUL-terminated) in names */
+};
+
+struct ptab {
+	char *names;
+	size_t nlen, ncap;
+	struct pnode *nodes; /* nodes[0] unused */
+	size_t nn, capn;
+	uint32_t *slots;     /* node numbers by (parent, component) */
+	size_t nslots;
+};
+
+#define PCODE 6
+
+static uint64_t pnode_hash(uint32_t parent, const char *s, size_t n)
+{
+	return hashn(s, n) ^ ((uint64_t)parent * 0x9e3779b97f4a7c15ull);
+}
+
+static void ptab_free(struct ptab *t)
+{
+	free(t->names);
+	free(t->nodes);
+	free(t->slots);
+	memset(t, 0, sizeof *t);
+}
+
+static int ptab_grow(struct ptab *t)
+{
+	size_t n = t->nslots ? t->nslots * 2 : 4096;
+	uint32_t *sl = calloc(n, sizeof *sl);
+
+	if (!sl)
+		return -1;
+	for (size_t i = 1; i < t->nn; i++) {
+		const char *nm = t->names + t->nodes[i].name;
+		size_t j = pnode_hash(t->nodes[i].parent, nm, strlen(nm)) & (n - 1);
+		while (sl[j])
+			j = (j + 1) & (n - 1);
+		sl[j] = (uint32_t)i;
+	}
+	free(t->slots);
+	t->slots = sl;
+	t->nslots = n;
+	return 0;
+}
+
+/* The node of component s[0..n) below parent, made if new; 0 when out of
+ * memory. */
+static uint32_t ptab_node(struct ptab *t, uint32_t parent, const char *s, size_t n)
+{
+	size_t i;
+
+	if ((t->nn + 1) * 2 > t->nslots && ptab_grow(t) < 0)
+		return 0;
+	for (i = pnode_hash(parent, s, n) & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1)) {
+		const struct pnode *p = &t->nodes[t->slots[i]];
+		const char *nm = t->names + p->name;
+		if (p->parent == parent && strncmp(nm, s, n) == 0 && nm[n] == 0)
+			return t->slots[i];
+	}
+	if (!t->nn)
+		t->nn = 1;
+	if (t->nn >= t->capn) {
+		size_t cap = t->capn ? t->capn * 2 : 4096;
+		struct pnode *v = cap < UINT32_MAX ? realloc(t->nodes, cap * sizeof *v) : NULL;
+		if (!v)
+			return 0;
+		t->nodes = v;
+		t->capn = cap;
+	}
+	if (t->nlen + n + 1 > t->ncap) {
+		size_t cap = t->ncap ? t->ncap : 65536;
+		char *v;
+		while (cap < t->nlen + n + 1)
+			cap *= 2;
+		if (cap > UINT32_MAX || !(v = realloc(t->names, cap)))
+			return 0;
+		t->names = v;
+		t->ncap = cap;
+	}
+	memcpy(t->names + t->nlen, s, n);
+	t->names[t->nlen + n] = 0;
+	t->nodes[t->nn] = (struct pnode){parent, (uint32_t)t->nlen};
+	t->nlen += n + 1;
+	t->slots[i] = (uint32_t)t->nn;
+	return (uint32_t)t->nn++;
+}
+
+/* The node of path, as PCODE bytes and a NUL in code; -1 out of memory. */
+static int ptab_intern(struct ptab *t, const char *path, char code[PCODE + 1])
+{
+	uint32_t node = 0;
+
+	for (const char *c = path;;) {
+		size_t n = strcspn(c, "/");
+		if (!(node = ptab_node(t, node, c, n)))
+			return -1;
+		if (!c[n])
+			break;
+		c += n + 1;
+	}
+	for (int i = 0; i < PCODE; i++)
+		code[i] = (char)(0x40 | ((node >> (6 * i)) & 0x3f));
+	code[PCODE] = 0;
+	return 0;
+}
+
+/* Append the path of a node given as its code. */
+static int ptab_path(const struct ptab *t, const char *code, struct om_buf *b);
+
+static int ptab_add(const struct ptab *t, uint32_t node, struct om_buf *b)
+{
+	const struct pnode *p = &t->nodes[node];
+
+	if (p->parent && (ptab_add(t, p->parent, b) < 0 || buf_add(b, "/", 1) < 0))
+		return -1;
+	return buf_str(b, t->names + p->name);
+}
+
+static int ptab_path(const struct ptab *t, const char *code, struct om_buf *b)
+{
+	uint32_t node = 0;
+
+	for (int i = 0; i < PCODE; i++)
+		node |= (uint32_t)((unsigned char)code[i] & 0x3f) << (6 * i);
+	return ptab_add(t, node, b);
 }
 
 /* ---- names for people ---- */
@@ -297,6 +439,8 @@ struct side {
 	struct pmap elems;
 	char *secrets;  /* the manifest's Secrets, compact sorted JSON, or NULL */
 	int manifest;   /* the manifest was read (and checked) */
+	int unmapped;   /* the current entry is a document not in map (no Id, or
+			 * an Id already taken) */
 	struct lone *lone;
 	size_t nlone, caplone;
 };
@@ -318,6 +462,8 @@ struct differ {
 	FILE *out;       /* the one being written */
 	int fd[2];       /* a copy of standard input, or -1 */
 	struct pmap moved; /* Ids whose document has another path in B */
+	struct ptab paths; /* the paths of the maps' documents */
+	struct om_buf pbuf[2]; /* paths rebuilt from the maps */
 	struct om_canon *c[2];
 	struct om_err *err;
 	int same_server; /* do the bundles share Ids? (renames by Id) */
@@ -326,6 +472,16 @@ struct differ {
 	 * key, and the key of the hashes that stand for the clear values. */
 	struct om_pw_key *key[2];
 	int hashing; /* clear and opened secrets both become keyed hashes */
+	/* Both bundles are directories: documents are read again by path.
+	 * Then the equal documents that are in neither map (no Id, or an Id
+	 * taken by another) are listed here for pass1b(). */
+	int by_path;
+	char **unmapped;
+	size_t nunmapped, capunmapped;
+	/* The kinds (by index in om_kinds) of the documents in moved, whether
+	 * an element is in moved, and whether an Id of no known kind is. */
+	unsigned char *moved_kinds;
+	int moved_elem, moved_unknown;
 	unsigned char hashkey[crypto_generichash_KEYBYTES];
 };
 
@@ -531,8 +687,11 @@ static int side_note(struct differ *d, int i, char **id)
 	struct side *s = &d->s[i];
 	char *v;
 	size_t vlen;
+	int put = 0;
+	char code[PCODE + 1];
 
 	*id = NULL;
+	s->unmapped = 0;
 	/* A .json entry too large to load is a file only where a home file may
 	 * be; elsewhere side_read() refuses it, as om-store check-bundle does. */
 	if (!is_json(s->e.path) || (s->e.size > MAX_DOC && om_model_may_be_file(s->e.path)))
@@ -543,10 +702,14 @@ static int side_note(struct differ *d, int i, char **id)
 		return read_manifest(d, i);
 	if (doc_id(d, i, s->e.path, &v, &vlen) < 0)
 		return -1;
-	if (v && (pmap_put(&s->map, v, vlen, s->e.path) < 0 || !(*id = dupn(v, vlen)))) {
+	s->unmapped = !v;
+	if (v && (ptab_intern(&d->paths, s->e.path, code) < 0 ||
+		  (put = pmap_put(&s->map, v, vlen, code)) < 0 || !(*id = dupn(v, vlen)))) {
 		om_err_set(d->err, "out of memory");
 		return -1;
 	}
+	if (put == 1)
+		s->unmapped = 1;
 	if (*id && note_elems(d, i, *id) < 0) {
 		free(*id);
 		*id = NULL;
@@ -643,6 +806,26 @@ static ssize_t read_full(struct om_bundle_reader *r, char *buf, size_t n, struct
 	return (ssize_t)got;
 }
 
+/* Keep the path of an equal document that is in no map, for pass1b(). */
+static int note_unmapped(struct differ *d, const char *path)
+{
+	if (d->nunmapped == d->capunmapped) {
+		size_t cap = d->capunmapped ? d->capunmapped * 2 : 16;
+		char **v = realloc(d->unmapped, cap * sizeof *v);
+		if (!v)
+			goto nomem;
+		d->unmapped = v;
+		d->capunmapped = cap;
+	}
+	if (!(d->unmapped[d->nunmapped] = strdup(path)))
+		goto nomem;
+	d->nunmapped++;
+	return 0;
+nomem:
+	om_err_set(d->err, "out of memory");
+	return -1;
+}
+
 /* Two large entries of the same size: equal bytes?  1 yes, 0 no, -1 error. */
 static int stream_equal(struct differ *d)
 {
@@ -681,7 +864,8 @@ static int both(struct differ *d)
 		if (side_read(d, 0) < 0 || side_read(d, 1) < 0)
 			goto out;
 		if (memcmp(a->buf, b->buf, a->len) == 0) {
-			r = 0;
+			r = d->by_path && is_json(a->e.path) && (a->unmapped || b->unmapped) ?
+				    note_unmapped(d, a->e.path) : 0;
 			goto out;
 		}
 	}
@@ -777,7 +961,7 @@ static int names_moved(const struct differ *d, const char *p, size_t n)
  * renames, both bundles are read again and the equal documents that name a
  * renamed one are kept too (in a second temporary file, also in path order).
  */
-static int pass1b(struct differ *d)
+static int pass1b_stream(struct differ *d)
 {
 	struct side *a = &d->s[0], *b = &d->s[1];
 
@@ -805,11 +989,140 @@ static int pass1b(struct differ *d)
 	return 0;
 }
 
+/* Can a document of kind k name a document or element of d->moved?  Only
+ * its references (the model's, and its SpaceId) are compared by what they
+ * name, so only a kind with a reference to a kind that moved (or to any
+ * kind), or to an element when one moved, can read differently. */
+static int kind_may_name_moved(const struct differ *d, const struct om_kind *k)
+{
+	const struct om_kind *space = om_kind_by_name("Space");
+
+	if (!k || d->moved_unknown)
+		return 1;
+	if (k->scope != OM_SERVER && space && d->moved_kinds[space - om_kinds])
+		return 1;
+	for (size_t j = 0; j < k->nrefs; j++) {
+		const struct om_ref *r = &k->refs[j];
+		const char *t = r->target;
+		if (!t || ((r->form == OM_REF_TAG || r->form == OM_REF_INNER) && d->moved_elem))
+			return 1;
+		while (*t) {
+			size_t n = strcspn(t, "|");
+			char name[64];
+			const struct om_kind *tk;
+			if (n >= sizeof name)
+				return 1;
+			memcpy(name, t, n);
+			name[n] = 0;
+			if (!(tk = om_kind_by_name(name)) || d->moved_kinds[tk - om_kinds])
+				return 1;
+			t += n + (t[n] == '|');
+		}
+	}
+	return 0;
+}
+
+/* Read the document at path in both directory bundles; when A's names a
+ * moved document or element and B's bytes are the same, keep it in
+ * spool2. */
+static int recheck_at(struct differ *d, const char *path)
+{
+	struct side *sa = &d->s[0], *sb = &d->s[1];
+	int rc = -1;
+
+	/* B is read only for a document of A that names a moved one. */
+	if (om_bundle_read_at(sa->r, path, MAX_DOC, &sa->buf, &sa->len, d->err) < 0)
+		goto out;
+	if (!names_moved(d, sa->buf, sa->len)) {
+		rc = 0;
+		goto out;
+	}
+	if (om_bundle_read_at(sb->r, path, MAX_DOC, &sb->buf, &sb->len, d->err) < 0)
+		goto out;
+	if (sa->len == sb->len && memcmp(sa->buf, sb->buf, sa->len) == 0) {
+		uint64_t size[2] = {sa->len, sb->len};
+		if (spool_rec(d, path, HAS_A | HAS_B, size) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		free(d->s[i].buf);
+		d->s[i].buf = NULL;
+		d->s[i].len = 0;
+	}
+	return rc;
+}
+
+/*
+ * pass1b() for two directory bundles: only the documents at the same path
+ * on both sides whose kind may name a moved one (and the equal documents in
+ * no map) are read again, by path, in path order.  A's map holds its
+ * documents in the order pass1() met them, which is path order, and so
+ * does the list of those in no map: the two are merged as they go, and
+ * nothing is held for all of them.
+ */
+static int pass1b_at(struct differ *d)
+{
+	const struct pmap *a = &d->s[0].map;
+	struct om_buf path = {0};
+	size_t off = 0, u = 0;
+	int rc = -1;
+
+	d->out = d->spool2;
+	for (;;) {
+		const char *next = NULL;
+		path.len = 0;
+		while (off < a->alen && !next) {
+			const char *id = a->arena + off, *pa = id + strlen(id) + 1;
+			const char *pb = pmap_get(&d->s[1].map, id, strlen(id));
+			off = (size_t)(pa - a->arena) + strlen(pa) + 1;
+			if (!pb || strcmp(pa, pb) != 0 || !kind_may_name_moved(d, om_kind_of_id(id)))
+				continue;
+			if (ptab_path(&d->paths, pa, &path) < 0) {
+				om_err_set(d->err, "out of memory");
+				goto out;
+			}
+			next = path.p;
+		}
+		/* The documents in no map that come first. */
+		while (u < d->nunmapped && (!next || strcmp(d->unmapped[u], next) <= 0)) {
+			if ((!next || strcmp(d->unmapped[u], next) != 0) &&
+			    recheck_at(d, d->unmapped[u]) < 0)
+				goto out;
+			u++;
+		}
+		if (!next)
+			break;
+		if (recheck_at(d, next) < 0)
+			goto out;
+	}
+	if (fflush(d->spool2) != 0) {
+		om_err_set(d->err, "cannot write a temporary file: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	om_buf_release(&path);
+	return rc;
+}
+
+static int pass1b(struct differ *d)
+{
+	return d->by_path ? pass1b_at(d) : pass1b_stream(d);
+}
+
 /* Fill d->moved with the Ids of the documents whose path changed and of
- * the elements whose document or name changed; the count. */
+ * the elements whose document or name changed (and d->moved_kinds); the
+ * count. */
 static long find_moved(struct differ *d)
 {
 	long n = 0;
+
+	if (!(d->moved_kinds = calloc(om_nkinds ? om_nkinds : 1, 1))) {
+		om_err_set(d->err, "out of memory");
+		return -1;
+	}
 
 	for (int m = 0; m < 2; m++) {
 		const struct pmap *a = m ? &d->s[0].elems : &d->s[0].map;
@@ -818,10 +1131,17 @@ static long find_moved(struct differ *d)
 			const char *id = a->arena + off, *pa = id + strlen(id) + 1;
 			const char *pb = pmap_get(b, id, strlen(id));
 			if (pb && strcmp(pa, pb) != 0) {
+				const struct om_kind *k = m ? NULL : om_kind_of_id(id);
 				if (pmap_put(&d->moved, id, strlen(id), pb) < 0) {
 					om_err_set(d->err, "out of memory");
 					return -1;
 				}
+				if (m)
+					d->moved_elem = 1;
+				else if (k)
+					d->moved_kinds[k - om_kinds] = 1;
+				else
+					d->moved_unknown = 1;
 				n++;
 			}
 			off = (size_t)(pa - a->arena) + strlen(pa) + 1;
@@ -933,7 +1253,7 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 	if (!path || !k)
 		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
 	if (buf_add(b, "P", 1) < 0 || buf_str(b, k->name) < 0 || buf_add(b, "\x1d", 1) < 0 ||
-	    buf_str(b, path) < 0)
+	    ptab_path(&n->d->paths, path, b) < 0)
 		return -1;
 	if (tag && (buf_add(b, "\x1e", 1) < 0 || buf_add(b, tmp + idl + 1, len - idl - 1) < 0))
 		return -1;
@@ -2441,6 +2761,9 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 			/* The new name of a renamed document: shown with the old one. */
 			const char *op = self && self->id && d->same_server ?
 				pmap_get(&d->s[0].map, self->id, strlen(self->id)) : NULL;
+			if (op && (d->pbuf[0].len = 0, ptab_path(&d->paths, op, &d->pbuf[0]) < 0))
+				goto nomem;
+			op = op ? d->pbuf[0].p : NULL;
 			struct lone okey = {0, NULL, (char *)op, 0};
 			if (op && d->s[0].nlone &&
 			    bsearch(&okey, d->s[0].lone, d->s[0].nlone, sizeof okey, lone_cmp))
@@ -2453,6 +2776,9 @@ static long pass2(struct differ *d, om_diff_fn *fn, void *ctx)
 			self = la < d->s[0].nlone ? &d->s[0].lone[la] : NULL;
 			const char *np = self && self->id ? pmap_get(&d->s[1].map, self->id,
 								   strlen(self->id)) : NULL;
+			if (np && (d->pbuf[1].len = 0, ptab_path(&d->paths, np, &d->pbuf[1]) < 0))
+				goto nomem;
+			np = np ? d->pbuf[1].p : NULL;
 			if (np) {
 				struct lone key = {0, NULL, (char *)np, 0};
 				partner = d->s[1].nlone ? bsearch(&key, d->s[1].lone, d->s[1].nlone,
@@ -2480,6 +2806,12 @@ done:
 	return r < 0 ? -1 : 0;
 io:
 	om_err_set(d->err, "cannot read a temporary file: %s", strerror(errno));
+	free(buf);
+	free(buf2);
+	free(buf3);
+	return -1;
+nomem:
+	om_err_set(d->err, "out of memory");
 	free(buf);
 	free(buf2);
 	free(buf3);
@@ -2650,6 +2982,8 @@ long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
 	    !(d.spool = temp_file(tmpdir, err)) || !(d.spool2 = temp_file(tmpdir, err)))
 		goto out;
 	d.out = d.spool;
+	d.by_path = om_bundle_reader_form(d.s[0].r) == OM_FORM_DIR &&
+		    om_bundle_reader_form(d.s[1].r) == OM_FORM_DIR;
 	if (pass1(&d) < 0)
 		goto out;
 	d.same_server = same_server(&d);
@@ -2691,6 +3025,13 @@ out:
 		if (d.fd[i] >= 0)
 			close(d.fd[i]);
 	pmap_free(&d.moved);
+	ptab_free(&d.paths);
+	om_buf_release(&d.pbuf[0]);
+	om_buf_release(&d.pbuf[1]);
+	for (size_t j = 0; j < d.nunmapped; j++)
+		free(d.unmapped[j]);
+	free(d.unmapped);
+	free(d.moved_kinds);
 	return r;
 }
 

@@ -38,11 +38,15 @@
  * increasing order); files whose bytes are equal are skipped without being
  * parsed.  Files that differ are kept in a temporary file (unlinked at once)
  * until both bundles have been read, because references may point forward.
+ * When documents were renamed (bundles of one server), equal documents that
+ * may name a renamed one are looked at again: in two directories by path,
+ * only those of kinds that can name a kind that moved; otherwise by reading
+ * both bundles a second time.
  * Memory (docs/om-diff.1, NOTES): a map of every document's Id to its path
- * in each bundle (Id + path + 2 bytes in an arena grown by doubling, and 8
- * to 16 bytes of table, per document), the same for the elements that tags
- * and inner references name, the list of documents found on one side only,
- * and a few times the largest document.
+ * in each bundle (the Id + 8 bytes in an arena, and 4 to 16 bytes of
+ * table), the paths once for both bundles as a tree of components, the same
+ * map for the elements that tags and inner references name, the list of
+ * documents found on one side only, and a few times the largest document.
  *
  * Ownership: everything handed to the callback belongs to this module and
  * is valid only during the call.

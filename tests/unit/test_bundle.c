@@ -1089,6 +1089,179 @@ static void test_signal_cleanup(void)
 	om_bundle_writer_abort(w3);
 }
 
+/* A directory's files are opened only when read, and must then still be
+ * the files the walk listed: one replaced, grown, shrunk or swapped for a
+ * link in between is refused, naming the entry; one never read is never
+ * opened. */
+static void test_lazy_open(void)
+{
+	struct om_err err;
+	struct om_bundle_reader *r;
+	struct om_bundle_entry e;
+	char *buf;
+	size_t len;
+	int i;
+	static const char *cases[] = {"replace", "grow", "shrink", "link", "fifo", "remove"};
+
+	for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+		rm_rf(P("lazy"));
+		mkdir(P("lazy"), 0755);
+		write_file(P("lazy/a.json"), "{}\n", 3);
+		write_file(P("lazy/b.json"), "[1]\n", 4);
+		r = om_bundle_reader_open(P("lazy"), &err);
+		CHECK(r != NULL);
+		if (!r)
+			continue;
+		CHECK(om_bundle_next(r, &e, &err) == 1);
+		CHECK_STR(e.path, "a.json");
+		CHECK(e.size == 3);
+		/* Changed after the walk listed it, before it is read. */
+		if (strcmp(cases[i], "replace") == 0) {
+			write_file(P("lazy/new"), "{ }", 3);
+			CHECK(rename(P("lazy/new"), P("lazy/a.json")) == 0);
+		} else if (strcmp(cases[i], "grow") == 0) {
+			write_file(P("lazy/a.json"), "{}\n\n", 4);
+		} else if (strcmp(cases[i], "shrink") == 0) {
+			write_file(P("lazy/a.json"), "{}", 2);
+		} else if (strcmp(cases[i], "link") == 0) {
+			CHECK(unlink(P("lazy/a.json")) == 0);
+			CHECK(symlink("b.json", P("lazy/a.json")) == 0);
+		} else if (strcmp(cases[i], "fifo") == 0) {
+			CHECK(unlink(P("lazy/a.json")) == 0);
+			CHECK(mkfifo(P("lazy/a.json"), 0644) == 0);
+		} else {
+			CHECK(unlink(P("lazy/a.json")) == 0);
+		}
+		CHECK(om_bundle_read_all(r, 1 << 20, &buf, &len, &err) < 0);
+		CHECK(buf == NULL);
+		CHECK(err_has(err.msg, "entry 'a.json'"));
+		if (strcmp(cases[i], "link") == 0 || strcmp(cases[i], "remove") == 0)
+			CHECK(err_has(err.msg, "cannot open"));
+		else if (strcmp(cases[i], "fifo") == 0)
+			CHECK(err_has(err.msg, "not a regular file"));
+		else
+			CHECK(err_has(err.msg, "the file changed while being read"));
+		/* After an error the reader gives nothing more. */
+		CHECK(om_bundle_next(r, &e, &err) < 0);
+		om_bundle_reader_close(r);
+	}
+
+	/* A file skipped is never opened: one made unreadable after the walk
+	 * does not matter unless read (as root, modes do not stop reads, so
+	 * the file is removed instead). */
+	rm_rf(P("lazy"));
+	mkdir(P("lazy"), 0755);
+	write_file(P("lazy/a.json"), "{}\n", 3);
+	write_file(P("lazy/b.json"), "[1]\n", 4);
+	r = om_bundle_reader_open(P("lazy"), &err);
+	CHECK(r && om_bundle_next(r, &e, &err) == 1);
+	CHECK(unlink(P("lazy/a.json")) == 0);
+	CHECK(r && om_bundle_next(r, &e, &err) == 1);
+	CHECK(r && strcmp(e.path, "b.json") == 0);
+	CHECK(r && om_bundle_read_all(r, 1 << 20, &buf, &len, &err) == 0);
+	CHECK(r && len == 4 && buf && memcmp(buf, "[1]\n", 4) == 0);
+	if (r)
+		free(buf);
+	CHECK(r && om_bundle_next(r, &e, &err) == 0);
+	om_bundle_reader_close(r);
+
+	/* Read in pieces, the end is still checked. */
+	write_file(P("lazy/a.json"), "{}\n", 3);
+	r = om_bundle_reader_open(P("lazy"), &err);
+	CHECK(r && om_bundle_next(r, &e, &err) == 1);
+	{
+		char two[2];
+		ssize_t k = 0;
+		CHECK(r && om_bundle_read(r, two, 2, &err) == 2);
+		write_file(P("lazy/a.json"), "{}\n\n", 4);
+		for (int n = 0; r && n < 4 && (k = om_bundle_read(r, two, 2, &err)) > 0; n++)
+			;
+		CHECK(k < 0);
+		CHECK(err_has(err.msg, "entry 'a.json': the file changed while being read"));
+	}
+	om_bundle_reader_close(r);
+	rm_rf(P("lazy"));
+}
+
+/* Files of a directory bundle read again by path, in any order. */
+static void test_read_at(void)
+{
+	struct om_err err;
+	struct om_bundle_reader *r;
+	struct om_bundle_entry e;
+	char *buf;
+	size_t len;
+
+	rm_rf(P("at"));
+	mkdir(P("at"), 0755);
+	mkdir(P("at/d"), 0755);
+	mkdir(P("at/d/e"), 0755);
+	mkdir(P("at/f"), 0755);
+	mkdir(P("at/.git"), 0755);
+	write_file(P("at/top.json"), "1\n", 2);
+	write_file(P("at/d/x.json"), "2\n", 2);
+	write_file(P("at/d/e/y.json"), "3\n", 2);
+	write_file(P("at/f/z.json"), "4\n", 2);
+	write_file(P("at/.git/config"), "5\n", 2);
+	write_file(P("at/big.json"), "0123456789", 10);
+	mkfifo(P("at/fifo"), 0644);
+	CHECK(symlink("d", P("at/link")) == 0);
+	/* (The walk refuses the fifo and the link.) */
+	CHECK(om_bundle_reader_open(P("at"), &err) == NULL);
+	unlink(P("at/fifo"));
+	unlink(P("at/link"));
+	r = om_bundle_reader_open(P("at"), &err);
+	CHECK(r && om_bundle_next(r, &e, &err) == 1);
+	CHECK(r && strcmp(e.path, "big.json") == 0);
+	/* In the middle of a walk, which goes on unharmed. */
+	{
+		static const char *order[] = {"d/e/y.json", "d/x.json", "top.json", "d/e/y.json",
+					      "f/z.json", "d/x.json"};
+		static const char *want[] = {"3\n", "2\n", "1\n", "3\n", "4\n", "2\n"};
+		for (size_t i = 0; r && i < sizeof order / sizeof order[0]; i++) {
+			CHECK(om_bundle_read_at(r, order[i], 100, &buf, &len, &err) == 0);
+			CHECK(buf && len == 2 && strcmp(buf, want[i]) == 0);
+			free(buf);
+		}
+	}
+	CHECK(r && om_bundle_read_all(r, 100, &buf, &len, &err) == 0);
+	CHECK(r && len == 10);
+	if (r)
+		free(buf);
+	/* Not entries of the bundle, or refused. */
+	CHECK(r && om_bundle_read_at(r, "../at/top.json", 100, &buf, &len, &err) < 0);
+	CHECK(buf == NULL && err_has(err.msg, "path leaves the bundle"));
+	CHECK(r && om_bundle_read_at(r, ".git/config", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "entry '.git/config'"));
+	CHECK(r && om_bundle_read_at(r, "/etc/passwd", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "absolute path"));
+	CHECK(r && om_bundle_read_at(r, "nothing.json", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "entry 'nothing.json': cannot open"));
+	CHECK(r && om_bundle_read_at(r, "big.json", 9, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "too large"));
+	CHECK(r && om_bundle_read_at(r, "d", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "entry 'd'"));
+	/* A directory swapped for a link after the walk is not followed. */
+	rm_rf(P("at/f"));
+	CHECK(symlink("d", P("at/f")) == 0);
+	write_file(P("at/d/z.json"), "6\n", 2);
+	CHECK(r && om_bundle_read_at(r, "f/z.json", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "entry 'f/z.json'"));
+	/* The reader goes on after those. */
+	CHECK(r && om_bundle_next(r, &e, &err) == 1);
+	CHECK(r && strcmp(e.path, "d/e/y.json") == 0);
+	om_bundle_reader_close(r);
+
+	/* Archives are read in order only. */
+	write_sample_to(P("at.tar"), OM_FORM_TAR);
+	r = om_bundle_reader_open(P("at.tar"), &err);
+	CHECK(r && om_bundle_read_at(r, "manifest.json", 100, &buf, &len, &err) < 0);
+	CHECK(err_has(err.msg, "only in a directory"));
+	om_bundle_reader_close(r);
+	rm_rf(P("at"));
+	unlink(P("at.tar"));
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -1104,6 +1277,8 @@ int main(void)
 	RUN(test_hostile);
 	RUN(test_streaming);
 	RUN(test_signal_cleanup);
+	RUN(test_lazy_open);
+	RUN(test_read_at);
 	rm_rf(dir);
 	return T_EXIT();
 }

@@ -33,6 +33,9 @@ static int collect(const struct om_diff_doc *d, void *ctx)
 
 static char dir[] = "/tmp/om-test-diff.XXXXXX";
 
+/* bundle() writes directories rather than tar files. */
+static int as_dir;
+
 /* The manifest every bundle() has (om-diff refuses a bundle without). */
 #define MANIFEST "{\"Counts\": {}, \"Format\": \"om-bundle\", \"FormatVersion\": 1}\n"
 
@@ -49,7 +52,7 @@ static const char *bundle(const char *name, ...)
 	const char *f;
 	int manifest = 0;
 
-	snprintf(p, 4096, "%s/%s.tar", dir, name);
+	snprintf(p, 4096, as_dir ? "%s/%s" : "%s/%s.tar", dir, name);
 	w = om_bundle_writer_open(p, &err);
 	va_start(ap, name);
 	while ((f = va_arg(ap, const char *))) {
@@ -223,6 +226,50 @@ static void test_elements(void)
 		       " + Variables[Name=\"N\"]/Scope/Action[] - \"Check\"\n");
 }
 
+/* A renamed document, and equal documents that name it: found alike in
+ * archives (read again in order) and in directories (read again by path,
+ * only those whose kind may name it); an equal document whose Id another
+ * holds is looked at too. */
+static void test_moved(void)
+{
+	static const char *want =
+		"changed Project x\n ~ LifecycleId \"Old\" \"New\"\n"
+		"changed Project x2\n ~ LifecycleId \"Old\" \"New\"\n"
+		"renamed Lifecycle New\n ~ Name \"Old\" \"New\"\n";
+	char first[8192];
+
+	for (as_dir = 0; as_dir < 2; as_dir++) {
+		const char *a = bundle(as_dir ? "ma" : "mta", "e/Dev.json", ENV1, "e/Test.json", ENV2,
+			"w.json", "{\"LifecycleId\": \"Lifecycles-1\"}",
+			"x.json", "{\"Id\": \"Projects-1\", \"Name\": \"x\", \"LifecycleId\": \"Lifecycles-1\"}",
+			"x2.json", "{\"Id\": \"Projects-1\", \"Name\": \"x\", \"LifecycleId\": \"Lifecycles-1\"}",
+			"y.json", "{\"Id\": \"Environments-3\", \"Name\": \"y\", \"Description\": \"Lifecycles-1\"}",
+			"z/Old.json", "{\"Id\": \"Lifecycles-1\", \"Name\": \"Old\"}", NULL);
+		const char *b = bundle(as_dir ? "mb" : "mtb", "e/Dev.json", ENV1, "e/Test.json", ENV2,
+			"w.json", "{\"LifecycleId\": \"Lifecycles-1\"}",
+			"x.json", "{\"Id\": \"Projects-1\", \"Name\": \"x\", \"LifecycleId\": \"Lifecycles-1\"}",
+			"x2.json", "{\"Id\": \"Projects-1\", \"Name\": \"x\", \"LifecycleId\": \"Lifecycles-1\"}",
+			"y.json", "{\"Id\": \"Environments-3\", \"Name\": \"y\", \"Description\": \"Lifecycles-1\"}",
+			"z/New.json", "{\"Id\": \"Lifecycles-1\", \"Name\": \"New\"}", NULL);
+		CHECK(diff(a, b) == 3);
+		CHECK_STR(got, want);
+		if (!as_dir)
+			memcpy(first, got, sizeof first);
+		else
+			CHECK_STR(got, first);
+		/* Without x.json, x2.json is the document of its Id. */
+		if (as_dir) {
+			char p[4200];
+			snprintf(p, sizeof p, "%s/ma/x.json", dir);
+			unlink(p);
+			snprintf(p, sizeof p, "%s/mb/x.json", dir);
+			unlink(p);
+			CHECK(diff(a, b) == 2);
+		}
+	}
+	as_dir = 0;
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -230,6 +277,7 @@ int main(void)
 	RUN(test_lines);
 	RUN(test_documents);
 	RUN(test_elements);
+	RUN(test_moved);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
