@@ -788,6 +788,46 @@ const char *om_canon_str(const struct om_canon *c, om_canon_node n, size_t *len)
 	return c->scratch + x->off;
 }
 
+/* Is the number text s[0..n) one that a double or an int64_t holds as
+ * it is read (no overflow)?  The grammar was checked by the parser. */
+static int plain_number(const char *s, size_t n)
+{
+	const char *e = memchr(s, 'e', n);
+	int real = memchr(s, '.', n) != NULL;
+
+	if (!e)
+		e = memchr(s, 'E', n);
+	if (!real && !e)
+		return n - (s[0] == '-') <= 18;
+	if (n > 24)
+		return 0;
+	if (e) {
+		const char *p = e + 1, *end = s + n;
+		long x = 0;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		for (; p < end; p++)
+			x = x * 10 + (*p - '0');
+		if (x > 280)
+			return 0;
+	}
+	return 1;
+}
+
+int om_canon_plain(const struct om_canon *c)
+{
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		const struct node *x = &c->nodes[i];
+		if ((x->flags & F_MEMBER) && memchr(c->scratch + x->key, 0, x->klen))
+			return 0;
+		if (x->type == OM_CANON_STRING && memchr(c->scratch + x->off, 0, x->len))
+			return 0;
+		if (x->type == OM_CANON_NUMBER && !plain_number(c->scratch + x->off, x->len))
+			return 0;
+	}
+	return c->nnodes != 0;
+}
+
 int om_canon_drop(struct om_canon *c, om_canon_node obj, const char *name)
 {
 	const struct node *x = node_of(c, obj);

@@ -140,6 +140,17 @@ const char *om_canon_key(const struct om_canon *c, om_canon_node n, size_t *len)
 const char *om_canon_str(const struct om_canon *c, om_canon_node n, size_t *len);
 
 /*
+ * 1 when the tree of the last parse can be held by a library that keeps
+ * integers as int64_t, other numbers as double and strings as C strings,
+ * exactly as jansson loads it: every integer has at most 18 digits, every
+ * other number at most 24 characters and an exponent of at most 280 in
+ * magnitude, and no string or member name holds a NUL byte.  0 otherwise,
+ * or when the last parse failed.  Nodes dropped or replaced since the parse
+ * still count, so call it right after om_canon_parse().
+ */
+int om_canon_plain(const struct om_canon *c);
+
+/*
  * Remove member name from object obj, so that it is not written (volatile
  * fields such as "LastModifiedOn").  1 when removed, 0 when obj is not an
  * object or has no such member.
