@@ -892,6 +892,7 @@ int om_canon_set_str(struct om_canon *c, om_canon_node n, const char *s, size_t 
 struct writer {
 	const struct om_canon *c;
 	struct om_buf *out;
+	int compact;	/* no newlines, indents or spaces */
 };
 
 static inline int room(struct om_buf *b, size_t n)
@@ -1011,23 +1012,26 @@ static int write_value(struct writer *W, uint32_t idx, int depth)
 			return -1;
 		if (i)
 			b->p[b->len++] = ',';
-		b->p[b->len++] = '\n';
-		memset(b->p + b->len, ' ', ind);
-		b->len += ind;
+		if (!W->compact) {
+			b->p[b->len++] = '\n';
+			memset(b->p + b->len, ' ', ind);
+			b->len += ind;
+		}
 		if (object) {
 			const struct node *m = &c->nodes[k];
 			if (put_string(b, c->scratch + m->key, m->klen, m->flags & F_KEY_ESC) < 0 ||
 			    room(b, 2) < 0)
 				return -1;
 			b->p[b->len++] = ':';
-			b->p[b->len++] = ' ';
+			if (!W->compact)
+				b->p[b->len++] = ' ';
 		}
 		if (write_value(W, k, depth + 1) < 0)
 			return -1;
 	}
 	if (room(b, ind + 2) < 0)
 		return -1;
-	if (n) {
+	if (n && !W->compact) {
 		b->p[b->len++] = '\n';
 		memset(b->p + b->len, ' ', ind - 2);
 		b->len += ind - 2;
@@ -1036,9 +1040,26 @@ static int write_value(struct writer *W, uint32_t idx, int depth)
 	return 0;
 }
 
+int om_canon_write_compact(const struct om_canon *c, struct om_buf *out, struct om_err *err)
+{
+	struct writer W = {c, out, 1};
+	size_t was = out->len;
+
+	if (!c->nnodes) {
+		om_err_set(err, "no JSON document to write");
+		return -1;
+	}
+	if (write_value(&W, 0, 0) < 0) {
+		out->len = was;
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int om_canon_write(const struct om_canon *c, struct om_buf *out, struct om_err *err)
 {
-	struct writer W = {c, out};
+	struct writer W = {c, out, 0};
 	size_t was = out->len;
 
 	if (!c->nnodes) {

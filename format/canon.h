@@ -103,6 +103,13 @@ int om_canon_parse(struct om_canon *c, const char *text, size_t len, struct om_e
  */
 int om_canon_write(const struct om_canon *c, struct om_buf *out, struct om_err *err);
 
+/*
+ * The same as compact JSON: no newline, indent or space between tokens and
+ * none at the end; members in canonical order, strings escaped and numbers
+ * written as om_canon_write() does.
+ */
+int om_canon_write_compact(const struct om_canon *c, struct om_buf *out, struct om_err *err);
+
 /* The top-level value, or OM_CANON_NONE when the last parse failed. */
 om_canon_node om_canon_root(const struct om_canon *c);
 

@@ -216,6 +216,7 @@ struct imp {
 	size_t nsets;
 	unsigned long *counts;
 	struct om_buf line, copy;
+	struct om_canon *canon;  /* new_doc_fast()'s */
 	char *home_dir;          /* our temporary directory in the home */
 	unsigned long copy_failed_line; /* of the last failed COPY, from 1 */
 	unsigned long written;          /* documents of the bundle written so far (progress) */
@@ -2424,6 +2425,227 @@ out:
 	return rc;
 }
 
+/* ---- new documents without jansson ---- */
+
+/*
+ * Most documents of an import are new in the target and need nothing but
+ * their Id, SpaceId and references rewritten.  Those go a shorter way than
+ * apply_doc(): parsed with om_canon, edited there and written compact.  The
+ * way is taken only where its result is the one apply_doc() gives: every
+ * value one that jansson reads and writes back the same (canon_same()), no
+ * script sidecars, no elements other documents name, no secret, every
+ * reference resolved (no warning, nothing dropped or cleared), no Id used
+ * as a member name, no place reached twice.  Anything else goes the way of
+ * apply_doc(), which stays the reference.
+ */
+
+/* Does jansson read and write back every value under n unchanged (as the
+ * same jsonb)?  Integers of at most 18 digits other than -0; no real
+ * (jansson prints 17 significant digits); no NUL byte in a string or name. */
+static int canon_same(const struct om_canon *c, om_canon_node n, int depth)
+{
+	const char *p;
+	size_t len;
+
+	switch (om_canon_type(c, n)) {
+	case OM_CANON_NUMBER:
+		p = om_canon_str(c, n, &len);
+		if (len - (p[0] == '-') > 18 || memchr(p, '.', len) || memchr(p, 'e', len) ||
+		    memchr(p, 'E', len))
+			return 0;
+		return !(len == 2 && p[0] == '-' && p[1] == '0');
+	case OM_CANON_STRING:
+		p = om_canon_str(c, n, &len);
+		return !memchr(p, 0, len);
+	case OM_CANON_ARRAY:
+	case OM_CANON_OBJECT:
+		if (depth > OM_CANON_MAX_DEPTH)
+			return 0;
+		for (size_t i = 0, m = om_canon_len(c, n); i < m; i++) {
+			om_canon_node v = om_canon_at(c, n, i);
+			if (om_canon_type(c, n) == OM_CANON_OBJECT &&
+			    (p = om_canon_key(c, v, &len)) && memchr(p, 0, len))
+				return 0;
+			if (!canon_same(c, v, depth + 1))
+				return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/* One reference of a new document, resolved. */
+struct cfix {
+	om_canon_node node;
+	const char *to;  /* the new value, or NULL: csv holds it */
+	char *csv;
+};
+
+struct cnew {
+	struct imp *x;
+	const struct om_ref *ref;
+	struct cfix *f;
+	size_t n, cap;
+};
+
+#define CNEW_NO 2 /* a walk's answer: not for this way */
+
+static int cnew_secret(const struct om_chit *hit, void *vctx)
+{
+	(void)hit;
+	(void)vctx;
+	return CNEW_NO;
+}
+
+static int cnew_ref(const struct om_chit *hit, void *vctx)
+{
+	struct cnew *cn = vctx;
+	struct imp *x = cn->x;
+	struct om_canon *c = x->canon;
+	struct om_buf out = {0};
+	char id[256];
+	const char *s, *to = NULL;
+	size_t len;
+
+	if (hit->key)
+		return CNEW_NO;
+	if (om_canon_type(c, hit->node) != OM_CANON_STRING)
+		return 0;
+	s = om_canon_str(c, hit->node, &len);
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < cn->n; i++)
+		if (cn->f[i].node == hit->node)
+			return CNEW_NO;
+	if (cn->ref->form != OM_REF_CSV) {
+		if (len >= sizeof id)
+			return CNEW_NO;
+		memcpy(id, s, len);
+		id[len] = 0;
+		if (!(to = resolve(x, cn->ref, id)))
+			return CNEW_NO;
+	} else {
+		/* As refs_hit() and fix_csv() split and join the list. */
+		const char *e = s + len;
+		while (s < e) {
+			const char *comma = memchr(s, ',', (size_t)(e - s));
+			size_t n = (size_t)((comma ? comma : e) - s);
+			const char *t;
+			while (n && (*s == ' ' || *s == '\t'))
+				s++, n--;
+			while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+				n--;
+			if (n >= sizeof id) {
+				free(out.p);
+				return CNEW_NO;
+			}
+			if (n) {
+				memcpy(id, s, n);
+				id[n] = 0;
+				if (!(t = resolve(x, cn->ref, id))) {
+					free(out.p);
+					return CNEW_NO;
+				}
+				if ((out.len && buf_str(&out, ",") < 0) || buf_str(&out, t) < 0) {
+					free(out.p);
+					return oom(x);
+				}
+			}
+			if (!comma)
+				break;
+			s = comma + 1;
+		}
+		if (!out.p)
+			return 0; /* no Id in it: left as it is */
+	}
+	if (cn->n == cn->cap) {
+		size_t cap = cn->cap ? cn->cap * 2 : 32;
+		struct cfix *p = realloc(cn->f, cap * sizeof *p);
+		if (!p) {
+			free(out.p);
+			return oom(x);
+		}
+		cn->f = p;
+		cn->cap = cap;
+	}
+	cn->f[cn->n++] = (struct cfix){hit->node, to, out.p};
+	return 0;
+}
+
+/* A new document the short way, as a COPY line into ins: 1 when done, 0
+ * when it must go the way of apply_doc() (nothing written then), -1 and
+ * err on trouble. */
+static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
+{
+	const struct om_kind *k = d->kind;
+	struct om_canon *c;
+	struct cnew cn = {x, NULL, NULL, 0, 0};
+	om_canon_node root;
+	int rc = -1, r;
+
+	if (d->exists || k->scripts)
+		return 0;
+	for (size_t s = 0; s < x->nsets; s++)
+		if (x->sets[s].kind == k)
+			return 0;
+	if (!x->canon && !(x->canon = om_canon_new(x->err)))
+		return -1;
+	c = x->canon;
+	x->copy.len = 0;
+	if (buf_add(&x->copy, "", 0) < 0 || d->len > x->copy.cap) {
+		char *p = realloc(x->copy.p, d->len + 1);
+		if (!p)
+			return oom(x);
+		x->copy.p = p;
+		x->copy.cap = d->len + 1;
+	}
+	if (spool_read(x, d->off, x->copy.p, d->len) < 0)
+		return -1;
+	if (om_canon_parse(c, x->copy.p, d->len, NULL) < 0)
+		return 0;
+	root = om_canon_root(c);
+	if (om_canon_type(c, root) != OM_CANON_OBJECT || !canon_same(c, root, 0))
+		return 0;
+	if ((r = om_canon_secrets_each(k, c, cnew_secret, NULL, x->err)) != 0)
+		return r == CNEW_NO ? 0 : -1;
+	if (om_canon_set_str(c, om_canon_get(c, root, "Id"), d->dst_id, strlen(d->dst_id),
+			     x->err) < 0)
+		return -1;
+	if (d->space) {
+		const struct doc *s = src_doc(x, d->space);
+		if (om_canon_set_str(c, om_canon_get(c, root, "SpaceId"), s->dst_id,
+				     strlen(s->dst_id), x->err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < k->nrefs; i++) {
+		cn.ref = &k->refs[i];
+		if ((r = om_canon_path_walk(c, root, cn.ref->path, k, cnew_ref, &cn, x->err)) != 0) {
+			rc = r == CNEW_NO ? 0 : -1;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cn.n; i++) {
+		const char *v = cn.f[i].to ? cn.f[i].to : cn.f[i].csv;
+		if (om_canon_set_str(c, cn.f[i].node, v, strlen(v), x->err) < 0)
+			goto out;
+	}
+	x->copy.len = 0;
+	if (om_canon_write_compact(c, &x->copy, x->err) < 0 ||
+	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || buf_str(ins, "\n") < 0) {
+		oom(x);
+		goto out;
+	}
+	d->action = OM_IMPORT_CREATED;
+	d->written = 1;
+	rc = 1;
+out:
+	for (size_t i = 0; i < cn.n; i++)
+		free(cn.f[i].csv);
+	free(cn.f);
+	return rc;
+}
+
 /* Name the document of a failed COPY line in the message. */
 static void copy_blame(struct imp *x, const size_t *docs, size_t n)
 {
@@ -2464,13 +2686,20 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 			goto out;
 		for (size_t i = 0; i < m; i++) {
 			struct doc *d = &b->docs[idx[at + i]];
-			json_t *fin;
-			int r = apply_doc(x, d, d->exists ? smap_get(&targets, d->dst_id) : NULL, &fin);
-			if (r == 0 && fin && !d->exists && !copying) {
+			json_t *fin = NULL;
+			int r = 0;
+			if (!copying && !d->exists) {
 				/* New documents stream into the table's COPY. */
 				snprintf(sql, sizeof sql, "COPY %s (doc) FROM STDIN", k->table);
 				r = copy_start(x, sql);
 				copying = r == 0;
+			}
+			if (r == 0 && (r = new_doc_fast(x, d, &ins)) == 1) {
+				ins_doc[nins++] = idx[at + i];
+				r = copy_put(x, &ins, COPY_FLUSH);
+			} else if (r == 0) {
+				r = apply_doc(x, d, d->exists ? smap_get(&targets, d->dst_id) : NULL,
+					      &fin);
 			}
 			if (r == 0 && fin) {
 				r = copy_line(x, d->exists ? &upd : &ins, d->exists ? d->dst_id : NULL, fin);
@@ -3094,8 +3323,9 @@ out:
 	free(x.cleared_docs);
 	smap_free(&x.alloc_kinds, 0);
 	free(x.line.p);
-	free(x.copy.p);
+	om_buf_release(&x.copy);
 	om_buf_release(&x.wbuf);
+	om_canon_free(x.canon);
 	if (x.spool >= 0)
 		close(x.spool);
 	return rc < 0 && x.wrong_password ? 1 : rc;

@@ -773,6 +773,62 @@ static void test_plain(void)
 	}
 }
 
+/* NUL-terminate a buffer for CHECK_STR. */
+static int room_nul(struct om_buf *b)
+{
+	char *q = realloc(b->p, b->len + 1);
+
+	if (!q)
+		return -1;
+	b->p = q;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+/* om_canon_write_compact(): the canonical text without its layout. */
+static const char *compact(const char *in)
+{
+	static struct om_buf out;
+	struct om_err err;
+
+	out.len = 0;
+	if (om_canon_parse(C, in, strlen(in), &err) < 0 ||
+	    om_canon_write_compact(C, &out, &err) < 0 || room_nul(&out) < 0)
+		return "error";
+	return out.p;
+}
+
+static void test_compact(void)
+{
+	struct om_buf out = {0};
+	struct om_err err;
+	json_error_t je;
+
+	CHECK_STR(compact("{\"b\": [1, {\"a\": \"x\\n\\u0041\"}], \"a\": {}, \"c\": []}"),
+		  "{\"a\":{},\"b\":[1,{\"a\":\"x\\nA\"}],\"c\":[]}");
+	CHECK_STR(compact(" -0.5e10 "), "-0.5e10");
+	CHECK_STR(compact("\"\\u00e9 \\\"\""), "\"\u00e9 \\\"\"");
+	CHECK_STR(compact("[null, true, false]"), "[null,true,false]");
+	/* Every test file: the same value as jansson reads it. */
+	for (size_t i = 0; i < nfiles; i++) {
+		json_t *a, *b;
+		if (om_canon_parse(C, files[i].data, files[i].len, NULL) < 0 || !om_canon_plain(C))
+			continue;
+		out.len = 0;
+		CHECK(om_canon_write_compact(C, &out, &err) == 0);
+		a = json_loadb(files[i].data, files[i].len, JSON_DECODE_ANY, &je);
+		b = json_loadb(out.p, out.len, JSON_DECODE_ANY, &je);
+		CHECK(memchr(out.p, '\n', out.len) == NULL);
+		CHECK(a && b && json_equal(a, b));
+		json_decref(a);
+		json_decref(b);
+	}
+	om_buf_release(&out);
+	/* Nothing parsed: an error, the buffer unchanged. */
+	CHECK(om_canon_parse(C, "[", 1, NULL) < 0);
+	CHECK(om_canon_write_compact(C, &out, &err) < 0 && out.len == 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct om_err err;
@@ -812,6 +868,7 @@ int main(int argc, char **argv)
 	RUN(test_mutations);
 	RUN(test_reuse);
 	RUN(test_plain);
+	RUN(test_compact);
 	RUN(test_vectors);
 
 	for (size_t i = 0; i < nfiles; i++)
