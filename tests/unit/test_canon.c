@@ -781,6 +781,7 @@ static int room_nul(struct om_buf *b)
 	if (!q)
 		return -1;
 	b->p = q;
+	b->cap = b->len + 1;
 	b->p[b->len] = 0;
 	return 0;
 }
