@@ -788,6 +788,46 @@ const char *om_canon_str(const struct om_canon *c, om_canon_node n, size_t *len)
 	return c->scratch + x->off;
 }
 
+/* Is the number text s[0..n) one that a double or an int64_t holds as
+ * it is read (no overflow)?  The grammar was checked by the parser. */
+static int plain_number(const char *s, size_t n)
+{
+	const char *e = memchr(s, 'e', n);
+	int real = memchr(s, '.', n) != NULL;
+
+	if (!e)
+		e = memchr(s, 'E', n);
+	if (!real && !e)
+		return n - (s[0] == '-') <= 18;
+	if (n > 24)
+		return 0;
+	if (e) {
+		const char *p = e + 1, *end = s + n;
+		long x = 0;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		for (; p < end; p++)
+			x = x * 10 + (*p - '0');
+		if (x > 280)
+			return 0;
+	}
+	return 1;
+}
+
+int om_canon_plain(const struct om_canon *c)
+{
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		const struct node *x = &c->nodes[i];
+		if ((x->flags & F_MEMBER) && memchr(c->scratch + x->key, 0, x->klen))
+			return 0;
+		if (x->type == OM_CANON_STRING && memchr(c->scratch + x->off, 0, x->len))
+			return 0;
+		if (x->type == OM_CANON_NUMBER && !plain_number(c->scratch + x->off, x->len))
+			return 0;
+	}
+	return c->nnodes != 0;
+}
+
 int om_canon_drop(struct om_canon *c, om_canon_node obj, const char *name)
 {
 	const struct node *x = node_of(c, obj);
@@ -852,6 +892,7 @@ int om_canon_set_str(struct om_canon *c, om_canon_node n, const char *s, size_t 
 struct writer {
 	const struct om_canon *c;
 	struct om_buf *out;
+	int compact;	/* no newlines, indents or spaces */
 };
 
 static inline int room(struct om_buf *b, size_t n)
@@ -971,23 +1012,26 @@ static int write_value(struct writer *W, uint32_t idx, int depth)
 			return -1;
 		if (i)
 			b->p[b->len++] = ',';
-		b->p[b->len++] = '\n';
-		memset(b->p + b->len, ' ', ind);
-		b->len += ind;
+		if (!W->compact) {
+			b->p[b->len++] = '\n';
+			memset(b->p + b->len, ' ', ind);
+			b->len += ind;
+		}
 		if (object) {
 			const struct node *m = &c->nodes[k];
 			if (put_string(b, c->scratch + m->key, m->klen, m->flags & F_KEY_ESC) < 0 ||
 			    room(b, 2) < 0)
 				return -1;
 			b->p[b->len++] = ':';
-			b->p[b->len++] = ' ';
+			if (!W->compact)
+				b->p[b->len++] = ' ';
 		}
 		if (write_value(W, k, depth + 1) < 0)
 			return -1;
 	}
 	if (room(b, ind + 2) < 0)
 		return -1;
-	if (n) {
+	if (n && !W->compact) {
 		b->p[b->len++] = '\n';
 		memset(b->p + b->len, ' ', ind - 2);
 		b->len += ind - 2;
@@ -996,9 +1040,26 @@ static int write_value(struct writer *W, uint32_t idx, int depth)
 	return 0;
 }
 
+int om_canon_write_compact(const struct om_canon *c, struct om_buf *out, struct om_err *err)
+{
+	struct writer W = {c, out, 1};
+	size_t was = out->len;
+
+	if (!c->nnodes) {
+		om_err_set(err, "no JSON document to write");
+		return -1;
+	}
+	if (write_value(&W, 0, 0) < 0) {
+		out->len = was;
+		om_err_set(err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int om_canon_write(const struct om_canon *c, struct om_buf *out, struct om_err *err)
 {
-	struct writer W = {c, out};
+	struct writer W = {c, out, 0};
 	size_t was = out->len;
 
 	if (!c->nnodes) {

@@ -103,6 +103,13 @@ int om_canon_parse(struct om_canon *c, const char *text, size_t len, struct om_e
  */
 int om_canon_write(const struct om_canon *c, struct om_buf *out, struct om_err *err);
 
+/*
+ * The same as compact JSON: no newline, indent or space between tokens and
+ * none at the end; members in canonical order, strings escaped and numbers
+ * written as om_canon_write() does.
+ */
+int om_canon_write_compact(const struct om_canon *c, struct om_buf *out, struct om_err *err);
+
 /* The top-level value, or OM_CANON_NONE when the last parse failed. */
 om_canon_node om_canon_root(const struct om_canon *c);
 
@@ -138,6 +145,17 @@ const char *om_canon_key(const struct om_canon *c, om_canon_node n, size_t *len)
  * may contain NUL bytes (from \u0000).
  */
 const char *om_canon_str(const struct om_canon *c, om_canon_node n, size_t *len);
+
+/*
+ * 1 when the tree of the last parse can be held by a library that keeps
+ * integers as int64_t, other numbers as double and strings as C strings,
+ * exactly as jansson loads it: every integer has at most 18 digits, every
+ * other number at most 24 characters and an exponent of at most 280 in
+ * magnitude, and no string or member name holds a NUL byte.  0 otherwise,
+ * or when the last parse failed.  Nodes dropped or replaced since the parse
+ * still count, so call it right after om_canon_parse().
+ */
+int om_canon_plain(const struct om_canon *c);
 
 /*
  * Remove member name from object obj, so that it is not written (volatile

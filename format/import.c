@@ -32,7 +32,9 @@
 /* Documents of one kind written per round of queries. */
 #define CHUNK 2000
 /* Flush COPY data at this size. */
-#define COPY_FLUSH (1u << 20)
+#define COPY_FLUSH (256u << 10)
+/* The spool's write buffer. */
+#define SPOOL_BUF (1u << 20)
 /* pg_advisory_xact_lock key of imports: "om-impor" in ASCII. */
 #define IMPORT_LOCK "7957688385473310578"
 /* A null identity value in a key. */
@@ -157,7 +159,8 @@ struct doc {
 	char *space;     /* source SpaceId, or NULL */
 	char *ident;     /* identity values, "\x1f"-separated, NULLV for null */
 	char *name;      /* a name to show in messages, or NULL */
-	off_t off;       /* the body in the spool */
+	char *owner;     /* a derived kind's owner Id (derived_from), or NULL */
+	off_t off;       /* the body in the spool, compact */
 	size_t len;
 	int exists;      /* the target has it (dst_id is its Id) */
 	int written;     /* created or overwritten: its file goes home */
@@ -204,7 +207,8 @@ struct imp {
 	const struct om_import_opts *o;
 	struct om_err *err;
 	int spool;
-	off_t spool_end;
+	off_t spool_end;         /* including what wbuf holds */
+	struct om_buf wbuf;      /* the spool's write buffer */
 	struct bundle *b;        /* the bundle being applied */
 	int wrong_password;      /* a bundle's check value refused the password */
 	struct smap alloc_kinds; /* kinds with allocated Ids */
@@ -212,6 +216,7 @@ struct imp {
 	size_t nsets;
 	unsigned long *counts;
 	struct om_buf line, copy;
+	struct om_canon *canon;  /* new_doc_fast()'s */
 	char *home_dir;          /* our temporary directory in the home */
 	unsigned long copy_failed_line; /* of the last failed COPY, from 1 */
 	unsigned long written;          /* documents of the bundle written so far (progress) */
@@ -301,13 +306,10 @@ static int doc_err(struct imp *x, const struct doc *d, const char *fmt, ...)
 
 /* ---- reading the bundles ---- */
 
-static int spool_write(struct imp *x, const void *p, size_t n, off_t *off)
+static int spool_pwrite(struct imp *x, const char *c, size_t n, off_t at)
 {
-	const char *c = p;
-
-	*off = x->spool_end;
 	while (n) {
-		ssize_t w = pwrite(x->spool, c, n, x->spool_end);
+		ssize_t w = pwrite(x->spool, c, n, at);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -316,8 +318,42 @@ static int spool_write(struct imp *x, const void *p, size_t n, off_t *off)
 		}
 		c += w;
 		n -= (size_t)w;
-		x->spool_end += w;
+		at += w;
 	}
+	return 0;
+}
+
+/* Write what the spool's buffer holds (it ends at spool_end). */
+static int spool_flush(struct imp *x)
+{
+	size_t n = x->wbuf.len;
+
+	x->wbuf.len = 0;
+	return spool_pwrite(x, x->wbuf.p, n, x->spool_end - (off_t)n);
+}
+
+/* Append n bytes to the spool, *off their offset.  Small writes gather in
+ * a buffer of SPOOL_BUF bytes: a write() per document would cost more than
+ * the rest of its reading. */
+static int spool_write(struct imp *x, const void *p, size_t n, off_t *off)
+{
+	*off = x->spool_end;
+	if (x->wbuf.len + n > SPOOL_BUF && spool_flush(x) < 0)
+		return -1;
+	if (n >= SPOOL_BUF) {
+		if (spool_pwrite(x, p, n, x->spool_end) < 0)
+			return -1;
+		x->spool_end += (off_t)n;
+		return 0;
+	}
+	if (!x->wbuf.p) {
+		if (!(x->wbuf.p = malloc(SPOOL_BUF)))
+			return oom(x);
+		x->wbuf.cap = SPOOL_BUF;
+	}
+	memcpy(x->wbuf.p + x->wbuf.len, p, n);
+	x->wbuf.len += n;
+	x->spool_end += (off_t)n;
 	return 0;
 }
 
@@ -325,6 +361,8 @@ static int spool_read(struct imp *x, off_t off, void *p, size_t n)
 {
 	char *c = p;
 
+	if (x->wbuf.len && spool_flush(x) < 0)
+		return -1;
 	while (n) {
 		ssize_t r = pread(x->spool, c, n, off);
 		if (r <= 0) {
@@ -501,6 +539,88 @@ static const char *space_mapped(struct imp *x, const char *name)
 	return NULL;
 }
 
+/* Valid JSON text without the whitespace between tokens, into out (which
+ * is emptied first): the spool holds documents compact, so that reading
+ * them again costs less.  Strings are copied as they are. */
+static int compact_json(const char *s, size_t len, struct om_buf *out)
+{
+	const char *e = s + len;
+	char *o;
+
+	out->len = 0;
+	if (buf_add(out, s, len) < 0)
+		return -1;
+	o = out->p;
+	while (s < e) {
+		char c = *s++;
+		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			continue;
+		*o++ = c;
+		if (c != '"')
+			continue;
+		/* A string, copied up to its closing quote. */
+		while (s < e) {
+			const char *q = s;
+			while (q < e && *q != '"' && *q != '\\')
+				q++;
+			memmove(o, s, (size_t)(q - s));
+			o += q - s;
+			s = q;
+			if (s == e)
+				break;
+			if (*s == '"') {
+				*o++ = *s++;
+				break;
+			}
+			*o++ = *s++;          /* a backslash and what it escapes */
+			if (s < e)
+				*o++ = *s++;
+		}
+	}
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = 0;
+	return 0;
+}
+
+/* The end of add_doc() and add_doc_canon(): the Id checked, the body to
+ * the spool, the record kept.  On failure the record's strings are freed. */
+static int add_doc_finish(struct imp *x, struct bundle *b, struct doc *d, const char *text,
+			  size_t len)
+{
+	if (smap_get(&b->ids, d->src_id)) {
+		om_err_set(x->err, "'%s': entry '%s': Id %s is used by another document", b->name,
+			   d->path, d->src_id);
+		goto fail;
+	}
+	if (compact_json(text, len, &x->line) < 0)
+		goto nomem;
+	if (spool_write(x, x->line.p, x->line.len, &d->off) < 0)
+		goto fail;
+	d->len = x->line.len;
+	if (b->ndocs == b->capdocs) {
+		size_t cap = b->capdocs ? b->capdocs * 2 : 256;
+		struct doc *p = realloc(b->docs, cap * sizeof *p);
+		if (!p)
+			goto nomem;
+		b->docs = p;
+		b->capdocs = cap;
+	}
+	if (smap_put(&b->ids, d->src_id, (void *)(uintptr_t)(b->ndocs + 1), NULL) < 0)
+		goto nomem;
+	b->docs[b->ndocs++] = *d;
+	return 0;
+nomem:
+	oom(x);
+fail:
+	free(d->path);
+	free(d->src_id);
+	free(d->space);
+	free(d->ident);
+	free(d->name);
+	free(d->owner);
+	return -1;
+}
+
 static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *doc,
 		   const struct om_kind *k, const char *text, size_t len)
 {
@@ -544,34 +664,26 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		v = json_object_get(doc, k->identity[0]);
 	if (json_is_string(v) && !om_kind_of_id(json_string_value(v)))
 		d.name = xstrdup(x, json_string_value(v));
+	if (k->derived_from) {
+		v = json_object_get(doc, k->derived_from);
+		if (json_is_string(v) && !(d.owner = xstrdup(x, json_string_value(v))))
+			goto out;
+	}
 	if (!d.path || !d.src_id || !d.ident)
 		goto nomem;
-	if (smap_get(&b->ids, d.src_id)) {
-		om_err_set(x->err, "'%s': entry '%s': Id %s is used by another document", b->name,
-			   path, d.src_id);
-		goto out;
-	}
 	if (k->scripts) {
 		struct sidecar_ctx sc = {x, b, path};
+		if (smap_get(&b->ids, d.src_id)) {
+			om_err_set(x->err, "'%s': entry '%s': Id %s is used by another document",
+				   b->name, path, d.src_id);
+			goto out;
+		}
 		if (om_path_walk(doc, k->scripts, sidecar_hit, &sc, x->err) != 0)
 			goto out;
 	}
-	if (spool_write(x, text, len, &d.off) < 0)
-		goto out;
-	d.len = len;
-	if (b->ndocs == b->capdocs) {
-		size_t cap = b->capdocs ? b->capdocs * 2 : 256;
-		struct doc *p = realloc(b->docs, cap * sizeof *p);
-		if (!p)
-			goto nomem;
-		b->docs = p;
-		b->capdocs = cap;
-	}
-	if (smap_put(&b->ids, d.src_id, (void *)(uintptr_t)(b->ndocs + 1), NULL) < 0)
-		goto nomem;
-	b->docs[b->ndocs++] = d;
+	rc = add_doc_finish(x, b, &d, text, len);
 	free(mapped_text);
-	return 0;
+	return rc;
 nomem:
 	oom(x);
 out:
@@ -581,8 +693,118 @@ out:
 	free(d.space);
 	free(d.ident);
 	free(d.name);
+	free(d.owner);
 	free(mapped_text);
 	return rc;
+}
+
+/* A string member of a parsed document as a C string (copied), or NULL. */
+static char *canon_cstr(const struct om_canon *c, om_canon_node obj, const char *member)
+{
+	om_canon_node v = om_canon_get(c, obj, member);
+	size_t n;
+	const char *p;
+
+	if (om_canon_type(c, v) != OM_CANON_STRING)
+		return NULL;
+	p = om_canon_str(c, v, &n);
+	return strndup(p, n);
+}
+
+/*
+ * The kind of a document read with om_canon that add_doc_canon() can take
+ * as it is, without loading it with jansson: an object whose numbers and
+ * strings jansson would load the same (om_canon_plain()), with an "Id" of a
+ * kind of the model, not a space (--space-map may rename it), no script
+ * sidecars, and identity members that are strings or null.  NULL for every
+ * other document, which goes the way of add_doc().
+ */
+static const struct om_kind *canon_kind(const struct om_canon *c)
+{
+	om_canon_node root = om_canon_root(c), v;
+	const struct om_kind *k;
+	char id[128];
+	const char *p;
+	size_t n;
+
+	if (om_canon_type(c, root) != OM_CANON_OBJECT || !om_canon_plain(c))
+		return NULL;
+	v = om_canon_get(c, root, "Id");
+	if (om_canon_type(c, v) != OM_CANON_STRING || !(p = om_canon_str(c, v, &n)) ||
+	    n >= sizeof id)
+		return NULL;
+	memcpy(id, p, n);
+	id[n] = 0;
+	k = om_kind_of_id(id);
+	if (!k || k->scripts || k == om_kind_by_name("Space"))
+		return NULL;
+	for (int i = 0; i < 5 && k->identity[i]; i++) {
+		enum om_canon_type t = om_canon_type(c, om_canon_get(c, root, k->identity[i]));
+		if (t != OM_CANON_STRING && t != OM_CANON_NULL && t != OM_CANON_ABSENT)
+			return NULL;
+	}
+	return k;
+}
+
+/* add_doc() for a document that canon_kind() accepted: the same record. */
+static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
+			 const struct om_canon *c, const struct om_kind *k, const char *text,
+			 size_t len)
+{
+	om_canon_node root = om_canon_root(c), v;
+	struct doc d = {0};
+	struct om_buf id = {0};
+	const char *p;
+	size_t n;
+
+	d.kind = k;
+	d.path = xstrdup(x, path);
+	d.src_id = canon_cstr(c, root, "Id");
+	d.space = canon_cstr(c, root, "SpaceId");
+	for (int i = 0; i < 5 && k->identity[i]; i++) {
+		if (i && buf_str(&id, "\x1f") < 0)
+			goto nomem;
+		v = om_canon_get(c, root, k->identity[i]);
+		if (om_canon_type(c, v) == OM_CANON_STRING) {
+			p = om_canon_str(c, v, &n);
+			if (buf_add(&id, p, n) < 0)
+				goto nomem;
+		} else if (buf_str(&id, NULLV) < 0) {
+			goto nomem;
+		}
+	}
+	d.ident = xstrdup(x, id.p ? id.p : "");
+	free(id.p);
+	id.p = NULL;
+	v = om_canon_get(c, root, "Name");
+	if (om_canon_type(c, v) != OM_CANON_STRING)
+		v = om_canon_get(c, root, k->identity[0]);
+	if (om_canon_type(c, v) == OM_CANON_STRING) {
+		char *nm = (p = om_canon_str(c, v, &n)) ? strndup(p, n) : NULL;
+		if (!nm)
+			goto nomem;
+		if (!om_kind_of_id(nm))
+			d.name = nm;
+		else
+			free(nm);
+	}
+	if (k->derived_from)
+		d.owner = canon_cstr(c, root, k->derived_from);
+	if (!d.path || !d.src_id || !d.ident || (!d.space && om_canon_type(c, om_canon_get(
+		c, root, "SpaceId")) == OM_CANON_STRING) || (k->derived_from && !d.owner &&
+		om_canon_type(c, om_canon_get(c, root, k->derived_from)) == OM_CANON_STRING))
+		goto nomem;
+	return add_doc_finish(x, b, &d, text, len);
+nomem:
+	oom(x);
+	free(id.p);
+	free(d.path);
+	free(d.src_id);
+	free(d.space);
+	free(d.ident);
+	free(d.name);
+	free(d.owner);
+	return -1;
 }
 
 static int add_file(struct imp *x, struct bundle *b, const char *path, const char *data,
@@ -690,7 +912,25 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 		}
 		if (om_bundle_read_all(r, MAX_DOC, &buf, &len, x->err) < 0)
 			goto out;
-		doc = om_bundle_doc_load(canon, buf, len, x->err);
+		/* As om_bundle_doc_load(), but most documents need no jansson
+		 * tree here: canon_kind() tells which. */
+		doc = NULL;
+		if (om_canon_parse(canon, buf, len, x->err) == 0) {
+			json_error_t je;
+			if (strcmp(e.path, "manifest.json") != 0 && (k = canon_kind(canon))) {
+				counts[k - om_kinds]++;
+				rc = add_doc_canon(x, b, e.path, canon, k, buf, len);
+				progress(x, "reading", k->name, b->ndocs, 0);
+				free(buf);
+				if (rc < 0)
+					goto out;
+				rc = -1;
+				continue;
+			}
+			doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+			if (!doc)
+				om_err_set(x->err, "cannot load: %s", je.text);
+		}
 		if (!doc && !om_model_may_be_file(e.path)) {
 			om_err_prefix(x->err, "'%s': entry '%s'", b->name, e.path);
 			free(buf);
@@ -1214,12 +1454,7 @@ static int match_kind(struct imp *x, const struct om_kind *k)
 				goto out;
 		} else if (k->derived_from) {
 			/* "variableset-" + the owner's Id in the target. */
-			json_t *doc = load_doc(x, d);
-			const struct doc *o = doc ? src_doc(x, json_string_value(
-					json_object_get(doc, k->derived_from))) : NULL;
-			json_decref(doc);
-			if (!doc)
-				goto out;
+			const struct doc *o = src_doc(x, d->owner);
 			if (!o || !o->dst_id) {
 				doc_err(x, d, "owner %s: not in bundle or target", k->derived_from);
 				goto out;
@@ -1959,30 +2194,47 @@ static int secret_hit(const struct om_hit *hit, void *vctx)
 
 /* ---- writing ---- */
 
+/* jansson's output into COPY text: each backslash doubled (compact JSON
+ * has no raw tab or newline). */
+static int copy_dump(const char *p, size_t n, void *data)
+{
+	struct om_buf *b = data;
+
+	for (const char *e = p + n, *q; p < e; p = q) {
+		q = memchr(p, '\\', (size_t)(e - p));
+		if (!q)
+			q = e;
+		if (buf_add(b, p, (size_t)(q - p)) < 0)
+			return -1;
+		if (q < e) {
+			if (buf_add(b, "\\\\", 2) < 0)
+				return -1;
+			q++;
+		}
+	}
+	return 0;
+}
+
 /* Append a document as a line of COPY text. */
 static int copy_line(struct imp *x, struct om_buf *b, const char *id, json_t *doc)
 {
-	char *s = json_dumps(doc, JSON_COMPACT);
-
-	if (!s)
-		return oom(x);
 	if (id) {
 		buf_str(b, id);
 		buf_str(b, "\t");
 	}
-	for (const char *p = s, *q; *p; p = q) {
-		q = p + strcspn(p, "\\");
-		buf_add(b, p, (size_t)(q - p));
-		if (*q) {
-			buf_str(b, "\\\\");
-			q++;
-		}
-	}
-	free(s);
+	if (json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
+		return oom(x);
 	return buf_str(b, "\n") < 0 ? oom(x) : 0;
 }
 
-static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
+/*
+ * A COPY is fed as its lines are made: copy_start() opens it, copy_put()
+ * sends what the buffer holds once it passes COPY_FLUSH (and at the end),
+ * copy_end() finishes it, so that the server works on one part while the
+ * next is being made.  copy_abort() ends an open COPY after another error,
+ * keeping that error's message.
+ */
+static int copy_start(struct imp *x, const char *sql)
 {
 	PGresult *r = PQexec(x->conn, sql);
 	int ok = PQresultStatus(r) == PGRES_COPY_IN;
@@ -1992,6 +2244,13 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 		pg_fail(x, "cannot write to the target");
 		return -1;
 	}
+	return 0;
+}
+
+static int copy_put(struct imp *x, struct om_buf *data, size_t min)
+{
+	if (data->len < min || !data->len)
+		return 0;
 	for (size_t at = 0; at < data->len;) {
 		size_t n = data->len - at > COPY_FLUSH ? COPY_FLUSH : data->len - at;
 		if (PQputCopyData(x->conn, data->p + at, (int)n) != 1) {
@@ -2000,6 +2259,17 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 		}
 		at += n;
 	}
+	data->len = 0;
+	return 0;
+}
+
+static int copy_end(struct imp *x, struct om_buf *data)
+{
+	PGresult *r;
+	int ok;
+
+	if (copy_put(x, data, 0) < 0)
+		return -1;
 	if (PQputCopyEnd(x->conn, NULL) != 1) {
 		pg_fail(x, "cannot write to the target");
 		return -1;
@@ -2019,6 +2289,23 @@ static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
 	}
 	data->len = 0;
 	return ok ? 0 : -1;
+}
+
+static void copy_abort(struct imp *x, struct om_buf *data)
+{
+	PGresult *r;
+
+	data->len = 0;
+	if (PQputCopyEnd(x->conn, "import failed") == 1)
+		while ((r = PQgetResult(x->conn)))
+			PQclear(r);
+}
+
+static int copy_in(struct imp *x, const char *sql, struct om_buf *data)
+{
+	if (copy_start(x, sql) < 0)
+		return -1;
+	return copy_end(x, data);
 }
 
 /* The target's document ready for comparison: volatile members out (kept
@@ -2138,6 +2425,227 @@ out:
 	return rc;
 }
 
+/* ---- new documents without jansson ---- */
+
+/*
+ * Most documents of an import are new in the target and need nothing but
+ * their Id, SpaceId and references rewritten.  Those go a shorter way than
+ * apply_doc(): parsed with om_canon, edited there and written compact.  The
+ * way is taken only where its result is the one apply_doc() gives: every
+ * value one that jansson reads and writes back the same (canon_same()), no
+ * script sidecars, no elements other documents name, no secret, every
+ * reference resolved (no warning, nothing dropped or cleared), no Id used
+ * as a member name, no place reached twice.  Anything else goes the way of
+ * apply_doc(), which stays the reference.
+ */
+
+/* Does jansson read and write back every value under n unchanged (as the
+ * same jsonb)?  Integers of at most 18 digits other than -0; no real
+ * (jansson prints 17 significant digits); no NUL byte in a string or name. */
+static int canon_same(const struct om_canon *c, om_canon_node n, int depth)
+{
+	const char *p;
+	size_t len;
+
+	switch (om_canon_type(c, n)) {
+	case OM_CANON_NUMBER:
+		p = om_canon_str(c, n, &len);
+		if (len - (p[0] == '-') > 18 || memchr(p, '.', len) || memchr(p, 'e', len) ||
+		    memchr(p, 'E', len))
+			return 0;
+		return !(len == 2 && p[0] == '-' && p[1] == '0');
+	case OM_CANON_STRING:
+		p = om_canon_str(c, n, &len);
+		return !memchr(p, 0, len);
+	case OM_CANON_ARRAY:
+	case OM_CANON_OBJECT:
+		if (depth > OM_CANON_MAX_DEPTH)
+			return 0;
+		for (size_t i = 0, m = om_canon_len(c, n); i < m; i++) {
+			om_canon_node v = om_canon_at(c, n, i);
+			if (om_canon_type(c, n) == OM_CANON_OBJECT &&
+			    (p = om_canon_key(c, v, &len)) && memchr(p, 0, len))
+				return 0;
+			if (!canon_same(c, v, depth + 1))
+				return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/* One reference of a new document, resolved. */
+struct cfix {
+	om_canon_node node;
+	const char *to;  /* the new value, or NULL: csv holds it */
+	char *csv;
+};
+
+struct cnew {
+	struct imp *x;
+	const struct om_ref *ref;
+	struct cfix *f;
+	size_t n, cap;
+};
+
+#define CNEW_NO 2 /* a walk's answer: not for this way */
+
+static int cnew_secret(const struct om_chit *hit, void *vctx)
+{
+	(void)hit;
+	(void)vctx;
+	return CNEW_NO;
+}
+
+static int cnew_ref(const struct om_chit *hit, void *vctx)
+{
+	struct cnew *cn = vctx;
+	struct imp *x = cn->x;
+	struct om_canon *c = x->canon;
+	struct om_buf out = {0};
+	char id[256];
+	const char *s, *to = NULL;
+	size_t len;
+
+	if (hit->key)
+		return CNEW_NO;
+	if (om_canon_type(c, hit->node) != OM_CANON_STRING)
+		return 0;
+	s = om_canon_str(c, hit->node, &len);
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < cn->n; i++)
+		if (cn->f[i].node == hit->node)
+			return CNEW_NO;
+	if (cn->ref->form != OM_REF_CSV) {
+		if (len >= sizeof id)
+			return CNEW_NO;
+		memcpy(id, s, len);
+		id[len] = 0;
+		if (!(to = resolve(x, cn->ref, id)))
+			return CNEW_NO;
+	} else {
+		/* As refs_hit() and fix_csv() split and join the list. */
+		const char *e = s + len;
+		while (s < e) {
+			const char *comma = memchr(s, ',', (size_t)(e - s));
+			size_t n = (size_t)((comma ? comma : e) - s);
+			const char *t;
+			while (n && (*s == ' ' || *s == '\t'))
+				s++, n--;
+			while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+				n--;
+			if (n >= sizeof id) {
+				free(out.p);
+				return CNEW_NO;
+			}
+			if (n) {
+				memcpy(id, s, n);
+				id[n] = 0;
+				if (!(t = resolve(x, cn->ref, id))) {
+					free(out.p);
+					return CNEW_NO;
+				}
+				if ((out.len && buf_str(&out, ",") < 0) || buf_str(&out, t) < 0) {
+					free(out.p);
+					return oom(x);
+				}
+			}
+			if (!comma)
+				break;
+			s = comma + 1;
+		}
+		if (!out.p)
+			return 0; /* no Id in it: left as it is */
+	}
+	if (cn->n == cn->cap) {
+		size_t cap = cn->cap ? cn->cap * 2 : 32;
+		struct cfix *p = realloc(cn->f, cap * sizeof *p);
+		if (!p) {
+			free(out.p);
+			return oom(x);
+		}
+		cn->f = p;
+		cn->cap = cap;
+	}
+	cn->f[cn->n++] = (struct cfix){hit->node, to, out.p};
+	return 0;
+}
+
+/* A new document the short way, as a COPY line into ins: 1 when done, 0
+ * when it must go the way of apply_doc() (nothing written then), -1 and
+ * err on trouble. */
+static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
+{
+	const struct om_kind *k = d->kind;
+	struct om_canon *c;
+	struct cnew cn = {x, NULL, NULL, 0, 0};
+	om_canon_node root;
+	int rc = -1, r;
+
+	if (d->exists || k->scripts)
+		return 0;
+	for (size_t s = 0; s < x->nsets; s++)
+		if (x->sets[s].kind == k)
+			return 0;
+	if (!x->canon && !(x->canon = om_canon_new(x->err)))
+		return -1;
+	c = x->canon;
+	x->copy.len = 0;
+	if (buf_add(&x->copy, "", 0) < 0 || d->len > x->copy.cap) {
+		char *p = realloc(x->copy.p, d->len + 1);
+		if (!p)
+			return oom(x);
+		x->copy.p = p;
+		x->copy.cap = d->len + 1;
+	}
+	if (spool_read(x, d->off, x->copy.p, d->len) < 0)
+		return -1;
+	if (om_canon_parse(c, x->copy.p, d->len, NULL) < 0)
+		return 0;
+	root = om_canon_root(c);
+	if (om_canon_type(c, root) != OM_CANON_OBJECT || !canon_same(c, root, 0))
+		return 0;
+	if ((r = om_canon_secrets_each(k, c, cnew_secret, NULL, x->err)) != 0)
+		return r == CNEW_NO ? 0 : -1;
+	if (om_canon_set_str(c, om_canon_get(c, root, "Id"), d->dst_id, strlen(d->dst_id),
+			     x->err) < 0)
+		return -1;
+	if (d->space) {
+		const struct doc *s = src_doc(x, d->space);
+		if (om_canon_set_str(c, om_canon_get(c, root, "SpaceId"), s->dst_id,
+				     strlen(s->dst_id), x->err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < k->nrefs; i++) {
+		cn.ref = &k->refs[i];
+		if ((r = om_canon_path_walk(c, root, cn.ref->path, k, cnew_ref, &cn, x->err)) != 0) {
+			rc = r == CNEW_NO ? 0 : -1;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cn.n; i++) {
+		const char *v = cn.f[i].to ? cn.f[i].to : cn.f[i].csv;
+		if (om_canon_set_str(c, cn.f[i].node, v, strlen(v), x->err) < 0)
+			goto out;
+	}
+	x->copy.len = 0;
+	if (om_canon_write_compact(c, &x->copy, x->err) < 0 ||
+	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || buf_str(ins, "\n") < 0) {
+		oom(x);
+		goto out;
+	}
+	d->action = OM_IMPORT_CREATED;
+	d->written = 1;
+	rc = 1;
+out:
+	for (size_t i = 0; i < cn.n; i++)
+		free(cn.f[i].csv);
+	free(cn.f);
+	return rc;
+}
+
 /* Name the document of a failed COPY line in the message. */
 static void copy_blame(struct imp *x, const size_t *docs, size_t n)
 {
@@ -2172,34 +2680,49 @@ static int write_kind(struct imp *x, const struct om_kind *k)
 		size_t m = n - at < CHUNK ? n - at : CHUNK, nins = 0, nupd = 0;
 		size_t ins_doc[CHUNK], upd_doc[CHUNK];
 		struct smap targets = {0};
+		int copying = 0;
 		progress(x, "writing", k->name, x->written += m, b->ndocs);
 		if (fetch_targets(x, k, idx + at, m, &targets) < 0)
 			goto out;
 		for (size_t i = 0; i < m; i++) {
 			struct doc *d = &b->docs[idx[at + i]];
-			json_t *fin;
-			int r = apply_doc(x, d, d->exists ? smap_get(&targets, d->dst_id) : NULL, &fin);
+			json_t *fin = NULL;
+			int r = 0;
+			if (!copying && !d->exists) {
+				/* New documents stream into the table's COPY. */
+				snprintf(sql, sizeof sql, "COPY %s (doc) FROM STDIN", k->table);
+				r = copy_start(x, sql);
+				copying = r == 0;
+			}
+			if (r == 0 && (r = new_doc_fast(x, d, &ins)) == 1) {
+				ins_doc[nins++] = idx[at + i];
+				r = copy_put(x, &ins, COPY_FLUSH);
+			} else if (r == 0) {
+				r = apply_doc(x, d, d->exists ? smap_get(&targets, d->dst_id) : NULL,
+					      &fin);
+			}
 			if (r == 0 && fin) {
 				r = copy_line(x, d->exists ? &upd : &ins, d->exists ? d->dst_id : NULL, fin);
 				if (d->exists)
 					upd_doc[nupd++] = idx[at + i];
 				else
 					ins_doc[nins++] = idx[at + i];
+				if (r == 0 && !d->exists)
+					r = copy_put(x, &ins, COPY_FLUSH);
 			}
 			json_decref(fin);
 			if (r < 0) {
+				if (copying)
+					copy_abort(x, &ins);
 				smap_free(&targets, 1);
 				goto out;
 			}
 			x->counts[d->action]++;
 		}
 		smap_free(&targets, 1);
-		if (ins.len) {
-			snprintf(sql, sizeof sql, "COPY %s (doc) FROM STDIN", k->table);
-			if (copy_in(x, sql, &ins) < 0) {
-				copy_blame(x, ins_doc, nins);
-				goto out;
-			}
+		if (copying && copy_end(x, &ins) < 0) {
+			copy_blame(x, ins_doc, nins);
+			goto out;
 		}
 		if (upd.len) {
 			if (copy_in(x, "COPY om_import_stage (id, doc) FROM STDIN", &upd) < 0) {
@@ -2604,6 +3127,7 @@ static void free_bundle(struct bundle *b)
 		free(b->docs[i].space);
 		free(b->docs[i].ident);
 		free(b->docs[i].name);
+		free(b->docs[i].owner);
 	}
 	for (size_t i = 0; i < b->nfiles; i++) {
 		free(b->files[i].path);
@@ -2799,7 +3323,9 @@ out:
 	free(x.cleared_docs);
 	smap_free(&x.alloc_kinds, 0);
 	free(x.line.p);
-	free(x.copy.p);
+	om_buf_release(&x.copy);
+	om_buf_release(&x.wbuf);
+	om_canon_free(x.canon);
 	if (x.spool >= 0)
 		close(x.spool);
 	return rc < 0 && x.wrong_password ? 1 : rc;

@@ -724,32 +724,50 @@ struct loclen {
 	size_t where, loc;
 };
 
-/* Append to buf (size bytes, len used) what fmt makes; a location too long
- * for the buffer is cut, which only messages and keys of absurd length see. */
-static size_t put(char *buf, size_t size, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static size_t put(char *buf, size_t size, size_t len, const char *fmt, ...)
+/* Append n bytes at s to buf (size bytes, len used); a location too long
+ * for the buffer is cut, which only messages and keys of absurd length
+ * see.  Locations are made for every place a walk reaches, so this is
+ * plain copying, not printf. */
+static size_t put(char *buf, size_t size, size_t len, const char *s, size_t n)
 {
-	va_list ap;
-	int k;
-
 	if (len >= size - 1)
 		return len;
-	va_start(ap, fmt);
-	k = vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-	if (k < 0)
-		return len;
-	len += (size_t)k;
-	return len < size ? len : size - 1;
+	if (n > size - 1 - len)
+		n = size - 1 - len;
+	memcpy(buf + len, s, n);
+	len += n;
+	buf[len] = 0;
+	return len;
 }
 
-/* A member step "Name" in both forms. */
+/* The same for the decimal digits of i, and for "[i]". */
+static size_t put_num(char *buf, size_t size, size_t len, size_t i)
+{
+	char d[24], *p = d + sizeof d;
+
+	do
+		*--p = (char)('0' + i % 10);
+	while (i /= 10);
+	return put(buf, size, len, p, (size_t)(d + sizeof d - p));
+}
+
+static size_t put_index(char *buf, size_t size, size_t len, size_t i)
+{
+	len = put(buf, size, len, "[", 1);
+	len = put_num(buf, size, len, i);
+	return put(buf, size, len, "]", 1);
+}
+
+/* A member step "Name" in both forms (the name ends at a NUL byte). */
 static struct loclen loc_member(struct loc *l, struct loclen at, const char *name, size_t n)
 {
-	at.where = put(l->where, sizeof l->where, at.where, "%s%.*s", at.where ? "/" : "",
-		       (int)n, name);
-	at.loc = put(l->loc, sizeof l->loc, at.loc, "%s%.*s", at.loc ? "/" : "", (int)n, name);
+	n = strnlen(name, n);
+	if (at.where)
+		at.where = put(l->where, sizeof l->where, at.where, "/", 1);
+	at.where = put(l->where, sizeof l->where, at.where, name, n);
+	if (at.loc)
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "/", 1);
+	at.loc = put(l->loc, sizeof l->loc, at.loc, name, n);
 	return at;
 }
 
@@ -786,25 +804,41 @@ static const char *key_member(const struct loc *l, const char *end)
 static struct loclen loc_elem(struct loc *l, struct loclen at, size_t i, const char *member,
 			      const char *key, size_t keylen, size_t rank)
 {
-	at.where = put(l->where, sizeof l->where, at.where, "[%zu]", i);
+	static const char hex[] = "0123456789abcdef";
+
+	at.where = put_index(l->where, sizeof l->where, at.where, i);
 	if (!key) {
-		at.loc = put(l->loc, sizeof l->loc, at.loc, "[%zu]", i);
+		at.loc = put_index(l->loc, sizeof l->loc, at.loc, i);
 		return at;
 	}
-	at.loc = put(l->loc, sizeof l->loc, at.loc, "[%s=\"", member);
-	for (size_t j = 0; j < keylen; j++) {
-		unsigned char ch = (unsigned char)key[j];
-		if (ch == '"' || ch == '\\')
-			at.loc = put(l->loc, sizeof l->loc, at.loc, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			at.loc = put(l->loc, sizeof l->loc, at.loc, "\\u%04x", ch);
-		else
-			at.loc = put(l->loc, sizeof l->loc, at.loc, "%c", ch);
+	at.loc = put(l->loc, sizeof l->loc, at.loc, "[", 1);
+	at.loc = put(l->loc, sizeof l->loc, at.loc, member, strlen(member));
+	at.loc = put(l->loc, sizeof l->loc, at.loc, "=\"", 2);
+	for (size_t j = 0; j < keylen;) {
+		size_t run = j;
+		while (run < keylen && (unsigned char)key[run] >= 0x20 && key[run] != 0x7f &&
+		       key[run] != '"' && key[run] != '\\')
+			run++;
+		at.loc = put(l->loc, sizeof l->loc, at.loc, key + j, run - j);
+		if (run == keylen)
+			break;
+		unsigned char ch = (unsigned char)key[run];
+		char e[6] = {'\\', (char)ch};
+		if (ch == '"' || ch == '\\') {
+			at.loc = put(l->loc, sizeof l->loc, at.loc, e, 2);
+		} else {
+			e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[ch >> 4], e[5] = hex[ch & 15];
+			at.loc = put(l->loc, sizeof l->loc, at.loc, e, 6);
+		}
+		j = run + 1;
 	}
-	if (rank > 1)
-		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"#%zu]", rank);
-	else
-		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"]");
+	if (rank > 1) {
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"#", 2);
+		at.loc = put_num(l->loc, sizeof l->loc, at.loc, rank);
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "]", 1);
+	} else {
+		at.loc = put(l->loc, sizeof l->loc, at.loc, "\"]", 2);
+	}
 	return at;
 }
 

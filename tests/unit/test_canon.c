@@ -728,6 +728,108 @@ static void test_reuse(void)
 	CHECK_STR(canon("[1]"), "[\n  1\n]\n");
 }
 
+/* om_canon_plain(): what it accepts jansson loads; what it refuses is a
+ * number that may not fit, or a NUL byte. */
+static int plain(const char *in)
+{
+	return om_canon_parse(C, in, strlen(in), NULL) == 0 ? om_canon_plain(C) : -1;
+}
+
+static void test_plain(void)
+{
+	static const char *yes[] = {
+		"{}", "[]", "0", "-0", "\"x\"", "{\"a\": [1, 2.5, -3e10, true, null]}",
+		"123456789012345678", "-123456789012345678", "1.5e280", "-1E-280",
+		"12345678901234567890.5", "1e+280", "{\"\\u00e9\": \"\\u00e9\"}",
+	};
+	static const char *no[] = {
+		"1234567890123456789", "-1234567890123456789", "1e281", "1E-281",
+		"1234567890123456789012.5e2", "\"a\\u0000b\"", "{\"a\\u0000\": 1}",
+		"[1, {\"x\": [99999999999999999999]}]",
+	};
+	json_error_t je;
+
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+		json_t *j = json_loads(yes[i], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+		CHECK(plain(yes[i]) == 1);
+		CHECK(j != NULL);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+		CHECK(plain(no[i]) == 0);
+	CHECK(plain("[1") == -1);
+	CHECK(om_canon_plain(C) == 0);
+	/* Whatever jansson refuses among the test files, plain refuses too. */
+	for (size_t i = 0; i < nfiles; i++) {
+		json_t *j;
+		if (om_canon_parse(C, files[i].data, files[i].len, NULL) < 0 || !om_canon_plain(C))
+			continue;
+		j = json_loadb(files[i].data, files[i].len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+			       &je);
+		if (!j)
+			fprintf(stderr, "  plain but refused by jansson: %s\n", files[i].name);
+		CHECK(j != NULL);
+		json_decref(j);
+	}
+}
+
+/* NUL-terminate a buffer for CHECK_STR. */
+static int room_nul(struct om_buf *b)
+{
+	char *q = realloc(b->p, b->len + 1);
+
+	if (!q)
+		return -1;
+	b->p = q;
+	b->cap = b->len + 1;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+/* om_canon_write_compact(): the canonical text without its layout. */
+static const char *compact(const char *in)
+{
+	static struct om_buf out;
+	struct om_err err;
+
+	out.len = 0;
+	if (om_canon_parse(C, in, strlen(in), &err) < 0 ||
+	    om_canon_write_compact(C, &out, &err) < 0 || room_nul(&out) < 0)
+		return "error";
+	return out.p;
+}
+
+static void test_compact(void)
+{
+	struct om_buf out = {0};
+	struct om_err err;
+	json_error_t je;
+
+	CHECK_STR(compact("{\"b\": [1, {\"a\": \"x\\n\\u0041\"}], \"a\": {}, \"c\": []}"),
+		  "{\"a\":{},\"b\":[1,{\"a\":\"x\\nA\"}],\"c\":[]}");
+	CHECK_STR(compact(" -0.5e10 "), "-0.5e10");
+	CHECK_STR(compact("\"\\u00e9 \\\"\""), "\"\u00e9 \\\"\"");
+	CHECK_STR(compact("[null, true, false]"), "[null,true,false]");
+	/* Every test file: the same value as jansson reads it. */
+	for (size_t i = 0; i < nfiles; i++) {
+		json_t *a, *b;
+		if (om_canon_parse(C, files[i].data, files[i].len, NULL) < 0 || !om_canon_plain(C))
+			continue;
+		out.len = 0;
+		CHECK(om_canon_write_compact(C, &out, &err) == 0);
+		a = json_loadb(files[i].data, files[i].len, JSON_DECODE_ANY, &je);
+		b = json_loadb(out.p, out.len, JSON_DECODE_ANY, &je);
+		CHECK(memchr(out.p, '\n', out.len) == NULL);
+		CHECK(a && b && json_equal(a, b));
+		json_decref(a);
+		json_decref(b);
+	}
+	om_buf_release(&out);
+	/* Nothing parsed: an error, the buffer unchanged. */
+	CHECK(om_canon_parse(C, "[", 1, NULL) < 0);
+	CHECK(om_canon_write_compact(C, &out, &err) < 0 && out.len == 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct om_err err;
@@ -766,6 +868,8 @@ int main(int argc, char **argv)
 	RUN(test_jsontestsuite);
 	RUN(test_mutations);
 	RUN(test_reuse);
+	RUN(test_plain);
+	RUN(test_compact);
 	RUN(test_vectors);
 
 	for (size_t i = 0; i < nfiles; i++)
