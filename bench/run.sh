@@ -239,6 +239,15 @@ for projects in $sizes; do
 	zstd -q -dc "$w/bundle.tar.zst" | cmp -s - "$w/bundle.tar" || same="NOT byte-identical"
 	cmp -s "$w/dec.tar" "$w/clear.tar" || same="NOT byte-identical"
 	rm -f "$w/again.tar"
+	# Every secret where the model holds secrets: om-export opened and wrote
+	# each of om-gen's sealed secrets as a clear token, and redacted each in
+	# the other bundle (a sealed token elsewhere would be copied through).
+	made=$(echo "$summary" | sed -n 's/.*MB of JSON, \([0-9]*\) secrets.*/\1/p')
+	clear=$(grep -a -o 'om-clear-1:' "$w/clear.tar" | wc -l)
+	sealed=$( (cat "$w/clear.tar" "$w/bundle.tar"; zstd -q -dc "$w/bundle.tar.zst"; grep -r -h -o 'om-sealed-1:' "$w/bundle") |
+		grep -a -o 'om-sealed-1:' | wc -l)
+	secrets="$clear clear secrets of om-gen's $made, $sealed sealed tokens left in the bundles"
+	[ "$clear" = "$made" ] && [ "$sealed" = 0 ] || secrets="$secrets: WRONG"
 	imported=$(sed -n 's/ created,.*//p' "$w/stdout.import")
 
 	# B: the same instance with a few changes.  Ten projects' descriptions
@@ -267,7 +276,7 @@ for projects in $sizes; do
 	echo
 	echo "### $projects projects: $summary"
 	echo
-	echo "Database $(mb "$dbsize") MB; om-store check: 0 problems; the secrets bundle (clear \`.tar\`) $(mb "$(bytes "$w/clear.tar")") MB; om-import created $imported documents; two exports, the \`.tar.zst\` and encrypt + decrypt: $same. B differs from A by $stat documents (om-diff --stat). MB/s of om-encrypt: the clear \`.tar\` over the time beyond the key derivation's."
+	echo "Database $(mb "$dbsize") MB; om-store check: 0 problems; the secrets bundle (clear \`.tar\`) $(mb "$(bytes "$w/clear.tar")") MB; om-import created $imported documents; two exports, the \`.tar.zst\` and encrypt + decrypt: $same. Secrets: $secrets. B differs from A by $stat documents (om-diff --stat). MB/s of om-encrypt: the clear \`.tar\` over the time beyond the key derivation's."
 	echo
 	echo "| case | seconds | × baseline | × COPY floor | MB/s | peak RSS MB | output MB |"
 	echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -318,6 +327,7 @@ for projects in $sizes; do
 	echo "- om-import peak RSS $(((rss_import * 1024 + 500000) / 1000000)) MB (target at 1,000,000 documents: ≤ 537 MB, 512 MiB)"
 
 	[ "$same" = byte-identical ] || status=2
+	case $secrets in *WRONG) status=2 ;; esac
 
 	# Room for the next size.
 	dropdb bench && dropdb --if-exists restored && dropdb --if-exists target || exit 2
