@@ -1104,7 +1104,7 @@ static void gen_accounts(struct gen *g)
 				guid(&r, id);
 				ks(o, "TenantId", id); /* Azure's tenant, not an Octopus one */
 				secret_text(&r, clear, sizeof clear, "azure");
-				ksealed(g, "ClientSecret", clear);
+				ksealed(g, "Password", clear); /* the model's secret of an Azure service principal */
 				ks(o, "AzureEnvironment", "");
 				kn(o, "ResourceManagementEndpointBaseUri");
 				kn(o, "ActiveDirectoryEndpointBaseUri");
