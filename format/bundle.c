@@ -1,5 +1,6 @@
 #include "bundle.h"
 #include "sigs.h"
+#include "tarw.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,11 +25,8 @@
 #define TAR_MTIME 0
 #define TAR_FILE_MODE 0644
 #define TAR_DIR_MODE 0755
-/* libarchive buffers its output in blocks of this size (the last one is
- * not padded, see tar_start). */
-#define TAR_BLOCK 10240
 /* zstd's own default: about pg_dump's speed, a tenth of the size. */
-#define ZSTD_LEVEL "3"
+#define ZSTD_LEVEL 3
 
 /* The unit of streaming: a writer or reader holds two or three of these,
  * whatever the size of the files. */
@@ -315,9 +313,9 @@ static void order_err(struct om_err *err, const char *disp, const struct order *
 /* ---- locale ---- */
 
 /*
- * libarchive converts names through the current locale: its pax writer
- * crashes on non-ASCII names under the C locale, and readers get different
- * bytes in different locales.  Every call into libarchive therefore runs
+ * libarchive converts names through the current locale: readers get
+ * different bytes in different locales.  Every call into libarchive (only
+ * reading: tarw.c writes, byte by byte, without a locale) therefore runs
  * under a thread-local C.UTF-8 locale, whatever the program set.
  */
 static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
@@ -743,13 +741,10 @@ struct om_bundle_writer {
 	int failed;
 	struct order ord;
 	unsigned char *buf, *buf2;
-	locale_t loc;
 	int slot;
-	/* The tar forms. */
-	struct archive *a;
-	struct archive_entry *ent;
-	int fd, own_fd, discard;
-	int werr;		/* errno of the first failed write, or 0 */
+	/* The tar forms (tarw.h). */
+	struct om_tarw *t;
+	int fd, own_fd;
 	mode_t mode;		/* of the files created: the archive, staged files */
 	char *tmp, *dest;
 	/* The directory form. */
@@ -794,112 +789,39 @@ static struct om_bundle_writer *writer_new(enum om_bundle_form form, const char 
 		writer_free(w);
 		return NULL;
 	}
-	if (!(w->loc = get_utf8_locale(err))) {
-		writer_free(w);
-		return NULL;
-	}
 	return w;
 }
 
 
-/*
- * A failed write is kept in w->werr and the rest of the stream discarded,
- * but libarchive is told it succeeded: libarchive 3.6 never frees its
- * client buffer once a write has failed (the filter is left in its fatal
- * state, which archive_write_free() does not close).  Every caller checks
- * tar_failed() after each libarchive call instead.
- */
-static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
-{
-	struct om_bundle_writer *w = ctx;
-
-	(void)a;
-	/* An aborted stream is cut short: no end-of-archive marker. */
-	if (w->discard)
-		return (la_ssize_t)n;
-	if (write_full(w->fd, buf, n) < 0) {
-		w->werr = errno;
-		w->discard = 1;
-	}
-	return (la_ssize_t)n;
-}
-
-/* Whether the libarchive call that returned ok failed, or a write under it:
- * then the reason goes to msg. */
-static int tar_failed(struct om_bundle_writer *w, int ok, char *msg, size_t size)
-{
-	if (w->werr) {
-		snprintf(msg, size, "%s", strerror(w->werr));
-		msg_style(msg);
-	} else if (!ok) {
-		la_msg(w->a, msg, size);
-	} else {
-		return 0;
-	}
-	return 1;
-}
-
+/* The archive's bytes come from tarw.c, not libarchive's writer: the same
+ * bytes, at a fraction of the cost per entry. */
 static int tar_start(struct om_bundle_writer *w, struct om_err *err)
 {
-	char msg[256];
-	locale_t old;
-	int rc;
+	struct om_err why;
 
-	if (!(w->a = archive_write_new()) || !(w->ent = archive_entry_new())) {
-		om_err_set(err, "out of memory");
-		return -1;
-	}
-	old = uselocale(w->loc);
-	/* Plain ustar headers where they suffice, a pax header only for a
-	 * long or non-ASCII path: the most widely readable archive that can
-	 * hold any path. */
-	rc = archive_write_set_format_pax_restricted(w->a);
-	if (rc == ARCHIVE_OK && w->form == OM_FORM_TAR_ZST) {
-		rc = archive_write_add_filter_zstd(w->a);
-		if (rc == ARCHIVE_OK)
-			rc = archive_write_set_filter_option(w->a, "zstd", "compression-level",
-							     ZSTD_LEVEL);
-	}
-	/* No padding after the end-of-archive marker, so that a pipe and a
-	 * file get the same bytes. */
-	if (rc == ARCHIVE_OK)
-		rc = archive_write_set_bytes_per_block(w->a, TAR_BLOCK);
-	if (rc == ARCHIVE_OK)
-		rc = archive_write_set_bytes_in_last_block(w->a, 1);
-	if (rc == ARCHIVE_OK)
-		rc = archive_write_open(w->a, w, NULL, tar_write_cb, NULL);
-	uselocale(old);
-	if (rc != ARCHIVE_OK) {
-		om_err_set(err, "%s: cannot start the archive: %s", w->disp,
-			   la_msg(w->a, msg, sizeof msg));
+	if (!(w->t = om_tarw_new(w->fd, w->form == OM_FORM_TAR_ZST ? ZSTD_LEVEL : 0, &why))) {
+		om_err_set(err, "%s: cannot start the archive: %s", w->disp, why.msg);
 		return -1;
 	}
 	return 0;
+}
+
+/* A tarw failure as "cannot write: REASON" for the entry. */
+static int tar_entry_failed(struct om_bundle_writer *w, const char *path, struct om_err *why,
+			    struct om_err *err)
+{
+	entry_err(err, w->disp, path, "cannot write: %s", msg_style(why->msg));
+	return -1;
 }
 
 /* A tar header with the fixed metadata; dir paths end with '/'. */
 static int tar_header(struct om_bundle_writer *w, const char *path, int dir, uint64_t size,
 		      struct om_err *err)
 {
-	struct archive_entry *e = w->ent;
-	char msg[256];
-	int rc;
+	struct om_err why;
 
-	/* One entry object for the whole archive: no allocation per file. */
-	archive_entry_clear(e);
-	archive_entry_copy_pathname(e, path);
-	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
-	archive_entry_set_perm(e, dir ? TAR_DIR_MODE : TAR_FILE_MODE);
-	archive_entry_set_size(e, dir ? 0 : (la_int64_t)size);
-	archive_entry_set_mtime(e, TAR_MTIME, 0);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	/* A warning would mean a name conversion, hence locale-dependent bytes. */
-	rc = archive_write_header(w->a, e);
-	if (tar_failed(w, rc == ARCHIVE_OK, msg, sizeof msg)) {
-		entry_err(err, w->disp, path, "cannot write: %s", msg);
-		return -1;
-	}
+	if (om_tarw_header(w->t, path, dir, size, &why) < 0)
+		return tar_entry_failed(w, path, &why, err);
 	return 0;
 }
 
@@ -916,10 +838,18 @@ static size_t common_dir(const char *a, const char *b)
 	return d;
 }
 
+struct mem_source {
+	const char *p;
+	size_t left;
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t n, struct om_err *err);
+
 static int tar_add(struct om_bundle_writer *w, const char *path, size_t common, uint64_t size,
 		   om_bundle_source_fn *src, void *ctx, struct om_err *err)
 {
-	char dir[OM_BUNDLE_PATH_MAX + 2], msg[256];
+	char dir[OM_BUNDLE_PATH_MAX + 2];
+	struct om_err why;
 	uint64_t done = 0;
 
 	/* Each directory gets an entry just before its first file: "d/" sorts
@@ -933,28 +863,27 @@ static int tar_add(struct om_bundle_writer *w, const char *path, size_t common, 
 	}
 	if (tar_header(w, path, 0, size, err) < 0)
 		return -1;
+	/* Bytes in memory go straight in, without a copy through w->buf. */
+	if (src == mem_read) {
+		const struct mem_source *m = ctx;
+		if (om_tarw_data(w->t, m->p, m->left, &why) < 0)
+			return tar_entry_failed(w, path, &why, err);
+		return 0;
+	}
 	while (done < size) {
 		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
 		ssize_t n = src(ctx, w->buf, want, err);
 		if (n < 0)
 			return -1;
-		/* libarchive would pad a short entry with zeros and carry on:
-		 * a silently wrong file, so an error here. */
+		/* A short file would break the archive: an error here. */
 		if (n == 0) {
 			entry_err(err, w->disp, path, "the source ended after %llu of %llu bytes",
 				  (unsigned long long)done, (unsigned long long)size);
 			return -1;
 		}
-		if (tar_failed(w, archive_write_data(w->a, w->buf, (size_t)n) == n, msg,
-			       sizeof msg)) {
-			entry_err(err, w->disp, path, "cannot write: %s", msg);
-			return -1;
-		}
+		if (om_tarw_data(w->t, w->buf, (size_t)n, &why) < 0)
+			return tar_entry_failed(w, path, &why, err);
 		done += (uint64_t)n;
-	}
-	if (tar_failed(w, archive_write_finish_entry(w->a) == ARCHIVE_OK, msg, sizeof msg)) {
-		entry_err(err, w->disp, path, "cannot write: %s", msg);
-		return -1;
 	}
 	return 0;
 }
@@ -1140,18 +1069,10 @@ static void dir_cleanup(struct om_bundle_writer *w)
 
 static void tar_cleanup(struct om_bundle_writer *w)
 {
-	if (w->a) {
-		locale_t old = uselocale(w->loc);
-		/* Freeing an open archive writes its end: discarded, so that a
-		 * failed stream does not look complete. */
-		w->discard = 1;
-		archive_write_free(w->a);
-		uselocale(old);
-		w->a = NULL;
-	}
-	if (w->ent)
-		archive_entry_free(w->ent);
-	w->ent = NULL;
+	/* An unfinished stream ends where it is: no end-of-archive marker,
+	 * so that a failed stream does not look complete. */
+	om_tarw_free(w->t);
+	w->t = NULL;
 	if (w->own_fd && w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
@@ -1378,19 +1299,12 @@ int om_bundle_add_stream(struct om_bundle_writer *w, const char *path, uint64_t 
 	if (w->form == OM_FORM_DIR) {
 		rc = dir_add(w, path, size, src, ctx, err);
 	} else {
-		locale_t old = uselocale(w->loc);
 		rc = tar_add(w, path, common, size, src, ctx, err);
-		uselocale(old);
 	}
 	if (rc == 0)
 		w->failed = 0;
 	return rc;
 }
-
-struct mem_source {
-	const char *p;
-	size_t left;
-};
 
 /* Bytes in memory are a source like any other, so that the directory
  * comparison and the tar writer have one path each. */
@@ -1537,13 +1451,12 @@ fail:
 /* Write the end of the archive and, for a file, put it in place. */
 static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
 {
-	char msg[256], *slash;
-	locale_t old = uselocale(w->loc);
-	int rc = archive_write_close(w->a), dfd;
+	struct om_err why;
+	char *slash;
+	int dfd;
 
-	uselocale(old);
-	if (tar_failed(w, rc == ARCHIVE_OK, msg, sizeof msg)) {
-		om_err_set(err, "%s: cannot write: %s", w->disp, msg);
+	if (om_tarw_finish(w->t, &why) < 0) {
+		om_err_set(err, "%s: cannot write: %s", w->disp, msg_style(why.msg));
 		return -1;
 	}
 	if (!w->tmp)

@@ -9,6 +9,12 @@
  * so a file that reads back short or malformed is caught.  The merge is a
  * binary heap of sources: the runs on disk, each read through its own
  * buffer, and the records still in memory.
+ *
+ * Encrypted runs (om_sorter_encrypt) are the same bytes XORed with an
+ * XChaCha20 key stream: one key for the sorter, a nonce for each run file,
+ * and the block counter taken from the offset in the file, so that any
+ * byte range can be written or read back on its own.  The nonces stay in
+ * memory with the runs; nothing but ciphertext is ever written.
  */
 #include "sorter.h"
 #include "sigs.h"
@@ -20,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 /* Runs merged at once, and runs on disk that trigger an early merge: the
  * two bound the open files and the read buffers. */
 #define FAN_IN 64
@@ -30,6 +38,8 @@
 #define BLOCK_MAX ((size_t)1 << 20)
 /* Two varints of a uint64_t. */
 #define HEAD_MAX 20
+/* XChaCha20's block: the counter counts these. */
+#define KS_BLOCK 64
 
 struct rec {
 	size_t klen, plen;
@@ -45,6 +55,7 @@ struct block {
 struct run {
 	int fd;
 	uint64_t bytes, nrecs;
+	unsigned char nonce[crypto_stream_xchacha20_NONCEBYTES];
 };
 
 /* One input of a merge: a run on disk (fd >= 0) or the records in memory. */
@@ -65,6 +76,8 @@ struct om_sorter {
 	char *tmpdir;
 	size_t limit, iosize, block_size;
 	int failed, finished;
+	/* The run files' key (sodium_malloc), or NULL: runs in the clear. */
+	unsigned char *key;
 
 	/* the records in memory */
 	struct block *blocks, *spare, *bigs;
@@ -94,6 +107,8 @@ static int oom(struct om_sorter *s, struct om_err *err)
 	om_err_set(err, "out of memory");
 	return -1;
 }
+
+static int usable(struct om_sorter *s, struct om_err *err);
 
 static int fail(struct om_sorter *s, struct om_err *err, const char *what, int e)
 {
@@ -215,6 +230,54 @@ static int rec_cmp(const void *a, const void *b)
 	return strcmp(rec_key(*(struct rec *const *)a), rec_key(*(struct rec *const *)b));
 }
 
+/* ---- encrypted runs ---- */
+
+int om_sorter_encrypt(struct om_sorter *s, struct om_err *err)
+{
+	if (usable(s, err) < 0)
+		return -1;
+	if (s->key)
+		return 0;
+	if (s->stats.runs || s->finished) {
+		om_err_set(err, "sorter: encrypt after runs were written");
+		return -1;
+	}
+	if (sodium_init() < 0) {
+		om_err_set(err, "sorter: cannot initialise libsodium");
+		return -1;
+	}
+	if (!(s->key = sodium_malloc(crypto_stream_xchacha20_KEYBYTES)))
+		return oom(s, err);
+	crypto_stream_xchacha20_keygen(s->key);
+	return 0;
+}
+
+/* XOR n bytes at p, which sit at offset off of run r, with r's key stream
+ * (in place: the same call encrypts and decrypts).  A start inside a
+ * key-stream block goes through a block of its own. */
+static void run_crypt(const struct om_sorter *s, const struct run *r, unsigned char *p,
+		      size_t n, uint64_t off)
+{
+	uint64_t ic = off / KS_BLOCK;
+	size_t skip = (size_t)(off % KS_BLOCK);
+
+	if (!s->key || n == 0)
+		return;
+	if (skip) {
+		unsigned char blk[KS_BLOCK] = {0};
+		size_t k = KS_BLOCK - skip < n ? KS_BLOCK - skip : n;
+		memcpy(blk + skip, p, k);
+		crypto_stream_xchacha20_xor_ic(blk, blk, KS_BLOCK, r->nonce, ic, s->key);
+		memcpy(p, blk + skip, k);
+		sodium_memzero(blk, sizeof blk);
+		p += k;
+		n -= k;
+		ic++;
+	}
+	if (n)
+		crypto_stream_xchacha20_xor_ic(p, p, n, r->nonce, ic, s->key);
+}
+
 /* ---- writing runs ---- */
 
 static int write_all(struct om_sorter *s, int fd, const void *p, size_t n, struct om_err *err)
@@ -247,6 +310,9 @@ static int run_begin(struct om_sorter *s, struct run *r, struct om_err *err)
 	om_signals_hold(&held);
 	r->fd = mkstemp(path);
 	r->bytes = r->nrecs = 0;
+	/* A fresh nonce for each file, merges' outputs included. */
+	if (s->key)
+		randombytes_buf(r->nonce, sizeof r->nonce);
 	if (r->fd < 0) {
 		int e = errno;
 		om_signals_release(&held);
@@ -276,6 +342,8 @@ static int run_begin(struct om_sorter *s, struct run *r, struct om_err *err)
 
 static int run_flush(struct om_sorter *s, struct run *r, struct om_err *err)
 {
+	/* The buffer holds the last wlen bytes counted in r->bytes. */
+	run_crypt(s, r, s->wbuf, s->wlen, r->bytes - s->wlen);
 	if (s->wlen && write_all(s, r->fd, s->wbuf, s->wlen, err) < 0)
 		return -1;
 	s->wlen = 0;
@@ -287,8 +355,19 @@ static int run_write(struct om_sorter *s, struct run *r, const void *p, size_t n
 {
 	if (n > s->iosize - s->wlen && run_flush(s, r, err) < 0)
 		return -1;
-	/* Big payloads go past the buffer rather than through it. */
-	if (n >= s->iosize) {
+	/* Big payloads go past the buffer rather than through it, unless
+	 * they must be encrypted: the caller's bytes are not ours to change. */
+	if (n >= s->iosize && s->key) {
+		const unsigned char *c = p;
+		for (size_t done = 0; done < n;) {
+			size_t k = n - done < s->iosize ? n - done : s->iosize;
+			memcpy(s->wbuf, c + done, k);
+			run_crypt(s, r, s->wbuf, k, r->bytes + done);
+			if (write_all(s, r->fd, s->wbuf, k, err) < 0)
+				return -1;
+			done += k;
+		}
+	} else if (n >= s->iosize) {
 		if (write_all(s, r->fd, p, n, err) < 0)
 			return -1;
 	} else if (n) {
@@ -376,6 +455,10 @@ static size_t head_get(const unsigned char *p, size_t n, uint64_t *a, uint64_t *
 static int src_read(struct om_sorter *s, struct src *src, unsigned char *p, size_t n,
 		    struct om_err *err)
 {
+	unsigned char *start = p;
+	size_t want = n;
+	uint64_t off = src->off;
+
 	while (n > 0) {
 		ssize_t k = pread(src->run.fd, p, n, (off_t)src->off);
 		if (k < 0 && errno == EINTR)
@@ -388,6 +471,7 @@ static int src_read(struct om_sorter *s, struct src *src, unsigned char *p, size
 		n -= (size_t)k;
 		src->off += (uint64_t)k;
 	}
+	run_crypt(s, &src->run, start, want, off);
 	return 0;
 }
 
@@ -825,5 +909,6 @@ void om_sorter_free(struct om_sorter *s)
 	free(s->heap);
 	free(s->prev);
 	free(s->tmpdir);
+	sodium_free(s->key);
 	free(s);
 }

@@ -37,6 +37,14 @@
  * instructions between creating and unlinking a file), so no signal-time
  * cleanup is needed.  The disk space comes back when the descriptors close.
  *
+ * Encryption: after om_sorter_encrypt() no clear byte of a key or payload
+ * reaches a temporary file.  Each run file is XORed with an XChaCha20 key
+ * stream under a random key held in sodium_malloc() memory for the life of
+ * the sorter (freed with sodium_free() by om_sorter_free()) and a random
+ * nonce per file; the nonces stay in memory.  For records that hold
+ * secrets in the clear.  Integrity is not the point (the files are
+ * unlinked and the sorter's own length checks catch a damaged run).
+ *
  * Errors follow err.h.  Any failure (out of memory, a temporary file that
  * cannot be written or reads back short, a duplicate key) is final: every
  * later call but free fails.  Not thread-safe.
@@ -66,6 +74,11 @@ struct om_sorter_stats {
  * when unset or empty), which must be a directory, and mem_limit bytes of
  * records in memory (0: OM_SORTER_DEFAULT_LIMIT). */
 struct om_sorter *om_sorter_new(const char *tmpdir, size_t mem_limit, struct om_err *err);
+
+/* Encrypt the temporary files from now on.  Only before the first run is
+ * written (in practice: right after om_sorter_new()); calling it again is
+ * harmless. */
+int om_sorter_encrypt(struct om_sorter *s, struct om_err *err);
 
 /* Add a record (len bytes at payload; NULL when len is 0).  Only before
  * finish. */

@@ -568,6 +568,137 @@ static void test_write_error(void)
 	free(pay);
 }
 
+/* ---- encrypted runs ---- */
+
+#define MARKER "om-sorter-MARKER-password-hunter2"
+
+/* Whether MARKER appears in any run file of the sorter in dir (they are
+ * unlinked: found through /proc/self/fd); *nfiles gets their number. */
+static int marker_on_disk(const char *dir, int *nfiles)
+{
+	static unsigned char buf[1 << 20];
+	int fds[256], n = run_fds(dir, fds, 256), found = 0;
+	size_t mlen = strlen(MARKER);
+
+	*nfiles = n;
+	for (int i = 0; i < n && !found; i++) {
+		off_t off = 0;
+		ssize_t k;
+		/* Overlapping reads, so a marker across two reads is seen. */
+		while (!found && (k = pread(fds[i], buf, sizeof buf, off)) > 0) {
+			for (ssize_t j = 0; j + (ssize_t)mlen <= k && !found; j++)
+				found = memcmp(buf + j, MARKER, mlen) == 0;
+			if (k < (ssize_t)mlen)
+				break;
+			off += k - (ssize_t)mlen + 1;
+		}
+	}
+	return found;
+}
+
+/* The payload of x with MARKER at an offset that varies with the record. */
+static void marked(unsigned char *buf, const struct rec *x)
+{
+	fill(buf, x->len, x->seed);
+	memcpy(buf + x->seed % (x->len - strlen(MARKER)), MARKER, strlen(MARKER));
+}
+
+/* Records whose payloads hold MARKER (and sizes spanning the small,
+ * the buffer-sized and the over-the-limit paths), sorted with a tiny
+ * memory limit; the run files are searched while they exist. */
+static void encrypted_case(int encrypt)
+{
+	char *dir = scratch();
+	struct om_err err;
+	size_t n = 3000;
+	struct rec *v = make_recs(n, 300), *in;
+	struct om_sorter *s = om_sorter_new(dir, 4096, &err);
+	int fds = open_fds(), files = 0, seen = 0, most = 0;
+	size_t maxlen = 0;
+	unsigned char *buf;
+	const char *key;
+	const void *pay;
+	size_t len, i = 0;
+	int r;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	if (encrypt)
+		CHECK(om_sorter_encrypt(s, &err) == 0);
+	/* A few big ones: written straight from the caller's buffer. */
+	v[5].len = 100000;
+	v[6].len = 70000;
+	for (size_t j = 0; j < n; j++) {
+		if (v[j].len < 64)
+			v[j].len = 64 + j % 64;
+		maxlen = v[j].len > maxlen ? v[j].len : maxlen;
+	}
+	in = shuffled_copy(v, n);
+	qsort(v, n, sizeof *v, rec_cmp);
+	buf = malloc(maxlen);
+	for (size_t j = 0; j < n; j++) {
+		marked(buf, &in[j]);
+		CHECK(om_sorter_add(s, in[j].key, buf, in[j].len, &err) == 0);
+		if (j % 500 == 499) {
+			seen |= marker_on_disk(dir, &files);
+			most = files > most ? files : most;
+		}
+	}
+	CHECK(om_sorter_finish(s, &err) == 0);
+	seen |= marker_on_disk(dir, &files);
+	most = files > most ? files : most;
+	CHECK(most > 10);
+	CHECK(seen == !encrypt);
+	CHECK(dir_entries(dir) == 0);
+	/* The sorted output is the same as in the clear. */
+	while ((r = om_sorter_next(s, &key, &pay, &len, &err)) == 1) {
+		if (i == n)
+			break;
+		marked(buf, &v[i]);
+		CHECK(strcmp(key, v[i].key) == 0 && len == v[i].len &&
+		      memcmp(pay, buf, len) == 0);
+		i++;
+		if (i == n / 2)
+			CHECK(marker_on_disk(dir, &files) == !encrypt);
+	}
+	CHECK(r == 0 && i == n);
+	om_sorter_free(s);
+	CHECK(open_fds() == fds);
+	CHECK(done_with(dir));
+	free(buf);
+	free(v);
+	free(in);
+}
+
+static void test_encrypted_runs(void)
+{
+	struct om_err err;
+	struct om_sorter *s;
+	const char *key;
+	const void *pay;
+	size_t len;
+
+	/* The marker is found in clear runs, so the search can fail. */
+	encrypted_case(0);
+	encrypted_case(1);
+	/* Only before the first run. */
+	s = om_sorter_new(NULL, 1000, &err);
+	static unsigned char big[2000];
+	CHECK(om_sorter_add(s, "big", big, sizeof big, &err) == 0);
+	CHECK(om_sorter_encrypt(s, &err) == -1);
+	CHECK_STR(err.msg, "sorter: encrypt after runs were written");
+	om_sorter_free(s);
+	/* Twice is harmless; an encrypted sorter that never spills. */
+	s = om_sorter_new(NULL, 0, &err);
+	CHECK(om_sorter_encrypt(s, &err) == 0 && om_sorter_encrypt(s, &err) == 0);
+	CHECK(om_sorter_add(s, "k", "v", 1, &err) == 0);
+	CHECK(om_sorter_finish(s, &err) == 0);
+	CHECK(om_sorter_next(s, &key, &pay, &len, &err) == 1 && len == 1 &&
+	      memcmp(pay, "v", 1) == 0);
+	om_sorter_free(s);
+}
+
 /* ---- bounded memory ---- */
 
 static long status_kb(const char *field)
@@ -706,5 +837,6 @@ int main(void)
 	RUN(test_cleanup);
 	RUN(test_damaged_runs);
 	RUN(test_write_error);
+	RUN(test_encrypted_runs);
 	return T_EXIT();
 }
