@@ -1601,8 +1601,8 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 	if (!(sh.sorter = om_sorter_new(o->tmpdir, o->mem_limit, err)))
 		goto out;
 	/* Documents with their secrets in the clear must not reach the disk
-	 * so through the sort's temporary files. */
-	if (o->secrets == OM_SECRETS_CLEAR && om_sorter_encrypt(x.sorter, err) < 0)
+	 * through the sort's temporary files. */
+	if (o->secrets == OM_SECRETS_CLEAR && om_sorter_encrypt(sh.sorter, err) < 0)
 		goto out;
 	/* One snapshot for everything read. */
 	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
