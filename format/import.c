@@ -582,6 +582,18 @@ static int compact_json(const char *s, size_t len, struct om_buf *out)
 	return 0;
 }
 
+/* Free the strings of a document's record. */
+static void doc_release(struct doc *d)
+{
+	free(d->path);
+	free(d->src_id);
+	free(d->dst_id);
+	free(d->space);
+	free(d->ident);
+	free(d->name);
+	free(d->owner);
+}
+
 /* The end of add_doc() and add_doc_canon(): the Id checked, the body to
  * the spool, the record kept.  On failure the record's strings are freed. */
 static int add_doc_finish(struct imp *x, struct bundle *b, struct doc *d, const char *text,
@@ -612,12 +624,7 @@ static int add_doc_finish(struct imp *x, struct bundle *b, struct doc *d, const 
 nomem:
 	oom(x);
 fail:
-	free(d->path);
-	free(d->src_id);
-	free(d->space);
-	free(d->ident);
-	free(d->name);
-	free(d->owner);
+	doc_release(d);
 	return -1;
 }
 
@@ -688,12 +695,7 @@ nomem:
 	oom(x);
 out:
 	free(id.p);
-	free(d.path);
-	free(d.src_id);
-	free(d.space);
-	free(d.ident);
-	free(d.name);
-	free(d.owner);
+	doc_release(&d);
 	free(mapped_text);
 	return rc;
 }
@@ -798,12 +800,7 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 nomem:
 	oom(x);
 	free(id.p);
-	free(d.path);
-	free(d.src_id);
-	free(d.space);
-	free(d.ident);
-	free(d.name);
-	free(d.owner);
+	doc_release(&d);
 	return -1;
 }
 
@@ -3121,13 +3118,7 @@ static void free_bundle(struct bundle *b)
 {
 	om_pw_key_free(b->pwkey);
 	for (size_t i = 0; i < b->ndocs; i++) {
-		free(b->docs[i].path);
-		free(b->docs[i].src_id);
-		free(b->docs[i].dst_id);
-		free(b->docs[i].space);
-		free(b->docs[i].ident);
-		free(b->docs[i].name);
-		free(b->docs[i].owner);
+		doc_release(&b->docs[i]);
 	}
 	for (size_t i = 0; i < b->nfiles; i++) {
 		free(b->files[i].path);
