@@ -16,22 +16,6 @@
 
 typedef int doc_fn(const char *entry, const struct om_kind *k, json_t *doc, void *ctx);
 
-/* The history classes the manifest says the export left out. */
-static unsigned ignored_classes(json_t *manifest)
-{
-	json_t *ign = json_object_get(json_object_get(manifest, "Export"), "Ignore"), *v;
-	unsigned mask = 0;
-	size_t i;
-
-	json_array_foreach(ign, i, v) {
-		for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
-			if (json_is_string(v) &&
-			    strcmp(json_string_value(v), om_history_name((enum om_history)h)) == 0)
-				mask |= 1u << h;
-	}
-	return mask;
-}
-
 json_t *om_bundle_doc_load(struct om_canon *c, const char *text, size_t len,
 			   struct om_err *err)
 {
@@ -105,9 +89,8 @@ struct check {
 	const char *bundle;
 	const char *entry;
 	long problems;
-	unsigned ignored; /* 1u << history class, from the manifest */
 	int partial;      /* the manifest's scope names projects */
-	json_t *manifest;
+	struct om_manifest manifest;
 	size_t *counts;	  /* documents of each kind, indexed as om_kinds[] */
 };
 
@@ -144,10 +127,9 @@ static int collect(const char *entry, const struct om_kind *k, json_t *doc, void
 	char *key;
 
 	if (!k) {
-		c->ignored = ignored_classes(doc);
 		c->partial = json_is_array(json_object_get(json_object_get(
 			json_object_get(doc, "Export"), OM_MANIFEST_SCOPE), "Projects"));
-		c->manifest = json_incref(doc);
+		om_manifest_take(&c->manifest, json_incref(doc));
 		return 0;
 	}
 	if ((v = om_idmap_get(c->ids, id))) {
@@ -178,72 +160,14 @@ static int collect(const char *entry, const struct om_kind *k, json_t *doc, void
 	return 0;
 }
 
-int om_manifest_check(json_t *m, const char *bundle, struct om_err *err)
-{
-	json_t *v, *counts;
-	const char *name;
-
-	if (!m) {
-		om_err_set(err, "'%s': not a bundle: no manifest.json", bundle);
-		return -1;
-	}
-	v = json_object_get(m, "Format");
-	if (!json_is_object(m) || !json_is_string(v) ||
-	    strcmp(json_string_value(v), "om-bundle") != 0) {
-		om_err_set(err, "'%s': entry 'manifest.json': not the manifest of an om bundle",
-			   bundle);
-		return -1;
-	}
-	v = json_object_get(m, "FormatVersion");
-	if (!json_is_integer(v) || json_integer_value(v) != 1) {
-		char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		om_err_set(err, "'%s': entry 'manifest.json': unsupported FormatVersion %.40s "
-			   "(this om reads 1)", bundle, t ? t : "(none)");
-		free(t);
-		return -1;
-	}
-	counts = json_object_get(m, "Counts");
-	if (!json_is_object(counts)) {
-		om_err_set(err, "'%s': entry 'manifest.json': no Counts object", bundle);
-		return -1;
-	}
-	json_object_foreach(counts, name, v) {
-		const struct om_kind *k = om_kind_by_name(name);
-		if (!k || !json_is_integer(v) || json_integer_value(v) <= 0) {
-			om_err_set(err, "'%s': entry 'manifest.json': Counts.%.64s is not a "
-				   "count of a kind", bundle, name);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-long om_manifest_counts(json_t *m, const size_t *counts, om_problem_fn *fn, void *ctx)
-{
-	json_t *want = json_object_get(m, "Counts");
-	long n = 0;
-
-	for (size_t i = 0; i < om_nkinds; i++) {
-		json_int_t w = json_integer_value(json_object_get(want, om_kinds[i].name));
-		char line[256];
-		if ((size_t)w == counts[i])
-			continue;
-		snprintf(line, sizeof line, "manifest.json: Counts.%s is %lld, the bundle holds %zu",
-			 om_kinds[i].name, (long long)w, counts[i]);
-		fn(line, ctx);
-		n++;
-	}
-	return n;
-}
-
 /* The manifest is there, of this format, and its Counts are the bundle's:
  * counts that differ are a problem of the bundle's, like a dangling
  * reference (a document removed by hand shows as both). */
 static int check_manifest(struct check *c)
 {
-	if (om_manifest_check(c->manifest, c->bundle, c->err) < 0)
+	if (om_manifest_check(c->manifest.json, c->bundle, c->err) < 0)
 		return -1;
-	c->problems += om_manifest_counts(c->manifest, c->counts, c->fn, c->ctx);
+	c->problems += om_manifest_counts(c->manifest.json, c->counts, c->fn, c->ctx);
 	return 0;
 }
 
@@ -267,7 +191,7 @@ static int check_ref(const struct om_ref_hit *h, void *vctx)
 		return 0;
 	/* A document of a class the export left out is missing by design. */
 	const struct om_kind *k = om_kind_of_id(id);
-	if (!v && k && k->history && (c->ignored & (1u << k->history)))
+	if (!v && k && k->history && (c->manifest.ignored & (1u << k->history)))
 		return 0;
 	snprintf(line, sizeof line, "%s: %s: %s %s", c->entry, h->at->where, id,
 		 v ? "is of another kind" : "is not in the bundle");
@@ -288,8 +212,8 @@ static int check(const char *entry, const struct om_kind *k, json_t *doc, void *
 
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err)
 {
-	struct check c = {om_idmap_new(), om_idmap_new(), fn, ctx, err, path, NULL, 0, 0, 0, NULL,
-			  calloc(om_nkinds, sizeof(size_t))};
+	struct check c = {om_idmap_new(), om_idmap_new(), fn, ctx, err, path, NULL, 0, 0,
+			  OM_MANIFEST_INIT, calloc(om_nkinds, sizeof(size_t))};
 	long rc = -1;
 
 	if (!c.ids || !c.idents || !c.counts) {
@@ -304,7 +228,7 @@ long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct
 	    each_doc(path, check, &c, err) == 0)
 		rc = c.problems;
 out:
-	json_decref(c.manifest);
+	om_manifest_release(&c.manifest);
 	free(c.counts);
 	om_idmap_free(c.ids);
 	om_idmap_free(c.idents);

@@ -3,9 +3,9 @@
  *
  * A whole-server or partial export holds every document its documents
  * refer to; om_bundle_check_refs() verifies that against the model.  The
- * checks of single entries (documents, the manifest) are here too, so that
- * every program that reads a bundle refuses the same things with the same
- * words: "'BUNDLE': entry 'PATH': reason".
+ * check of a single document is here too (that of the manifest is in
+ * manifest.h), so that every program that reads a bundle refuses the same
+ * things with the same words: "'BUNDLE': entry 'PATH': reason".
  */
 #ifndef OM_BUNDLECHECK_H
 #define OM_BUNDLECHECK_H
@@ -16,6 +16,7 @@
 
 #include "canon.h"
 #include "err.h"
+#include "manifest.h"
 #include "store.h"
 
 struct om_kind;
@@ -30,21 +31,6 @@ struct om_kind;
  */
 json_t *om_bundle_doc_load(struct om_canon *c, const char *text, size_t len,
 			   struct om_err *err);
-
-/*
- * Is m (NULL when the bundle has none) the manifest of a bundle this om
- * reads: an object with Format "om-bundle", FormatVersion 1, and Counts an
- * object of positive counts of kinds of the model?  0, or -1 with err set,
- * e.g. "'BUNDLE': entry 'manifest.json': unsupported FormatVersion 2 (this
- * om reads 1)".
- */
-int om_manifest_check(json_t *m, const char *bundle, struct om_err *err);
-
-/* Compare the Counts of a checked manifest with counts[], the documents of
- * each kind (indexed as om_kinds[]): fn gets a line for each difference,
- * "manifest.json: Counts.KIND is N, the bundle holds M".  The number of
- * differences. */
-long om_manifest_counts(json_t *m, const size_t *counts, om_problem_fn *fn, void *ctx);
 
 /*
  * Read the bundle at path (a directory or an archive file; it is read twice)

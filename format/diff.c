@@ -15,9 +15,11 @@
 #include "bundlecheck.h"
 #include "canon.h"
 #include "model.h"
+#include "manifest.h"
 #include "names.h"
 #include "pwcrypt.h"
 #include "seal.h"
+#include "token.h"
 
 /* The biggest file compared by content (a document, a script, a log);
  * larger ones are compared by bytes only, as binary files. */
@@ -438,6 +440,7 @@ struct side {
 	 * Id -> "<kind>" KSEP "<path of the document holding it>" TSEP "<name>". */
 	struct pmap elems;
 	char *secrets;  /* the manifest's Secrets, compact sorted JSON, or NULL */
+	enum om_secret_state state; /* and their state */
 	int manifest;   /* the manifest was read (and checked) */
 	int unmapped;   /* the current entry is a document not in map (no Id, or
 			 * an Id already taken) */
@@ -560,21 +563,22 @@ static int doc_id(struct differ *d, int i, const char *path, char **id, size_t *
 static int read_manifest(struct differ *d, int i)
 {
 	struct side *s = &d->s[i];
-	json_t *m = om_bundle_doc_load(d->c[i], s->buf, s->len, d->err);
+	struct om_manifest m = OM_MANIFEST_INIT;
 
-	if (!m) {
+	if (om_manifest_parse(&m, d->c[i], s->buf, s->len, d->err) < 0) {
 		om_err_prefix(d->err, "'%s': entry 'manifest.json'", s->name);
 		return -1;
 	}
-	if (om_manifest_check(m, s->name, d->err) < 0) {
-		json_decref(m);
+	if (om_manifest_check(m.json, s->name, d->err) < 0) {
+		om_manifest_release(&m);
 		return -1;
 	}
 	s->manifest = 1;
-	if (json_object_get(m, "Secrets"))
-		s->secrets = json_dumps(json_object_get(m, "Secrets"),
+	s->state = m.state;
+	if (json_object_get(m.json, "Secrets"))
+		s->secrets = json_dumps(json_object_get(m.json, "Secrets"),
 					JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	json_decref(m);
+	om_manifest_release(&m);
 	return 0;
 }
 
@@ -1363,7 +1367,7 @@ static int secret_hit(const struct om_chit *hit, void *vctx)
 				   sizeof d->hashkey);
 		om_clear_free(clear);
 		sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-		if (buf_add(&w->b, "\x02om-clear-1:", 12) < 0 || buf_add(&w->b, hex, 64) < 0 ||
+		if (buf_add(&w->b, "\x02" OM_CLEAR_PREFIX, 1 + OM_PREFIX_LEN(OM_CLEAR_PREFIX)) < 0 || buf_add(&w->b, hex, 64) < 0 ||
 		    add_repl(w->n, hit->node, &w->b) < 0)
 			w->failed = 1;
 		return w->failed;
@@ -1595,7 +1599,7 @@ oom:
 /* What kind of secret token: 0 other, 1 clear, 2 redacted, 3 password. */
 static int token_class(const char *s, size_t len)
 {
-	static const char *const prefix[] = {"om-clear-1:", "om-redacted-1:", "om-pw-1:"};
+	static const char *const prefix[] = {OM_CLEAR_PREFIX, OM_REDACTED_PREFIX, OM_PW_PREFIX};
 	for (int i = 0; i < 3; i++)
 		if (len > strlen(prefix[i]) && memcmp(s, prefix[i], strlen(prefix[i])) == 0)
 			return i + 1;
@@ -1686,6 +1690,7 @@ static int state_change(struct cmp *cm, om_canon_node a, om_canon_node b)
 {
 	om_canon_node sa = om_canon_get(cm->d->c[0], a, "State");
 	om_canon_node sb = om_canon_get(cm->d->c[1], b, "State");
+	const char *red = om_secret_state_name(OM_SECRETS_REDACTED);
 	size_t la, lb;
 	const char *ta = om_canon_type(cm->d->c[0], sa) == OM_CANON_STRING
 				 ? om_canon_str(cm->d->c[0], sa, &la) : NULL;
@@ -1695,8 +1700,8 @@ static int state_change(struct cmp *cm, om_canon_node a, om_canon_node b)
 	int r;
 
 	if (!ta || !tb || bytes_cmp(ta, la, tb, lb) == 0 ||
-	    (cm->d->hashing && bytes_cmp(ta, la, "redacted", 8) != 0 &&
-	     bytes_cmp(tb, lb, "redacted", 8) != 0))
+	    (cm->d->hashing && bytes_cmp(ta, la, red, strlen(red)) != 0 &&
+	     bytes_cmp(tb, lb, red, strlen(red)) != 0))
 		return 0;
 	r = step_member(cm, "Secrets", 7, "Secrets", 7) < 0 || step_member(cm, "State", 5, "State", 5) < 0
 		    ? -1 : add_change(cm, OM_CHANGE_CHANGED, sa, sb, 0, 0);
@@ -2859,16 +2864,6 @@ static FILE *temp_file(const char *tmpdir, struct om_err *err)
 	return f;
 }
 
-/* The state of side i's secrets ("clear", "password", ...), or "". */
-static const char *secret_state(const struct side *s, json_t **secrets)
-{
-	json_error_t je;
-
-	*secrets = s->secrets ? json_loads(s->secrets, 0, &je) : NULL;
-	return json_string_value(json_object_get(*secrets, "State")) ?
-		       json_string_value(json_object_get(*secrets, "State")) : "";
-}
-
 /*
  * When a password is given and a side's secrets are password tokens,
  * derive that side's key, so that normalize() opens its tokens and they
@@ -2881,12 +2876,11 @@ static int open_keys(struct differ *d,
 		     void *pwctx)
 {
 	json_t *sec[2];
-	const char *st[2];
 	int need, rc = -1;
 
 	for (int i = 0; i < 2; i++)
-		st[i] = secret_state(&d->s[i], &sec[i]);
-	need = strcmp(st[0], "password") == 0 || strcmp(st[1], "password") == 0;
+		sec[i] = d->s[i].secrets ? json_loads(d->s[i].secrets, 0, NULL) : NULL;
+	need = d->s[0].state == OM_SECRETS_PASSWORD || d->s[1].state == OM_SECRETS_PASSWORD;
 	if (!password || !need) {
 		rc = 0;
 		goto out;
@@ -2898,7 +2892,7 @@ static int open_keys(struct differ *d,
 		char want[OM_PW_CHECK_SIZE], got[OM_PW_CHECK_SIZE];
 		const char *pw;
 		size_t len;
-		if (strcmp(st[i], "password") != 0)
+		if (d->s[i].state != OM_SECRETS_PASSWORD)
 			continue;
 		if (om_pw_params_from_json(sec[i], &p, want, d->err) < 0) {
 			om_err_prefix(d->err, "'%s': entry 'manifest.json'", d->s[i].name);

@@ -18,11 +18,13 @@
 #include "bundle.h"
 #include "canon.h"
 #include "idmap.h"
+#include "manifest.h"
 #include "model.h"
 #include "names.h"
 #include "seal.h"
 #include "sorter.h"
 #include "store.h"
+#include "token.h"
 
 #define FORMAT_VERSION 1
 /* Sorted records carry a tag byte: a document's bytes, or a home file. */
@@ -575,7 +577,7 @@ static int add_record(struct exporter *x, const char *path, char tag, const void
 
 /* ---- script sidecars ---- */
 
-#define SCRIPT_TOKEN "om-script-1:"
+#define SCRIPT_TOKEN OM_SCRIPT_PREFIX
 
 struct elems {
 	struct exporter *x;
@@ -722,18 +724,19 @@ static int tokenize_secrets(struct exporter *x, const char *path)
 			sprintf(loc, "%s#%s", path, x->hits[i].loc);
 			om_key_fingerprint(x->o->key, loc, clear, clen, fp);
 			free(loc);
-			snprintf(tok, sizeof tok, "om-redacted-1:%s", fp);
+			snprintf(tok, sizeof tok, OM_REDACTED_PREFIX "%s", fp);
 			r = om_canon_set_str(x->canon, x->hits[i].node, tok, strlen(tok), x->err);
 		} else {
 			size_t blen = sodium_base64_ENCODED_LEN(clen, sodium_base64_VARIANT_ORIGINAL);
-			char *b = sodium_malloc(11 + blen);
+			const size_t plen = OM_PREFIX_LEN(OM_CLEAR_PREFIX);
+			char *b = sodium_malloc(plen + blen);
 			if (!b) {
 				om_clear_free(clear);
 				om_err_set(x->err, "out of memory");
 				return -1;
 			}
-			memcpy(b, "om-clear-1:", 11);
-			sodium_bin2base64(b + 11, blen, (const unsigned char *)clear, clen,
+			memcpy(b, OM_CLEAR_PREFIX, plen);
+			sodium_bin2base64(b + plen, blen, (const unsigned char *)clear, clen,
 					  sodium_base64_VARIANT_ORIGINAL);
 			r = om_canon_set_str(x->canon, x->hits[i].node, b, strlen(b), x->err);
 			sodium_free(b);
@@ -953,10 +956,9 @@ static json_t *name_set(const char *const *names)
 static int add_manifest(struct exporter *x)
 {
 	const struct om_export_opts *o = x->o;
-	json_t *m = json_object(), *exp = json_object(), *ign = json_array(),
-	       *files = json_array(), *counts = json_object(), *sec = json_object();
+	json_t *m = NULL, *exp = json_object(), *ign = json_array(), *files = json_array(),
+	       *counts = json_object();
 	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
-	char *text = NULL;
 	int rc = -1;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -1001,32 +1003,19 @@ static int add_manifest(struct exporter *x)
 				    o->space ? json_pack("{ss}", OM_MANIFEST_SPACE, o->space)
 					     : json_string("server"));
 	}
-	json_object_set_new(sec, "State", json_string(o->secrets == OM_SECRETS_REDACTED
-							       ? "redacted" : "clear"));
-	if (o->secrets == OM_SECRETS_REDACTED) {
-		/* Which key made the fingerprints, so that fingerprints of two
-		 * servers are not compared as if of one (spec/bundle.md). */
-		char id[OM_FINGERPRINT_SIZE];
-		om_key_fingerprint(o->key, "manifest.json#Secrets/KeyId", "", 0, id);
-		json_object_set_new(sec, "KeyId", json_string(id));
-	}
-	json_object_set_new(m, "Format", json_string("om-bundle"));
-	json_object_set_new(m, "FormatVersion", json_integer(FORMAT_VERSION));
-	json_object_set_new(m, "ServerVersion", json_string(PQgetvalue(r, 0, 0)));
-	json_object_set_new(m, "StoreFormat", json_integer(atoi(PQgetvalue(r, 0, 1))));
-	json_object_set_new(m, "Export", exp);
-	json_object_set_new(m, "Secrets", sec);
-	json_object_set_new(m, "Counts", counts);
-	if (!(text = json_dumps(m, JSON_COMPACT)) ||
-	    om_canon_parse(x->canon, text, strlen(text), x->err) < 0)
-		goto out;
+	m = om_manifest_new(PQgetvalue(r, 0, 0), atol(PQgetvalue(r, 0, 1)), exp,
+			    om_manifest_secrets(o->secrets, o->key), counts);
+	exp = counts = NULL;
 	x->out.len = 0;
-	if (om_canon_write(x->canon, &x->out, x->err) < 0 ||
+	if (!m)
+		om_err_set(x->err, "out of memory");
+	if (!m || om_manifest_write(m, x->canon, &x->out, x->err) < 0 ||
 	    add_record(x, "manifest.json", REC_DOC, x->out.p, x->out.len) < 0)
 		goto out;
 	rc = 0;
 out:
-	free(text);
+	json_decref(exp);
+	json_decref(counts);
 	json_decref(m);
 	PQclear(r);
 	return rc;

@@ -27,15 +27,10 @@
 #include <libpq-fe.h>
 
 #include "err.h"
+#include "manifest.h"
 
 struct om_key;
 struct om_bundle_writer;
-
-/* The state of the secrets in a bundle (the manifest's Secrets.State). */
-enum om_secret_state {
-	OM_SECRETS_CLEAR,    /* om-clear-1: tokens, for a pipe into om-encrypt */
-	OM_SECRETS_REDACTED, /* om-redacted-1: keyed fingerprints */
-};
 
 /* Where inline scripts go (--inline-scripts). */
 enum om_inline_scripts {

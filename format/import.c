@@ -24,6 +24,7 @@
 #include "pwcrypt.h"
 #include "seal.h"
 #include "store.h"
+#include "token.h"
 
 /* The biggest document read whole; larger entries are files. */
 #define MAX_DOC (64u << 20)
@@ -384,33 +385,6 @@ static int ident_part(struct om_buf *b, json_t *v)
 	return rc;
 }
 
-static unsigned ignored_classes(json_t *manifest)
-{
-	json_t *ign = json_object_get(json_object_get(manifest, "Export"), "Ignore"), *v;
-	unsigned mask = 0;
-	size_t i;
-
-	json_array_foreach(ign, i, v) {
-		for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
-			if (json_is_string(v) &&
-			    strcmp(json_string_value(v), om_history_name((enum om_history)h)) == 0)
-				mask |= 1u << h;
-	}
-	return mask;
-}
-
-/* Were the fingerprints of a redacted bundle made with the target's master
- * key?  The manifest's KeyId tells (spec/bundle.md). */
-static int same_key(struct imp *x, json_t *manifest)
-{
-	const char *id = json_string_value(json_object_get(json_object_get(manifest, "Secrets"),
-							   "KeyId"));
-	char want[OM_FINGERPRINT_SIZE];
-
-	om_key_fingerprint(x->o->key, "manifest.json#Secrets/KeyId", "", 0, want);
-	return id && strcmp(id, want) == 0;
-}
-
 /* The key of a password bundle, from the password the caller gives and
  * the manifest's Secrets; a wrong password is told by the check value. */
 static int password_key(struct imp *x, struct bundle *b, json_t *secrets)
@@ -443,42 +417,41 @@ static int password_key(struct imp *x, struct bundle *b, json_t *secrets)
 	return 0;
 }
 
-static int read_manifest(struct imp *x, struct bundle *b, const char *text, size_t len,
+/* What the import needs of a manifest that om_manifest_check() passed
+ * (json, borrowed): the server version, the key of its secrets. */
+static int read_manifest(struct imp *x, struct bundle *b, json_t *json,
 			 const char *server_version)
 {
-	json_error_t je;
-	json_t *m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	const char *ver, *state;
+	struct om_manifest m = OM_MANIFEST_INIT;
+	const char *ver;
+	char key_id[OM_FINGERPRINT_SIZE];
 	int rc = -1;
 
-	/* Format and version are checked by om_manifest_check() first. */
-	if (!m || !json_is_object(m)) {
-		om_err_set(x->err, "'%s': entry 'manifest.json': not a JSON object%s%s", b->name,
-			   m ? "" : ": ", m ? "" : je.text);
-		goto out;
-	}
-	ver = json_string_value(json_object_get(m, "ServerVersion"));
-	state = json_string_value(json_object_get(json_object_get(m, "Secrets"), "State"));
+	om_manifest_take(&m, json_incref(json));
+	ver = m.server_version;
 	if (!x->o->ignore_version && (!ver || strcmp(ver, server_version) != 0)) {
 		om_err_set(x->err, "'%s': the bundle is of server version %s, the target is %s "
 			   "(--ignore-version-check to import anyway)", b->name, ver ? ver : "(none)",
 			   server_version);
 		goto out;
 	}
-	if (state && strcmp(state, "password") == 0) {
-		if (password_key(x, b, json_object_get(m, "Secrets")) < 0)
+	if (m.state == OM_SECRETS_PASSWORD) {
+		if (password_key(x, b, m.secrets) < 0)
 			goto out;
-	} else if (!state || (strcmp(state, "clear") != 0 && strcmp(state, "redacted") != 0)) {
+	} else if (m.state == OM_SECRETS_UNKNOWN) {
 		om_err_set(x->err, "'%s': entry 'manifest.json': unknown secret state '%s'", b->name,
-			   state ? state : "");
+			   m.state_name ? m.state_name : "");
 		goto out;
 	}
-	b->ignored = ignored_classes(m);
-	b->same_key = same_key(x, m);
+	b->ignored = m.ignored;
+	/* Were the fingerprints of a redacted bundle made with the target's
+	 * master key?  The manifest's KeyId tells (spec/bundle.md). */
+	om_manifest_key_id(x->o->key, key_id);
+	b->same_key = m.key_id && strcmp(m.key_id, key_id) == 0;
 	b->have_manifest = 1;
 	rc = 0;
 out:
-	json_decref(m);
+	om_manifest_release(&m);
 	return rc;
 }
 
@@ -501,11 +474,11 @@ static int sidecar_hit(const struct om_hit *hit, void *vctx)
 	const char *slash = strrchr(c->path, '/');
 	char path[OM_BUNDLE_PATH_MAX + 1];
 
-	if (!body || strncmp(body, "om-script-1:scripts/", 20) != 0 || strchr(body + 20, '/') ||
+	if (!body || strncmp(body, OM_SCRIPT_PREFIX "scripts/", 20) != 0 || strchr(body + 20, '/') ||
 	    !body[20])
 		return 0;
 	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - c->path + 1) : 0, c->path,
-		 body + 12);
+		 body + OM_PREFIX_LEN(OM_SCRIPT_PREFIX));
 	return smap_put(&c->b->sidecars, path, (void *)1, NULL) < 0 ? oom(c->x) : 0;
 }
 
@@ -928,7 +901,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 		if (strcmp(e.path, "manifest.json") == 0) {
 			manifest = doc;
 			rc = om_manifest_check(manifest, b->name, x->err) < 0 ? -1 :
-			     read_manifest(x, b, buf, len, server_version);
+			     read_manifest(x, b, manifest, server_version);
 			free(buf);
 			if (rc < 0)
 				goto out;
@@ -1671,13 +1644,13 @@ static int script_hit(const struct om_hit *hit, void *vctx)
 	char path[OM_BUNDLE_PATH_MAX + 1];
 	const char *text;
 
-	if (!body || strncmp(body, "om-script-1:", 12) != 0)
+	if (!body || strncmp(body, OM_SCRIPT_PREFIX, OM_PREFIX_LEN(OM_SCRIPT_PREFIX)) != 0)
 		return 0;
 	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - c->d->path + 1) : 0,
-		 c->d->path, body + 12);
+		 c->d->path, body + OM_PREFIX_LEN(OM_SCRIPT_PREFIX));
 	if (!(text = smap_get(&c->x->b->scripts, path)))
 		return doc_err(c->x, c->d, "%s: script '%s' is not in the bundle", hit->where,
-			       body + 12);
+			       body + OM_PREFIX_LEN(OM_SCRIPT_PREFIX));
 	json_object_set_new(props, om_script.body, json_string(text));
 	return 0;
 }
@@ -1989,7 +1962,7 @@ static int redacted_value(struct secret_ctx *c, const struct om_hit *hit, json_t
 static int token_open(struct imp *x, const struct doc *d, const char *where, const char *token,
 		      const char *loc, char **clear, size_t *len)
 {
-	if (strncmp(token, "om-clear-1:", 11) == 0) {
+	if (strncmp(token, OM_CLEAR_PREFIX, OM_PREFIX_LEN(OM_CLEAR_PREFIX)) == 0) {
 		size_t tl = strlen(token + 11), n;
 		char *out = malloc(tl + 1);
 		if (!out)

@@ -29,10 +29,8 @@
 
 #include "canon.h"
 #include "err.h"
+#include "token.h" /* the prefixes */
 
-#define OM_PW_PREFIX "om-pw-1:"
-#define OM_CLEAR_PREFIX "om-clear-1:"
-#define OM_REDACTED_PREFIX "om-redacted-1:"
 #define OM_PW_SALT_BYTES 16
 /* The check value: base64 of 32 bytes and a NUL. */
 #define OM_PW_CHECK_SIZE 45

@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "token.h" /* the prefixes */
 
-#define OM_SEALED_PREFIX "om-sealed-1:"
 
 struct om_key;
 
