@@ -72,7 +72,7 @@ struct om_ref {
 };
 
 /* How an import merges a member of a document that both the bundle and the
- * target hold (spec/import.md, "Merging"). */
+ * target hold (spec/import.md). */
 enum om_merge_form {
 	OM_MERGE_SET,         /* an array taken as a set: the union */
 	OM_MERGE_KEYED,       /* an array of elements named by key[]: the union by key */
@@ -184,8 +184,8 @@ extern const size_t om_nkinds;
  * in a space the Id of its space. */
 #define OM_MEMBER_ID "Id"
 #define OM_MEMBER_SPACE "SpaceId"
-/* The members a document is shown by in messages: its Name, else (users,
- * events) the Username it has. */
+/* The members a document is shown by in messages: its Name, else its
+ * Username (a user). */
 #define OM_MEMBER_NAME "Name"
 #define OM_MEMBER_USERNAME "Username"
 
