@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "buf.h"
 #include "bundlecheck.h"
 #include "canon.h"
 #include "model.h"
@@ -41,51 +42,27 @@
 #define KSEP '\x1d'
 #define TSEP '\x1e'
 
-/* ---- growable buffers ---- */
-
-static int buf_add(struct om_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *q;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (!(q = realloc(b->p, cap)))
-			return -1;
-		b->p = q;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return 0;
-}
-
-static int buf_str(struct om_buf *b, const char *s)
-{
-	return buf_add(b, s, strlen(s));
-}
+/* ---- JSON text in buffers ---- */
 
 /* A string as a JSON string literal (escaping as canonical JSON does). */
 static int buf_json(struct om_buf *b, const char *s, size_t n)
 {
-	int r = buf_add(b, "\"", 1);
+	int r = om_buf_add(b, "\"", 1);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		char e[8];
 		if (ch == '"' || ch == '\\') {
 			e[0] = '\\';
 			e[1] = (char)ch;
-			r = buf_add(b, e, 2);
+			r = om_buf_add(b, e, 2);
 		} else if (ch < 0x20) {
 			snprintf(e, sizeof e, "\\u%04x", ch);
-			r = buf_add(b, e, 6);
+			r = om_buf_add(b, e, 6);
 		} else {
-			r = buf_add(b, s + i, 1);
+			r = om_buf_add(b, s + i, 1);
 		}
 	}
-	return r < 0 ? -1 : buf_add(b, "\"", 1);
+	return r < 0 ? -1 : om_buf_add(b, "\"", 1);
 }
 
 static char *dupn(const char *s, size_t n)
@@ -319,9 +296,9 @@ static int ptab_add(const struct ptab *t, uint32_t node, struct om_buf *b)
 {
 	const struct pnode *p = &t->nodes[node];
 
-	if (p->parent && (ptab_add(t, p->parent, b) < 0 || buf_add(b, "/", 1) < 0))
+	if (p->parent && (ptab_add(t, p->parent, b) < 0 || om_buf_add(b, "/", 1) < 0))
 		return -1;
-	return buf_str(b, t->names + p->name);
+	return om_buf_adds(b, t->names + p->name);
 }
 
 static int ptab_path(const struct ptab *t, const char *code, struct om_buf *b)
@@ -350,7 +327,7 @@ static int add_component(struct om_buf *b, const char *s, size_t n)
 	if (!c)
 		return -1;
 	u = om_name_unescape(c, NULL);
-	r = buf_str(b, u ? u : c);
+	r = om_buf_adds(b, u ? u : c);
 	free(u);
 	free(c);
 	return r;
@@ -392,7 +369,7 @@ static int display_name(struct om_buf *b, const char *path, const struct om_kind
 				   (pl == 9 && memcmp(dir, "artifacts", 9) == 0)))
 			dir = component_before(path, dir);
 		if (add_component(b, dir, (size_t)(strchr(dir, '/') - dir)) < 0 ||
-		    buf_add(b, "/", 1) < 0)
+		    om_buf_add(b, "/", 1) < 0)
 			return -1;
 		return add_component(b, last, n);
 	}
@@ -403,7 +380,7 @@ static int display_name(struct om_buf *b, const char *path, const struct om_kind
 			return -1;
 		if (k->dir)
 			return 0;
-		if (buf_add(b, "/", 1) < 0)
+		if (om_buf_add(b, "/", 1) < 0)
 			return -1;
 	}
 	return add_component(b, last, n);
@@ -619,15 +596,15 @@ static int elem_hit(const struct om_chit *hit, void *vctx)
 	if (!il || memchr(is, 0, il))
 		return 0;
 	w->b.len = 0;
-	r = buf_str(&w->b, w->set->kind->name) < 0 || buf_add(&w->b, "\x1d", 1) < 0 ||
-	    buf_str(&w->b, s->e.path) < 0 || buf_add(&w->b, "\x1e", 1) < 0;
+	r = om_buf_adds(&w->b, w->set->kind->name) < 0 || om_buf_add(&w->b, "\x1d", 1) < 0 ||
+	    om_buf_adds(&w->b, s->e.path) < 0 || om_buf_add(&w->b, "\x1e", 1) < 0;
 	for (size_t j = 0; j < nl && !r; j++) {
 		char e[8];
 		if ((unsigned char)ns[j] < 0x20) {
 			snprintf(e, sizeof e, "\\u%04x", (unsigned char)ns[j]);
-			r = buf_str(&w->b, e) < 0;
+			r = om_buf_adds(&w->b, e) < 0;
 		} else {
-			r = buf_add(&w->b, ns + j, 1) < 0;
+			r = om_buf_add(&w->b, ns + j, 1) < 0;
 		}
 	}
 	if (r || pmap_put(&s->elems, is, il, w->b.p) < 0) {
@@ -773,16 +750,10 @@ static int only_one(struct differ *d, int i)
 			om_err_set(d->err, "temporary file: %s", strerror(errno));
 		return -1;
 	}
-	if (s->nlone == s->caplone) {
-		size_t cap = s->caplone ? s->caplone * 2 : 64;
-		struct lone *l = realloc(s->lone, cap * sizeof *l);
-		if (!l) {
-			free(id);
-			om_err_set(d->err, "out of memory");
-			return -1;
-		}
-		s->lone = l;
-		s->caplone = cap;
+	if (om_array_grow(&s->lone, &s->caplone, s->nlone, 1, sizeof *s->lone) < 0) {
+		free(id);
+		om_err_set(d->err, "out of memory");
+		return -1;
 	}
 	s->lone[s->nlone] = (struct lone){off, id, strdup(s->e.path), 0};
 	if (!s->lone[s->nlone].path) {
@@ -1230,7 +1201,7 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 	const struct om_kind *k;
 
 	if (len >= sizeof tmp)
-		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
+		return om_buf_add(b, "I", 1) < 0 ? -1 : om_buf_add(b, id, len);
 	memcpy(tmp, id, len);
 	tmp[len] = 0;
 	/* A tag or an inner reference names an element by its Id: compared
@@ -1238,11 +1209,11 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 	if (form == OM_REF_TAG || form == OM_REF_INNER) {
 		const char *el = pmap_get(&n->d->s[n->side].elems, tmp, len);
 		if (el)
-			return buf_add(b, form == OM_REF_TAG ? "T" : "E", 1) < 0 ? -1 : buf_str(b, el);
+			return om_buf_add(b, form == OM_REF_TAG ? "T" : "E", 1) < 0 ? -1 : om_buf_adds(b, el);
 		if (form == OM_REF_INNER && !n->d->same_server)
-			return buf_add(b, "X", 1);
+			return om_buf_add(b, "X", 1);
 		if (form == OM_REF_INNER)
-			return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
+			return om_buf_add(b, "I", 1) < 0 ? -1 : om_buf_add(b, id, len);
 	}
 	/* A tenant tag "TagSets-1/Tags-3": the tag set, then the tag. */
 	if ((tag = memchr(tmp, '/', len)))
@@ -1253,13 +1224,13 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 	/* A document outside the bundle: between bundles of one server its Id
 	 * says which; between two servers only its kind can be compared. */
 	if ((!path || !k) && k && !n->d->same_server)
-		return buf_add(b, "U", 1) < 0 ? -1 : buf_str(b, k->name);
+		return om_buf_add(b, "U", 1) < 0 ? -1 : om_buf_adds(b, k->name);
 	if (!path || !k)
-		return buf_add(b, "I", 1) < 0 ? -1 : buf_add(b, id, len);
-	if (buf_add(b, "P", 1) < 0 || buf_str(b, k->name) < 0 || buf_add(b, "\x1d", 1) < 0 ||
+		return om_buf_add(b, "I", 1) < 0 ? -1 : om_buf_add(b, id, len);
+	if (om_buf_add(b, "P", 1) < 0 || om_buf_adds(b, k->name) < 0 || om_buf_add(b, "\x1d", 1) < 0 ||
 	    ptab_path(&n->d->paths, path, b) < 0)
 		return -1;
-	if (tag && (buf_add(b, "\x1e", 1) < 0 || buf_add(b, tmp + idl + 1, len - idl - 1) < 0))
+	if (tag && (om_buf_add(b, "\x1e", 1) < 0 || om_buf_add(b, tmp + idl + 1, len - idl - 1) < 0))
 		return -1;
 	return 0;
 }
@@ -1272,7 +1243,7 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 	int first = 1, csv = form == OM_REF_CSV;
 
 	b->len = 0;
-	if (buf_add(b, "\x01", 1) < 0)
+	if (om_buf_add(b, "\x01", 1) < 0)
 		return -1;
 	while (i <= len) {
 		size_t j = i;
@@ -1287,7 +1258,7 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 		while (e > a && (s[e - 1] == ' ' || s[e - 1] == '\t'))
 			e--;
 		if (e > a) {
-			if (!first && buf_add(b, "\x1f", 1) < 0)
+			if (!first && om_buf_add(b, "\x1f", 1) < 0)
 				return -1;
 			if (ref_item(n, b, s + a, e - a, form) < 0)
 				return -1;
@@ -1300,14 +1271,8 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 
 static int add_repl(struct norm *n, om_canon_node node, const struct om_buf *b)
 {
-	if (n->nr == n->capr) {
-		size_t cap = n->capr ? n->capr * 2 : 32;
-		struct repl *r = realloc(n->r, cap * sizeof *r);
-		if (!r)
-			return -1;
-		n->r = r;
-		n->capr = cap;
-	}
+	if (om_array_grow(&n->r, &n->capr, n->nr, 1, sizeof *n->r) < 0)
+		return -1;
 	if (!(n->r[n->nr].s = dupn(b->p, b->len)))
 		return -1;
 	n->r[n->nr].node = node;
@@ -1338,14 +1303,8 @@ static int ref_hit(const struct om_chit *hit, void *vctx)
 	if (hit->key) {
 		if (ref_marker(n, &w->b, hit->key, hit->keylen, OM_REF_ID) < 0)
 			goto oom;
-		if (n->nk == n->capk) {
-			size_t cap = n->capk ? n->capk * 2 : 16;
-			struct keyref *k = realloc(n->k, cap * sizeof *k);
-			if (!k)
-				goto oom;
-			n->k = k;
-			n->capk = cap;
-		}
+		if (om_array_grow(&n->k, &n->capk, n->nk, 1, sizeof *n->k) < 0)
+			goto oom;
 		if (!(n->k[n->nk].key = dupn(w->b.p, w->b.len)))
 			goto oom;
 		n->k[n->nk].node = hit->node;
@@ -1402,12 +1361,12 @@ static int secret_hit(const struct om_chit *hit, void *vctx)
 				   sizeof d->hashkey);
 		om_clear_free(clear);
 		sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-		if (buf_add(&w->b, "\x02" OM_CLEAR_PREFIX, 1 + OM_PREFIX_LEN(OM_CLEAR_PREFIX)) < 0 || buf_add(&w->b, hex, 64) < 0 ||
+		if (om_buf_add(&w->b, "\x02" OM_CLEAR_PREFIX, 1 + OM_PREFIX_LEN(OM_CLEAR_PREFIX)) < 0 || om_buf_add(&w->b, hex, 64) < 0 ||
 		    add_repl(w->n, hit->node, &w->b) < 0)
 			w->failed = 1;
 		return w->failed;
 	}
-	if (buf_add(&w->b, "\x02", 1) < 0 || buf_add(&w->b, s, len) < 0 ||
+	if (om_buf_add(&w->b, "\x02", 1) < 0 || om_buf_add(&w->b, s, len) < 0 ||
 	    add_repl(w->n, hit->node, &w->b) < 0) {
 		w->failed = 1;
 		return 1;
@@ -1477,11 +1436,11 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 		size_t j = i;
 		while (j < len && s[j] != SEP)
 			j++;
-		if (i > 1 && buf_add(b, ", ", 2) < 0)
+		if (i > 1 && om_buf_add(b, ", ", 2) < 0)
 			return -1;
 		if (s[i] == 'E') {
 			const char *ts = memchr(s + i, TSEP, j - i);
-			if (!ts || buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0)
+			if (!ts || om_buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0)
 				return -1;
 		} else if (s[i] == 'P' || s[i] == 'T') {
 			const char *ks = memchr(s + i, KSEP, j - i), *ts;
@@ -1499,16 +1458,16 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 			free(path);
 			if (r < 0)
 				return -1;
-			if (ts && (buf_add(b, "/", 1) < 0 || buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0))
+			if (ts && (om_buf_add(b, "/", 1) < 0 || om_buf_add(b, ts + 1, (size_t)(s + j - ts - 1)) < 0))
 				return -1;
 		} else if (s[i] == 'U') {
-			if (buf_str(b, "(a ") < 0 || buf_add(b, s + i + 1, j - i - 1) < 0 ||
-			    buf_str(b, " not in the bundle)") < 0)
+			if (om_buf_adds(b, "(a ") < 0 || om_buf_add(b, s + i + 1, j - i - 1) < 0 ||
+			    om_buf_adds(b, " not in the bundle)") < 0)
 				return -1;
 		} else if (s[i] == 'X') {
-			if (buf_str(b, "(an element not in the bundle)") < 0)
+			if (om_buf_adds(b, "(an element not in the bundle)") < 0)
 				return -1;
-		} else if (buf_add(b, s + i + 1, j - i - 1) < 0) {
+		} else if (om_buf_add(b, s + i + 1, j - i - 1) < 0) {
 			return -1;
 		}
 		i = j + 1;
@@ -1520,7 +1479,7 @@ static int show_ref(struct om_buf *b, const char *s, size_t len)
 static int show_str(struct om_buf *b, const char *s, size_t len)
 {
 	if (len && s[0] == SECRET)
-		return buf_str(b, "\"(secret)\"");
+		return om_buf_adds(b, "\"(secret)\"");
 	if (len && s[0] == REF) {
 		struct om_buf t = {0};
 		int r = show_ref(&t, s, len) < 0 ? -1 : buf_json(b, t.p ? t.p : "", t.len);
@@ -1535,7 +1494,7 @@ static int show_key(struct om_buf *b, const char *s, size_t len)
 {
 	if (len && s[0] == REF)
 		return show_ref(b, s, len);
-	return buf_add(b, s, len);
+	return om_buf_add(b, s, len);
 }
 
 static const struct keyref *keyref_of(const struct norm *n, om_canon_node node)
@@ -1554,24 +1513,24 @@ static int render(struct cmp *cm, int i, om_canon_node node, struct om_buf *b)
 	const char *s;
 
 	switch (om_canon_type(c, node)) {
-	case OM_CANON_NULL: return buf_str(b, "null");
-	case OM_CANON_TRUE: return buf_str(b, "true");
-	case OM_CANON_FALSE: return buf_str(b, "false");
+	case OM_CANON_NULL: return om_buf_adds(b, "null");
+	case OM_CANON_TRUE: return om_buf_adds(b, "true");
+	case OM_CANON_FALSE: return om_buf_adds(b, "false");
 	case OM_CANON_NUMBER:
 		s = om_canon_str(c, node, &len);
-		return buf_add(b, s, len);
+		return om_buf_add(b, s, len);
 	case OM_CANON_STRING:
 		s = om_canon_str(c, node, &len);
 		return show_str(b, s, len);
 	case OM_CANON_ARRAY:
-		if (buf_add(b, "[", 1) < 0)
+		if (om_buf_add(b, "[", 1) < 0)
 			return -1;
 		for (size_t j = 0; j < om_canon_len(c, node); j++)
-			if ((j && buf_add(b, ",", 1) < 0) || render(cm, i, om_canon_at(c, node, j), b) < 0)
+			if ((j && om_buf_add(b, ",", 1) < 0) || render(cm, i, om_canon_at(c, node, j), b) < 0)
 				return -1;
-		return buf_add(b, "]", 1);
+		return om_buf_add(b, "]", 1);
 	case OM_CANON_OBJECT:
-		if (buf_add(b, "{", 1) < 0)
+		if (om_buf_add(b, "{", 1) < 0)
 			return -1;
 		for (size_t j = 0; j < om_canon_len(c, node); j++) {
 			om_canon_node m = om_canon_at(c, node, j);
@@ -1581,14 +1540,14 @@ static int render(struct cmp *cm, int i, om_canon_node node, struct om_buf *b)
 				s = kr->key, len = kr->len;
 			else
 				s = om_canon_key(c, m, &len);
-			int r = (j && buf_add(b, ",", 1) < 0) || show_key(&t, s, len) < 0 ||
-				buf_json(b, t.p ? t.p : "", t.len) < 0 || buf_add(b, ":", 1) < 0 ||
+			int r = (j && om_buf_add(b, ",", 1) < 0) || show_key(&t, s, len) < 0 ||
+				buf_json(b, t.p ? t.p : "", t.len) < 0 || om_buf_add(b, ":", 1) < 0 ||
 				render(cm, i, m, b) < 0;
 			om_buf_release(&t);
 			if (r)
 				return -1;
 		}
-		return buf_add(b, "}", 1);
+		return om_buf_add(b, "}", 1);
 	default:
 		return 0;
 	}
@@ -1600,14 +1559,8 @@ static int add_change(struct cmp *cm, enum om_change_type t, om_canon_node a, om
 	struct om_diff_change *ch;
 	struct om_buf o = {0}, n = {0};
 
-	if (cm->nch == cm->capch) {
-		size_t cap = cm->capch ? cm->capch * 2 : 16;
-		struct om_diff_change *v = realloc(cm->ch, cap * sizeof *v);
-		if (!v)
-			goto oom;
-		cm->ch = v;
-		cm->capch = cap;
-	}
+	if (om_array_grow(&cm->ch, &cm->capch, cm->nch, 1, sizeof *cm->ch) < 0)
+		goto oom;
 	if ((a != OM_CANON_NONE && (render(cm, 0, a, &o) < 0 || !o.p)) ||
 	    (b != OM_CANON_NONE && (render(cm, 1, b, &n) < 0 || !n.p)))
 		goto oom;
@@ -1701,8 +1654,8 @@ static struct member *members(struct cmp *cm, int i, om_canon_node o, size_t *n)
 
 static int step_member(struct cmp *cm, const char *raw, size_t rawlen, const char *key, size_t len)
 {
-	if ((cm->loc.len && buf_add(&cm->loc, "/", 1) < 0) || show_key(&cm->loc, key, len) < 0 ||
-	    (cm->pat.len && buf_add(&cm->pat, "/", 1) < 0) || buf_add(&cm->pat, raw, rawlen) < 0) {
+	if ((cm->loc.len && om_buf_add(&cm->loc, "/", 1) < 0) || show_key(&cm->loc, key, len) < 0 ||
+	    (cm->pat.len && om_buf_add(&cm->pat, "/", 1) < 0) || om_buf_add(&cm->pat, raw, rawlen) < 0) {
 		om_err_set(cm->d->err, "out of memory");
 		return -1;
 	}
@@ -1920,28 +1873,28 @@ static int ident_text(struct cmp *cm, int i, om_canon_node node, struct om_buf *
 			r = ident_text(cm, i, om_canon_at(c, node, j), &v[j]);
 		if (r == 0) {
 			qsort(v, n, sizeof *v, str_cmp);
-			r = buf_add(b, "[", 1);
+			r = om_buf_add(b, "[", 1);
 		}
 		for (size_t j = 0; j < n && r == 0; j++)
 			if (!j || str_cmp(&v[j - 1], &v[j]) != 0)
-				r = buf_add(b, v[j].p ? v[j].p : "", v[j].len) < 0 ||
-				    buf_add(b, ",", 1) < 0 ? -1 : 0;
+				r = om_buf_add(b, v[j].p ? v[j].p : "", v[j].len) < 0 ||
+				    om_buf_add(b, ",", 1) < 0 ? -1 : 0;
 		for (size_t j = 0; j < n; j++)
 			om_buf_release(&v[j]);
 		free(v);
-		return r < 0 ? -1 : buf_add(b, "]", 1);
+		return r < 0 ? -1 : om_buf_add(b, "]", 1);
 	}
 	case OM_CANON_OBJECT: {
 		struct member *m = members(cm, i, node, &n);
 		if (!m)
 			return -1;
-		r = buf_add(b, "{", 1);
+		r = om_buf_add(b, "{", 1);
 		for (size_t j = 0; j < n && r == 0; j++)
 			if (!is_empty(c, m[j].node))
-				r = buf_json(b, m[j].key, m[j].len) < 0 || buf_add(b, ":", 1) < 0 ||
-				    ident_text(cm, i, m[j].node, b) < 0 || buf_add(b, ",", 1) < 0 ? -1 : 0;
+				r = buf_json(b, m[j].key, m[j].len) < 0 || om_buf_add(b, ":", 1) < 0 ||
+				    ident_text(cm, i, m[j].node, b) < 0 || om_buf_add(b, ",", 1) < 0 ? -1 : 0;
 		free(m);
-		return r < 0 ? -1 : buf_add(b, "}", 1);
+		return r < 0 ? -1 : om_buf_add(b, "}", 1);
 	}
 	default:
 		return render(cm, i, node, b);
@@ -2022,8 +1975,8 @@ static struct elem *elems(struct cmp *cm, int i, om_canon_node arr, const char *
 		for (int q = 0; v[j].named && q < nq; q++) {
 			om_canon_node m = om_canon_get(c, e, quals[q]);
 			if (!is_empty(c, m) &&
-			    (buf_json(&b, quals[q], strlen(quals[q])) < 0 || buf_add(&b, ":", 1) < 0 ||
-			     ident_text(cm, i, m, &b) < 0 || buf_add(&b, ",", 1) < 0))
+			    (buf_json(&b, quals[q], strlen(quals[q])) < 0 || om_buf_add(&b, ":", 1) < 0 ||
+			     ident_text(cm, i, m, &b) < 0 || om_buf_add(&b, ",", 1) < 0))
 				goto oom;
 		}
 		if (b.len && !(v[j].ident = dupn(b.p, b.len)))
@@ -2089,20 +2042,20 @@ static int step_elem(struct cmp *cm, const struct elem *e, const char *member, s
 	int r;
 
 	if (e->named) {
-		r = buf_add(&cm->loc, "[", 1) < 0 || buf_add(&cm->loc, member, mlen) < 0 ||
-		    buf_add(&cm->loc, "=", 1) < 0 || buf_json(&cm->loc, e->key, e->len) < 0;
+		r = om_buf_add(&cm->loc, "[", 1) < 0 || om_buf_add(&cm->loc, member, mlen) < 0 ||
+		    om_buf_add(&cm->loc, "=", 1) < 0 || buf_json(&cm->loc, e->key, e->len) < 0;
 		if (!r && e->rank > 1) {
 			snprintf(num, sizeof num, "#%ld", e->rank);
-			r = buf_str(&cm->loc, num) < 0;
+			r = om_buf_adds(&cm->loc, num) < 0;
 		}
-		r = r || buf_add(&cm->loc, "]", 1) < 0;
+		r = r || om_buf_add(&cm->loc, "]", 1) < 0;
 	} else if (by_value) {
-		r = buf_str(&cm->loc, "[]") < 0;
+		r = om_buf_adds(&cm->loc, "[]") < 0;
 	} else {
 		snprintf(num, sizeof num, "[%ld]", e->idx);
-		r = buf_str(&cm->loc, num) < 0;
+		r = om_buf_adds(&cm->loc, num) < 0;
 	}
-	if (r || buf_str(&cm->pat, "[]") < 0) {
+	if (r || om_buf_adds(&cm->pat, "[]") < 0) {
 		om_err_set(cm->d->err, "out of memory");
 		return -1;
 	}
@@ -2415,10 +2368,10 @@ static int add_hunk(struct hunks *h, const struct line *a, const struct line *b,
 	for (long i = s; i < e && i < nops; i++) {
 		const struct line *l = ops[i] == '+' ? &b[bi] : &a[ai];
 		char sign = ops[i] == '=' ? ' ' : ops[i];
-		if (buf_add(&t, &sign, 1) < 0 || buf_add(&t, l->p, l->len) < 0)
+		if (om_buf_add(&t, &sign, 1) < 0 || om_buf_add(&t, l->p, l->len) < 0)
 			goto oom;
 		if (!l->len || l->p[l->len - 1] != '\n')
-			if (buf_str(&t, "\n\\ No newline at end of file\n") < 0)
+			if (om_buf_adds(&t, "\n\\ No newline at end of file\n") < 0)
 				goto oom;
 		ac += ops[i] != '+';
 		bc += ops[i] != '-';
@@ -2426,16 +2379,10 @@ static int add_hunk(struct hunks *h, const struct line *a, const struct line *b,
 		bi += ops[i] != '-';
 	}
 	snprintf(num, sizeof num, "@@ -%ld,%ld +%ld,%ld @@", ac ? as + 1 : as, ac, bc ? bs + 1 : bs, bc);
-	if (buf_str(&head, num) < 0)
+	if (om_buf_adds(&head, num) < 0)
 		goto oom;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 8;
-		struct om_diff_change *v = realloc(h->ch, cap * sizeof *v);
-		if (!v)
-			goto oom;
-		h->ch = v;
-		h->cap = cap;
-	}
+	if (om_array_grow(&h->ch, &h->cap, h->n, 1, sizeof *h->ch) < 0)
+		goto oom;
 	h->ch[h->n++] = (struct om_diff_change){OM_CHANGE_HUNK, head.p, NULL, t.p, 0, 0};
 	return 0;
 oom:
@@ -2873,18 +2820,14 @@ static int count_fn(const struct om_diff_doc *doc, void *vctx)
 static FILE *temp_file(const char *tmpdir, struct om_err *err)
 {
 	char path[4096];
-	const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
-	int fd;
+	int fd = om_tmpfile(tmpdir, "om-diff", path, sizeof path);
 	FILE *f;
 
-	if (!dir || !*dir)
-		dir = "/tmp";
-	snprintf(path, sizeof path, "%s/om-diff.XXXXXX", dir);
-	if ((fd = mkstemp(path)) < 0) {
-		om_err_set(err, "cannot make a temporary file in '%s': %s", dir, strerror(errno));
+	if (fd < 0) {
+		om_err_set(err, "cannot make a temporary file in '%s': %s", om_tmpdir(tmpdir),
+			   strerror(errno));
 		return NULL;
 	}
-	unlink(path);
 	if (!(f = fdopen(fd, "w+b"))) {
 		close(fd);
 		om_err_set(err, "out of memory");
@@ -3077,7 +3020,7 @@ int om_diff_textconv(const char *path, om_write_fn *out, void *ctx, struct om_er
 		goto out;
 	while ((n = om_bundle_next(r, &e, err)) == 1) {
 		t.b.len = 0;
-		if (buf_str(&t.b, "=== ") < 0 || buf_str(&t.b, e.path) < 0 || buf_add(&t.b, "\n", 1) < 0)
+		if (om_buf_adds(&t.b, "=== ") < 0 || om_buf_adds(&t.b, e.path) < 0 || om_buf_add(&t.b, "\n", 1) < 0)
 			goto oom;
 		if (e.size <= MAX_DOC) {
 			free(buf);
@@ -3108,8 +3051,8 @@ int om_diff_textconv(const char *path, om_write_fn *out, void *ctx, struct om_er
 			if (om_canon_write(t.c, &t.b, err) < 0)
 				goto out;
 		} else if (e.size <= MAX_DOC && is_text(buf, len)) {
-			if (buf_add(&t.b, buf, len) < 0 ||
-			    (len && buf[len - 1] != '\n' && buf_str(&t.b, "\n\\ No newline at end of file\n") < 0))
+			if (om_buf_add(&t.b, buf, len) < 0 ||
+			    (len && buf[len - 1] != '\n' && om_buf_adds(&t.b, "\n\\ No newline at end of file\n") < 0))
 				goto oom;
 		} else {
 			crypto_generichash_state st;
@@ -3129,7 +3072,7 @@ int om_diff_textconv(const char *path, om_write_fn *out, void *ctx, struct om_er
 			sodium_bin2hex(hex, sizeof hex, h, sizeof h);
 			snprintf(line, sizeof line, "(binary, %llu bytes, %s)\n",
 				 (unsigned long long)e.size, hex);
-			if (buf_str(&t.b, line) < 0)
+			if (om_buf_adds(&t.b, line) < 0)
 				goto oom;
 		}
 		if (out(t.b.p, t.b.len, ctx, err) < 0)

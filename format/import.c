@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "buf.h"
 #include "bundlecheck.h"
 #include "canon.h"
 #include "model.h"
@@ -125,29 +126,6 @@ static void smap_free(struct smap *m, int free_vals)
 	free(m->keys);
 	free(m->vals);
 	memset(m, 0, sizeof *m);
-}
-
-static int buf_add(struct om_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			return -1;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return 0;
-}
-
-static int buf_str(struct om_buf *b, const char *s)
-{
-	return buf_add(b, s, strlen(s));
 }
 
 /* ---- the documents ---- */
@@ -384,11 +362,11 @@ static int spool_read(struct imp *x, off_t off, void *p, size_t n)
 static int ident_part(struct om_buf *b, json_t *v)
 {
 	if (json_is_string(v))
-		return buf_add(b, json_string_value(v), json_string_length(v));
+		return om_buf_add(b, json_string_value(v), json_string_length(v));
 	if (!v || json_is_null(v))
-		return buf_str(b, NULLV);
+		return om_buf_adds(b, NULLV);
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	int rc = s ? buf_str(b, s) : -1;
+	int rc = s ? om_buf_adds(b, s) : -1;
 	free(s);
 	return rc;
 }
@@ -521,7 +499,7 @@ static int compact_json(const char *s, size_t len, struct om_buf *out)
 	char *o;
 
 	out->len = 0;
-	if (buf_add(out, s, len) < 0)
+	if (om_buf_add(out, s, len) < 0)
 		return -1;
 	o = out->p;
 	while (s < e) {
@@ -582,14 +560,8 @@ static int add_doc_finish(struct imp *x, struct bundle *b, struct doc *d, const 
 	if (spool_write(x, x->line.p, x->line.len, &d->off) < 0)
 		goto fail;
 	d->len = x->line.len;
-	if (b->ndocs == b->capdocs) {
-		size_t cap = b->capdocs ? b->capdocs * 2 : 256;
-		struct doc *p = realloc(b->docs, cap * sizeof *p);
-		if (!p)
-			goto nomem;
-		b->docs = p;
-		b->capdocs = cap;
-	}
+	if (om_array_grow(&b->docs, &b->capdocs, b->ndocs, 1, sizeof *b->docs) < 0)
+		goto nomem;
 	if (smap_put(&b->ids, d->src_id, (void *)(uintptr_t)(b->ndocs + 1), NULL) < 0)
 		goto nomem;
 	b->docs[b->ndocs++] = *d;
@@ -631,7 +603,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		}
 	}
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
-		if (i && buf_str(&id, "\x1f") < 0)
+		if (i && om_buf_adds(&id, "\x1f") < 0)
 			goto nomem;
 		if (ident_part(&id, json_object_get(doc, k->identity[i])) < 0)
 			goto nomem;
@@ -737,14 +709,14 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 	d.src_id = canon_cstr(c, root, "Id");
 	d.space = canon_cstr(c, root, "SpaceId");
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
-		if (i && buf_str(&id, "\x1f") < 0)
+		if (i && om_buf_adds(&id, "\x1f") < 0)
 			goto nomem;
 		v = om_canon_get(c, root, k->identity[i]);
 		if (om_canon_type(c, v) == OM_CANON_STRING) {
 			p = om_canon_str(c, v, &n);
-			if (buf_add(&id, p, n) < 0)
+			if (om_buf_add(&id, p, n) < 0)
 				goto nomem;
-		} else if (buf_str(&id, NULLV) < 0) {
+		} else if (om_buf_adds(&id, NULLV) < 0) {
 			goto nomem;
 		}
 	}
@@ -803,15 +775,9 @@ static int add_file(struct imp *x, struct bundle *b, const char *path, const cha
 			goto fail;
 		f.size = size;
 	}
-	if (b->nfiles == b->capfiles) {
-		size_t cap = b->capfiles ? b->capfiles * 2 : 64;
-		struct file *p = realloc(b->files, cap * sizeof *p);
-		if (!p) {
-			oom(x);
-			goto fail;
-		}
-		b->files = p;
-		b->capfiles = cap;
+	if (om_array_grow(&b->files, &b->capfiles, b->nfiles, 1, sizeof *b->files) < 0) {
+		oom(x);
+		goto fail;
 	}
 	b->files[b->nfiles++] = f;
 	return 0;
@@ -1074,18 +1040,18 @@ static int load_identities(struct imp *x, const struct om_kind *k, struct smap *
 	PGresult *r;
 	int rc = -1;
 
-	buf_str(&sql, "SELECT id, ");
-	buf_str(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'SpaceId'");
+	om_buf_adds(&sql, "SELECT id, ");
+	om_buf_adds(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'SpaceId'");
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		char *q = PQescapeLiteral(x->conn, k->identity[i], strlen(k->identity[i]));
 		if (!q)
 			goto out;
-		buf_str(&sql, ", doc->>");
-		buf_str(&sql, q);
+		om_buf_adds(&sql, ", doc->>");
+		om_buf_adds(&sql, q);
 		PQfreemem(q);
 	}
-	buf_str(&sql, " FROM ");
-	if (buf_str(&sql, k->table) < 0) {
+	om_buf_adds(&sql, " FROM ");
+	if (om_buf_adds(&sql, k->table) < 0) {
 		oom(x);
 		goto out;
 	}
@@ -1099,10 +1065,10 @@ static int load_identities(struct imp *x, const struct om_kind *k, struct smap *
 		struct om_buf key = {0};
 		char *id;
 		void *old;
-		int ok = buf_str(&key, PQgetisnull(r, row, 1) ? "" : PQgetvalue(r, row, 1)) == 0;
+		int ok = om_buf_adds(&key, PQgetisnull(r, row, 1) ? "" : PQgetvalue(r, row, 1)) == 0;
 		for (int c = 2; c < PQnfields(r); c++) {
-			ok &= buf_str(&key, c == 2 ? "\x1e" : "\x1f") == 0;
-			ok &= buf_str(&key, PQgetisnull(r, row, c) ? NULLV : PQgetvalue(r, row, c)) == 0;
+			ok &= om_buf_adds(&key, c == 2 ? "\x1e" : "\x1f") == 0;
+			ok &= om_buf_adds(&key, PQgetisnull(r, row, c) ? NULLV : PQgetvalue(r, row, c)) == 0;
 		}
 		if (!ok || !(id = strdup(PQgetvalue(r, row, 0))) ||
 		    smap_put(out, key.p, id, &old) < 0) {
@@ -1131,31 +1097,31 @@ static int fetch_targets(struct imp *x, const struct om_kind *k, const size_t *i
 	PGresult *r;
 	int rc = -1, any = 0;
 
-	buf_str(&arr, "{");
+	om_buf_adds(&arr, "{");
 	for (size_t i = 0; i < n; i++) {
 		const struct doc *d = &x->b->docs[idx[i]];
 		if (!d->exists)
 			continue;
 		if (any)
-			buf_str(&arr, ",");
-		buf_str(&arr, "\"");
+			om_buf_adds(&arr, ",");
+		om_buf_adds(&arr, "\"");
 		for (const char *p = d->dst_id; *p; p++) {
 			if (*p == '"' || *p == '\\')
-				buf_add(&arr, "\\", 1);
-			buf_add(&arr, p, 1);
+				om_buf_add(&arr, "\\", 1);
+			om_buf_add(&arr, p, 1);
 		}
 		any = 1;
-		if (buf_str(&arr, "\"") < 0)
+		if (om_buf_adds(&arr, "\"") < 0)
 			return oom(x);
 	}
-	buf_str(&arr, "}");
+	om_buf_adds(&arr, "}");
 	if (!any) {
 		free(arr.p);
 		return 0;
 	}
-	buf_str(&sql, "SELECT id, doc::text FROM ");
-	buf_str(&sql, k->table);
-	if (buf_str(&sql, " WHERE id = ANY($1::text[])") < 0) {
+	om_buf_adds(&sql, "SELECT id, doc::text FROM ");
+	om_buf_adds(&sql, k->table);
+	if (om_buf_adds(&sql, " WHERE id = ANY($1::text[])") < 0) {
 		oom(x);
 		goto out;
 	}
@@ -1227,7 +1193,7 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
 		if (!s || !s->dst_id)
 			return doc_err(x, d, "%s: space %s: not in bundle or target",
 				       d->name ? d->name : d->src_id, d->space);
-		buf_str(key, s->dst_id);
+		om_buf_adds(key, s->dst_id);
 	} else if (k->scope == OM_SPACE) {
 		return doc_err(x, d, "no SpaceId");
 	}
@@ -1255,12 +1221,12 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
 				return -1;
 			}
 		}
-		buf_str(key, i ? "\x1f" : "\x1e");
-		buf_str(key, out);
+		om_buf_adds(key, i ? "\x1f" : "\x1e");
+		om_buf_adds(key, out);
 		free(v);
 		p += n + (p[n] != 0);
 	}
-	return buf_str(key, "") < 0 ? oom(x) : 0;
+	return om_buf_adds(key, "") < 0 ? oom(x) : 0;
 }
 
 /* Map the elements of the documents of kind k that other documents refer to
@@ -1550,14 +1516,8 @@ static int fix_hit(const struct om_ref_hit *h, void *vctx)
 		for (size_t i = 0; i < fx->n; i++)
 			if (fx->f[i].value == h->at->value)
 				return 0;
-	if (fx->n == fx->cap) {
-		size_t cap = fx->cap ? fx->cap * 2 : 64;
-		struct fix *p = realloc(fx->f, cap * sizeof *p);
-		if (!p)
-			return oom(x);
-		fx->f = p;
-		fx->cap = cap;
-	}
+	if (om_array_grow(&fx->f, &fx->cap, fx->n, 1, sizeof *fx->f) < 0)
+		return oom(x);
 	struct fix *f = &fx->f[fx->n++];
 	memset(f, 0, sizeof *f);
 	f->ref = h->ref;
@@ -1589,8 +1549,8 @@ static json_t *fix_csv(struct imp *x, const struct om_ref *r, const char *s)
 			const char *to = id ? resolve(x, r, id) : NULL;
 			if (to) {
 				if (out.len)
-					buf_str(&out, ",");
-				buf_str(&out, to);
+					om_buf_adds(&out, ",");
+				om_buf_adds(&out, to);
 			}
 			free(id);
 		}
@@ -1926,14 +1886,8 @@ struct tsecrets {
 static int tsecrets_add(struct tsecrets *ts, const char *loc, json_t *holder, const char *member,
 			json_t *value)
 {
-	if (ts->n == ts->cap) {
-		size_t cap = ts->cap ? ts->cap * 2 : 16;
-		struct tsecret *p = realloc(ts->v, cap * sizeof *p);
-		if (!p)
-			return -1;
-		ts->v = p;
-		ts->cap = cap;
-	}
+	if (om_array_grow(&ts->v, &ts->cap, ts->n, 1, sizeof *ts->v) < 0)
+		return -1;
 	if (smap_put(&ts->byloc, loc, value, NULL) < 0)
 		return -1;
 	json_incref(value);
@@ -2174,10 +2128,10 @@ static int copy_dump(const char *p, size_t n, void *data)
 		q = memchr(p, '\\', (size_t)(e - p));
 		if (!q)
 			q = e;
-		if (buf_add(b, p, (size_t)(q - p)) < 0)
+		if (om_buf_add(b, p, (size_t)(q - p)) < 0)
 			return -1;
 		if (q < e) {
-			if (buf_add(b, "\\\\", 2) < 0)
+			if (om_buf_add(b, "\\\\", 2) < 0)
 				return -1;
 			q++;
 		}
@@ -2189,12 +2143,12 @@ static int copy_dump(const char *p, size_t n, void *data)
 static int copy_line(struct imp *x, struct om_buf *b, const char *id, json_t *doc)
 {
 	if (id) {
-		buf_str(b, id);
-		buf_str(b, "\t");
+		om_buf_adds(b, id);
+		om_buf_adds(b, "\t");
 	}
 	if (json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
 		return oom(x);
-	return buf_str(b, "\n") < 0 ? oom(x) : 0;
+	return om_buf_adds(b, "\n") < 0 ? oom(x) : 0;
 }
 
 /*
@@ -2517,7 +2471,7 @@ static int cnew_ref(const struct om_chit *hit, void *vctx)
 					free(out.p);
 					return CNEW_NO;
 				}
-				if ((out.len && buf_str(&out, ",") < 0) || buf_str(&out, t) < 0) {
+				if ((out.len && om_buf_adds(&out, ",") < 0) || om_buf_adds(&out, t) < 0) {
 					free(out.p);
 					return oom(x);
 				}
@@ -2529,15 +2483,9 @@ static int cnew_ref(const struct om_chit *hit, void *vctx)
 		if (!out.p)
 			return 0; /* no Id in it: left as it is */
 	}
-	if (cn->n == cn->cap) {
-		size_t cap = cn->cap ? cn->cap * 2 : 32;
-		struct cfix *p = realloc(cn->f, cap * sizeof *p);
-		if (!p) {
-			free(out.p);
-			return oom(x);
-		}
-		cn->f = p;
-		cn->cap = cap;
+	if (om_array_grow(&cn->f, &cn->cap, cn->n, 1, sizeof *cn->f) < 0) {
+		free(out.p);
+		return oom(x);
 	}
 	cn->f[cn->n++] = (struct cfix){hit->node, to, out.p};
 	return 0;
@@ -2563,13 +2511,8 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 		return -1;
 	c = x->canon;
 	x->copy.len = 0;
-	if (buf_add(&x->copy, "", 0) < 0 || d->len > x->copy.cap) {
-		char *p = realloc(x->copy.p, d->len + 1);
-		if (!p)
-			return oom(x);
-		x->copy.p = p;
-		x->copy.cap = d->len + 1;
-	}
+	if (om_buf_grow(&x->copy, d->len + 1) < 0)
+		return oom(x);
 	if (spool_read(x, d->off, x->copy.p, d->len) < 0)
 		return -1;
 	if (om_canon_parse(c, x->copy.p, d->len, NULL) < 0)
@@ -2602,7 +2545,7 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 	}
 	x->copy.len = 0;
 	if (om_canon_write_compact(c, &x->copy, x->err) < 0 ||
-	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || buf_str(ins, "\n") < 0) {
+	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || om_buf_adds(ins, "\n") < 0) {
 		oom(x);
 		goto out;
 	}
@@ -2728,7 +2671,7 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 	p = p ? p + 1 : pat;
 	while (*p) {
 		if (*p != '{') {
-			buf_add(&out, p++, 1);
+			om_buf_add(&out, p++, 1);
 			first = 0;
 			continue;
 		}
@@ -2747,10 +2690,10 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 				free(out.p);
 				return NULL;
 			}
-			buf_str(&out, c);
+			om_buf_adds(&out, c);
 			free(c);
 		} else {
-			buf_str(&out, s);
+			om_buf_adds(&out, s);
 		}
 		first = 0;
 		p = e + 1;
@@ -2769,11 +2712,11 @@ static char *home_path(struct imp *x, const struct om_kind *k, json_t *doc)
 {
 	struct om_buf out = {0};
 
-	buf_str(&out, x->o->home);
-	buf_str(&out, "/");
+	om_buf_adds(&out, x->o->home);
+	om_buf_adds(&out, "/");
 	for (const char *p = k->file; *p;) {
 		if (*p != '{') {
-			buf_add(&out, p++, 1);
+			om_buf_add(&out, p++, 1);
 			continue;
 		}
 		const char *e = strchr(p, '}');
@@ -2784,7 +2727,7 @@ static char *home_path(struct imp *x, const struct om_kind *k, json_t *doc)
 			free(out.p);
 			return NULL;
 		}
-		buf_str(&out, s);
+		om_buf_adds(&out, s);
 		p = e + 1;
 	}
 	return out.p;
@@ -3109,15 +3052,12 @@ static void free_bundle(struct bundle *b)
 
 static int open_spool(struct imp *x)
 {
-	const char *dir = x->o->tmpdir ? x->o->tmpdir : getenv("TMPDIR");
 	char path[4096];
 
-	snprintf(path, sizeof path, "%s/om-import.XXXXXX", dir && *dir ? dir : "/tmp");
-	if ((x->spool = mkstemp(path)) < 0) {
+	if ((x->spool = om_tmpfile(x->o->tmpdir, "om-import", path, sizeof path)) < 0) {
 		om_err_set(x->err, "'%s': cannot make the spool file: %s", path, strerror(errno));
 		return -1;
 	}
-	unlink(path);
 	return 0;
 }
 
