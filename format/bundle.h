@@ -41,6 +41,11 @@
 
 /* An existing non-empty directory is only updated if it holds this file. */
 #define OM_BUNDLE_MARKER "manifest.json"
+/* Members of the manifest's Export (spec/bundle.md) whose names are also
+ * Octopus's: spelled here, so that the names model.h gives stay the only
+ * Octopus names in libom (tests/cli/model-names.sh). */
+#define OM_MANIFEST_SCOPE "Scope"
+#define OM_MANIFEST_SPACE "Space"
 
 enum om_bundle_form {
 	OM_FORM_DIR,		/* a directory tree */

@@ -65,7 +65,7 @@ static int each_doc(const char *path, doc_fn *fn, void *ctx, struct om_err *err)
 			goto out;
 		}
 		if (!manifest) {
-			const char *id = json_string_value(json_object_get(doc, "Id"));
+			const char *id = json_string_value(json_object_get(doc, OM_MEMBER_ID));
 			k = id ? om_kind_of_id(id) : NULL;
 		}
 		n = manifest || k ? fn(e.path, k, doc, ctx) : 0;
@@ -104,7 +104,7 @@ struct check {
 static char *identity_key(const struct om_kind *k, json_t *doc)
 {
 	json_t *a = json_array();
-	json_t *space = k->scope == OM_SERVER ? NULL : json_object_get(doc, "SpaceId");
+	json_t *space = k->scope == OM_SERVER ? NULL : json_object_get(doc, OM_MEMBER_SPACE);
 	char *key = NULL;
 	int bad = !a || json_array_append_new(a, json_string(k->name)) < 0 ||
 		  json_array_append(a, space ? space : json_null()) < 0;
@@ -122,13 +122,13 @@ static char *identity_key(const struct om_kind *k, json_t *doc)
 static int collect(const char *entry, const struct om_kind *k, json_t *doc, void *vctx)
 {
 	struct check *c = vctx;
-	const char *id = json_string_value(json_object_get(doc, "Id"));
+	const char *id = json_string_value(json_object_get(doc, OM_MEMBER_ID));
 	const struct om_idval *v;
 	char *key;
 
 	if (!k) {
 		c->partial = json_is_array(json_object_get(json_object_get(
-			json_object_get(doc, "Export"), "Scope"), "Projects"));
+			json_object_get(doc, "Export"), OM_MANIFEST_SCOPE), "Projects"));
 		om_manifest_take(&c->manifest, json_incref(doc));
 		return 0;
 	}

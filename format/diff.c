@@ -425,17 +425,9 @@ struct side {
 	size_t nlone, caplone;
 };
 
-/* An array of elements that tag and inner references name: in documents
- * of kind, at path, each named across servers by its member name. */
-struct elemset {
-	const struct om_kind *kind;
-	const char *path;
-	const char *name;
-};
-
 struct differ {
 	struct side s[2];
-	struct elemset sets[16];
+	struct om_elemset sets[16]; /* om_elemsets() */
 	size_t nsets;
 	FILE *spool;     /* the files that differ, in path order */
 	FILE *spool2;    /* equal files naming a renamed document, in path order */
@@ -509,7 +501,7 @@ static const char *find(const char *hay, size_t n, const char *needle, size_t m)
 	return NULL;
 }
 
-/* The top-level "Id" of a document.  Canonical text has it on a line of
+/* The top-level Id of a document.  Canonical text has it on a line of
  * its own at two spaces of indent, found without parsing; anything else is
  * parsed (and refused when it is not JSON).  *id NULL: none. */
 static int doc_id(struct differ *d, int i, const char *path, char **id, size_t *idlen)
@@ -533,7 +525,7 @@ static int doc_id(struct differ *d, int i, const char *path, char **id, size_t *
 		om_err_prefix(d->err, "'%s': entry '%s'", s->name, path);
 		return -1;
 	}
-	n = om_canon_get(c, om_canon_root(c), "Id");
+	n = om_canon_get(c, om_canon_root(c), OM_MEMBER_ID);
 	if (om_canon_type(c, n) == OM_CANON_STRING) {
 		const char *v = om_canon_str(c, n, idlen);
 		/* Copied into the side's buffer space: the tree is reused. */
@@ -570,7 +562,7 @@ static int read_manifest(struct differ *d, int i)
 struct elemwalk {
 	struct differ *d;
 	int side;
-	const struct elemset *set;
+	const struct om_elemset *set;
 	struct om_buf b;
 	int failed;
 };
@@ -583,7 +575,7 @@ static int elem_hit(const struct om_chit *hit, void *vctx)
 	struct elemwalk *w = vctx;
 	struct side *s = &w->d->s[w->side];
 	struct om_canon *c = w->d->c[w->side];
-	om_canon_node id = om_canon_get(c, hit->node, "Id");
+	om_canon_node id = om_canon_get(c, hit->node, OM_MEMBER_ID);
 	om_canon_node nm = om_canon_get(c, hit->node, w->set->name);
 	size_t il, nl;
 	const char *is, *ns;
@@ -640,25 +632,6 @@ static int note_elems(struct differ *d, int i, const char *id)
 	if (w.failed)
 		om_err_set(d->err, "out of memory");
 	return w.failed || r < 0 ? -1 : 0;
-}
-
-/* The element arrays of the model's tag and inner references. */
-static void find_elemsets(struct differ *d)
-{
-	for (size_t i = 0; i < om_nkinds; i++)
-		for (size_t j = 0; j < om_kinds[i].nrefs; j++) {
-			const struct om_ref *r = &om_kinds[i].refs[j];
-			const struct om_kind *h[8];
-			int n = om_ref_holders(&om_kinds[i], r, h, 8);
-			for (int m = 0; m < n; m++) {
-				size_t s;
-				for (s = 0; s < d->nsets; s++)
-					if (d->sets[s].kind == h[m] && strcmp(d->sets[s].path, r->inner) == 0)
-						break;
-				if (s == d->nsets && s < sizeof d->sets / sizeof d->sets[0])
-					d->sets[d->nsets++] = (struct elemset){h[m], r->inner, r->inner_name};
-			}
-		}
 }
 
 /* Record the current entry of side i: its Id in the map, its elements, the
@@ -970,7 +943,7 @@ static int pass1b_stream(struct differ *d)
  * kind), or to an element when one moved, can read differently. */
 static int kind_may_name_moved(const struct differ *d, const struct om_kind *k)
 {
-	const struct om_kind *space = om_kind_by_name("Space");
+	const struct om_kind *space = om_space_kind();
 
 	if (!k || d->moved_unknown)
 		return 1;
@@ -978,21 +951,13 @@ static int kind_may_name_moved(const struct differ *d, const struct om_kind *k)
 		return 1;
 	for (size_t j = 0; j < k->nrefs; j++) {
 		const struct om_ref *r = &k->refs[j];
-		const char *t = r->target;
-		if (!t || ((r->form == OM_REF_TAG || r->form == OM_REF_INNER) && d->moved_elem))
+		const struct om_kind *t[8];
+		int nt = om_ref_targets(r, t, 8);
+		if (!r->target || ((r->form == OM_REF_TAG || r->form == OM_REF_INNER) && d->moved_elem))
 			return 1;
-		while (*t) {
-			size_t n = strcspn(t, "|");
-			char name[64];
-			const struct om_kind *tk;
-			if (n >= sizeof name)
+		for (int a = 0; a < nt; a++)
+			if (d->moved_kinds[t[a] - om_kinds])
 				return 1;
-			memcpy(name, t, n);
-			name[n] = 0;
-			if (!(tk = om_kind_by_name(name)) || d->moved_kinds[tk - om_kinds])
-				return 1;
-			t += n + (t[n] == '|');
-		}
 	}
 	return 0;
 }
@@ -1374,6 +1339,14 @@ static int secret_hit(const struct om_chit *hit, void *vctx)
 	return 0;
 }
 
+static int cref_hit(const struct om_cref_hit *h, void *vctx)
+{
+	struct refwalk *w = vctx;
+
+	w->ref = h->ref;
+	return ref_hit(h->at, w);
+}
+
 /* Replace every reference and secret of the tree of side i by its marker. */
 static int normalize(struct cmp *cm, int i)
 {
@@ -1388,15 +1361,13 @@ static int normalize(struct cmp *cm, int i)
 		return 0;
 	/* A document's space is a reference the catalog leaves implicit. */
 	if (k->scope != OM_SERVER) {
-		om_canon_node sp = om_canon_get(c, root, "SpaceId");
-		struct om_chit h = {sp, NULL, 0, "SpaceId", "SpaceId"};
+		om_canon_node sp = om_canon_get(c, root, OM_MEMBER_SPACE);
+		struct om_chit h = {sp, NULL, 0, OM_MEMBER_SPACE, OM_MEMBER_SPACE};
 		if (sp != OM_CANON_NONE)
 			ref_hit(&h, &w);
 	}
-	for (size_t j = 0; j < k->nrefs && !w.failed && r >= 0; j++) {
-		w.ref = &k->refs[j];
-		r = om_canon_path_walk(c, root, k->refs[j].path, k, ref_hit, &w, cm->d->err);
-	}
+	if (!w.failed)
+		r = om_canon_refs_each(k, c, cref_hit, &w, cm->d->err);
 	if (!w.failed && r >= 0)
 		r = om_canon_secrets_each(k, c, secret_hit, &w, cm->d->err);
 	om_buf_release(&w.b);
@@ -1719,7 +1690,8 @@ static int cmp_object(struct cmp *cm, om_canon_node a, om_canon_node b, int elem
 		/* An Id is the server's own: of the document, or of an element of an
 		 * array (a step, a variable, a channel's rule), unless the model
 		 * says it is a reference. */
-		if ((root || elem) && m->len == 2 && memcmp(m->key, "Id", 2) == 0 &&
+		if ((root || elem) && m->len == strlen(OM_MEMBER_ID) &&
+		    memcmp(m->key, OM_MEMBER_ID, m->len) == 0 &&
 		    !(c <= 0 && is_ref(cm, 0, ma[i].node)) && !(c >= 0 && is_ref(cm, 1, mb[j].node))) {
 			i += c <= 0;
 			j += c >= 0;
@@ -2498,7 +2470,7 @@ static const char *file_kind(const char *path)
 static const struct om_kind *tree_kind(struct differ *d, int i)
 {
 	struct om_canon *c = d->c[i];
-	om_canon_node n = om_canon_get(c, om_canon_root(c), "Id");
+	om_canon_node n = om_canon_get(c, om_canon_root(c), OM_MEMBER_ID);
 	size_t len;
 	const char *s = om_canon_str(c, n, &len);
 	char tmp[256];
@@ -2906,7 +2878,7 @@ long om_diff_bundles_pw(const char *a, const char *b, const char *tmpdir,
 	d.fd[0] = d.fd[1] = -1;
 	d.s[0].name = a;
 	d.s[1].name = b;
-	find_elemsets(&d);
+	d.nsets = om_elemsets(d.sets, sizeof d.sets / sizeof d.sets[0]);
 	if (strcmp(a, "-") == 0 && strcmp(b, "-") == 0) {
 		om_err_set(err, "only one bundle can be standard input");
 		return -1;
@@ -3034,7 +3006,7 @@ int om_diff_textconv(const char *path, om_write_fn *out, void *ctx, struct om_er
 				om_err_prefix(err, "'%s': entry '%s'", path, e.path);
 				goto out;
 			}
-			om_canon_node id = om_canon_get(t.c, om_canon_root(t.c), "Id");
+			om_canon_node id = om_canon_get(t.c, om_canon_root(t.c), OM_MEMBER_ID);
 			size_t il;
 			const char *is = om_canon_str(t.c, id, &il);
 			char tmp[256] = "";

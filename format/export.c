@@ -111,47 +111,12 @@ static int om_buf_append(struct om_buf *b, const void *p, size_t n, struct om_er
 
 /* ---- names in paths ---- */
 
-/* The member that names a document of kind k: the last of its identity. */
-static const char *name_member(const struct om_kind *k)
-{
-	size_t n = 0;
-
-	while (n < 5 && k->identity[n])
-		n++;
-	return k->identity[n - 1];
-}
-
-/* The reference of kind k held in exactly this member, or NULL. */
-static const struct om_ref *member_ref(const struct om_kind *k, const char *member, size_t len)
-{
-	for (size_t i = 0; i < k->nrefs; i++)
-		if (strlen(k->refs[i].path) == len && memcmp(k->refs[i].path, member, len) == 0)
-			return &k->refs[i];
-	return NULL;
-}
-
 /* Is member (len bytes) the name of kind k, the last member of its identity? */
 static int is_name(const struct om_kind *k, const char *member, size_t len)
 {
-	const char *nm = k ? name_member(k) : NULL;
+	const char *nm = k ? om_kind_name_member(k) : NULL;
 
 	return nm && strlen(nm) == len && memcmp(nm, member, len) == 0;
-}
-
-/* The alternatives of a reference target "A|B" as kinds. */
-static int target_kinds(const char *target, const struct om_kind **out, int max)
-{
-	int n = 0;
-
-	for (const char *t = target; t && *t && n < max;) {
-		size_t m = strcspn(t, "|");
-		char name[64];
-		snprintf(name, sizeof name, "%.*s", (int)m, t);
-		if ((out[n] = om_kind_by_name(name)))
-			n++;
-		t += m + (t[m] == '|');
-	}
-	return n;
 }
 
 struct name_load {
@@ -175,7 +140,7 @@ static int load_name(PGresult *r, int row, void *vctx)
 static int load_inner_elem(const struct om_hit *hit, void *vctx)
 {
 	struct name_load *l = vctx;
-	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+	const char *id = json_string_value(json_object_get(hit->value, OM_MEMBER_ID));
 	const char *name = json_string_value(json_object_get(hit->value, l->ref->inner_name));
 
 	if (id && name && om_idmap_put_name(l->x->names, id, name) < 0) {
@@ -210,7 +175,7 @@ static int load_pattern_names(struct exporter *x, const struct om_kind *k, const
 	for (const char *p = pat; p && (p = strchr(p, '{'));) {
 		const char *e = strchr(p, '}');
 		size_t n = strcspn(p + 1, "|:}");
-		const struct om_ref *ref = p[1] == '#' ? NULL : member_ref(k, p + 1, n);
+		const struct om_ref *ref = p[1] == '#' ? NULL : om_ref_of_member(k, p + 1, n);
 		const struct om_kind *alt[MAX_ALTS];
 		int nalt;
 
@@ -219,8 +184,8 @@ static int load_pattern_names(struct exporter *x, const struct om_kind *k, const
 			continue;
 		if (ref->form == OM_REF_INNER) {
 			/* The elements live in the documents the via member names. */
-			const struct om_ref *via = member_ref(k, ref->via, strcspn(ref->via, ">"));
-			nalt = via ? target_kinds(via->target, alt, MAX_ALTS) : 0;
+			const struct om_ref *via = om_ref_of_member(k, ref->via, strcspn(ref->via, ">"));
+			nalt = via ? om_ref_targets(via, alt, MAX_ALTS) : 0;
 			for (int i = 0; i < nalt; i++) {
 				struct name_load l = {x, ref};
 				size_t ki = (size_t)(alt[i] - om_kinds);
@@ -233,13 +198,13 @@ static int load_pattern_names(struct exporter *x, const struct om_kind *k, const
 			}
 			continue;
 		}
-		nalt = target_kinds(ref->target, alt, MAX_ALTS);
+		nalt = om_ref_targets(ref, alt, MAX_ALTS);
 		for (int i = 0; i < nalt; i++) {
 			size_t ki = (size_t)(alt[i] - om_kinds);
 			if (loaded[ki])
 				continue;
 			loaded[ki] = 1;
-			snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", name_member(alt[i]),
+			snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", om_kind_name_member(alt[i]),
 				 alt[i]->table);
 			if (om_store_each_row(x->conn, sql, load_name, x, x->err) < 0)
 				return -1;
@@ -287,7 +252,7 @@ static int value_of(struct source *s, const char *member, size_t len, const char
 	*val = om_canon_str(x->canon, n, vlen);
 	if (*vlen == 0)
 		return 0;
-	const struct om_ref *ref = member_ref(s->kind, member, len);
+	const struct om_ref *ref = om_ref_of_member(s->kind, member, len);
 	if (ref && (ref->form == OM_REF_ID || ref->form == OM_REF_INNER)) {
 		char id[256];
 		const struct om_idval *iv;
@@ -474,14 +439,14 @@ static int load_collisions(struct exporter *x)
 
 	for (size_t i = 0; i < om_nkinds; i++) {
 		const struct om_kind *k = &om_kinds[i];
-		const char *nm = name_member(k);
+		const char *nm = om_kind_name_member(k);
 		size_t n = 0;
-		if (member_ref(k, nm, strlen(nm)) ||
+		if (om_ref_of_member(k, nm, strlen(nm)) ||
 		    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
 			continue;
 		sql_put(sql, sizeof sql, &n,
 			"SELECT id FROM (SELECT id, count(*) OVER (PARTITION BY %s",
-			k->scope == OM_SERVER ? "1" : "doc->>'SpaceId'");
+			k->scope == OM_SERVER ? "1" : "doc->>'" OM_MEMBER_SPACE "'");
 		for (size_t j = 0; j < 5 && k->identity[j] && k->identity[j] != nm; j++)
 			sql_put(sql, sizeof sql, &n, ", doc->>'%s'", k->identity[j]);
 		sql_put(sql, sizeof sql, &n,
@@ -525,13 +490,13 @@ static int build_query(struct exporter *x, const struct unit *u, char *sql, size
 	/* Up the owner chain: each hop joins the owner's table once per kind it
 	 * may be, and fetches what the owner's directory pattern needs. */
 	while (cur->owner) {
-		const struct om_ref *ref = member_ref(cur, cur->owner, strlen(cur->owner));
+		const struct om_ref *ref = om_ref_of_member(cur, cur->owner, strlen(cur->owner));
 		struct link *l = &x->chain[x->nchain];
 		if (!ref || x->nchain >= MAX_CHAIN) {
 			om_err_set(x->err, "model: %s: cannot follow owner %s", cur->name, cur->owner);
 			return -1;
 		}
-		l->nalt = target_kinds(ref->target, l->alt, MAX_ALTS);
+		l->nalt = om_ref_targets(ref, l->alt, MAX_ALTS);
 		for (int i = 0; i < l->nalt; i++) {
 			char al[32];
 			snprintf(al, sizeof al, "o%d%d", x->nchain, i);
@@ -560,8 +525,9 @@ static int build_query(struct exporter *x, const struct unit *u, char *sql, size
 		}
 	x->space_col = -1;
 	if (k->scope != OM_SERVER) {
-		sql_put(joins, sizeof joins, &jn, " LEFT JOIN spaces s ON s.id = c.doc->>'SpaceId'");
-		sql_put(sql, cap, &n, ", s.id, s.doc->>'Name'");
+		sql_put(joins, sizeof joins, &jn, " LEFT JOIN %s s ON s.id = c.doc->>'" OM_MEMBER_SPACE "'",
+			om_space_kind()->table);
+		sql_put(sql, cap, &n, ", s.id, s.doc->>'%s'", om_kind_name_member(om_space_kind()));
 		x->space_col = ncols + 1;
 		ncols += 2;
 	}
@@ -569,7 +535,7 @@ static int build_query(struct exporter *x, const struct unit *u, char *sql, size
 	/* A partial export's closure decides alone; a space export takes the
 	 * space's documents and the space itself, the one server-level kind it
 	 * keeps (om_export()). */
-	int is_space = strcmp(k->name, "Space") == 0;
+	int is_space = k == om_space_kind();
 	if (x->space_id && !x->include && (k->scope != OM_SERVER || is_space)) {
 		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
 		if (!lit) {
@@ -579,7 +545,7 @@ static int build_query(struct exporter *x, const struct unit *u, char *sql, size
 		if (is_space)
 			sql_put(sql, cap, &n, " WHERE c.id = %s", lit);
 		else
-			sql_put(sql, cap, &n, " WHERE c.doc->>'SpaceId' = %s", lit);
+			sql_put(sql, cap, &n, " WHERE c.doc->>'" OM_MEMBER_SPACE "' = %s", lit);
 		PQfreemem(lit);
 		where = " AND";
 	}
@@ -622,20 +588,6 @@ static int note_elem(const struct om_chit *hit, void *vctx)
 	return 0;
 }
 
-/* The file name ending for a script language. */
-static const char *script_ext(const char *syntax, size_t len)
-{
-	static const char *const ext[][2] = {
-		{"Bash", ".sh"}, {"PowerShell", ".ps1"}, {"Python", ".py"},
-		{"CSharp", ".csx"}, {"FSharp", ".fsx"},
-	};
-
-	for (size_t i = 0; syntax && i < sizeof ext / sizeof *ext; i++)
-		if (strlen(ext[i][0]) == len && memcmp(ext[i][0], syntax, len) == 0)
-			return ext[i][1];
-	return ".txt";
-}
-
 /* Put each inline script of the document into a sidecar file
  * "scripts/<Action name><ext>" in the document's parent directory
  * (parentlen bytes of x->path); with extract, the JSON names the file. */
@@ -648,11 +600,11 @@ static int extract_scripts(struct exporter *x, size_t parentlen)
 	if (om_canon_path_walk(c, om_canon_root(c), x->kind->scripts, x->kind, note_elem, &e, x->err) < 0)
 		goto out;
 	for (size_t i = 0; i < e.n; i++) {
-		om_canon_node props = om_canon_get(c, e.v[i], "Properties");
-		om_canon_node body = om_canon_get(c, props, "Octopus.Action.Script.ScriptBody");
-		om_canon_node syn = om_canon_get(c, props, "Octopus.Action.Script.Syntax");
+		om_canon_node props = om_canon_get(c, e.v[i], om_script.props);
+		om_canon_node body = om_canon_get(c, props, om_script.body);
+		om_canon_node syn = om_canon_get(c, props, om_script.syntax);
 		size_t nlen, blen, slen = 0;
-		const char *name = om_canon_str(c, om_canon_get(c, e.v[i], "Name"), &nlen);
+		const char *name = om_canon_str(c, om_canon_get(c, e.v[i], om_script.name), &nlen);
 		const char *text = om_canon_str(c, body, &blen);
 		const char *syntax = om_canon_str(c, syn, &slen);
 		char *comp;
@@ -666,8 +618,8 @@ static int extract_scripts(struct exporter *x, size_t parentlen)
 		    om_buf_append(&x->fpath, parentlen ? "/scripts/" : "scripts/",
 				  parentlen ? 9 : 8, x->err) < 0 ||
 		    om_buf_append(&x->fpath, comp, strlen(comp), x->err) < 0 ||
-		    om_buf_append(&x->fpath, script_ext(syntax, slen),
-				  strlen(script_ext(syntax, slen)), x->err) < 0 ||
+		    om_buf_append(&x->fpath, om_script_ext(syntax, slen),
+				  strlen(om_script_ext(syntax, slen)), x->err) < 0 ||
 		    om_buf_append(&x->fpath, "", 1, x->err) < 0) {
 			free(comp);
 			goto out;
@@ -781,9 +733,9 @@ static int parent_dir(struct exporter *x, PGresult *r, int row)
 	x->path.len = 0;
 	/* The topmost owner's space, then each owner's directory downwards. */
 	if (x->space_col >= 0 && !PQgetisnull(r, row, x->space_col)) {
-		struct source s = {x, om_kind_by_name("Space"), PQgetvalue(r, row, x->space_col - 1),
+		struct source s = {x, om_space_kind(), PQgetvalue(r, row, x->space_col - 1),
 				   0, r, row, x->space_col, 0};
-		if (expand(&s, om_kind_by_name("Space")->dir, &x->path) < 0)
+		if (expand(&s, om_space_kind()->dir, &x->path) < 0)
 			return -1;
 	}
 	for (int i = x->nchain - 1; i >= 0; i--) {
@@ -1023,11 +975,12 @@ static int add_manifest(struct exporter *x)
 		json_object_set_new(scope, "Projects", pr);
 		json_object_set_new(scope, "ProjectGroups", gr);
 		if (o->space)
-			json_object_set_new(scope, "Space", json_string(o->space));
-		json_object_set_new(exp, "Scope", scope);
+			json_object_set_new(scope, OM_MANIFEST_SPACE, json_string(o->space));
+		json_object_set_new(exp, OM_MANIFEST_SCOPE, scope);
 	} else {
-		json_object_set_new(exp, "Scope", o->space ? json_pack("{ss}", "Space", o->space)
-							   : json_string("server"));
+		json_object_set_new(exp, OM_MANIFEST_SCOPE,
+				    o->space ? json_pack("{ss}", OM_MANIFEST_SPACE, o->space)
+					     : json_string("server"));
 	}
 	m = om_manifest_new(PQgetvalue(r, 0, 0), atol(PQgetvalue(r, 0, 1)), exp,
 			    om_manifest_secrets(o->secrets, o->key), counts);
@@ -1284,7 +1237,7 @@ static int compute_closure(struct exporter *x)
 			continue;
 		}
 		c.following_own = om_idmap_get(c.own, id) != NULL;
-		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'SpaceId' FROM %s WHERE id = $1",
+		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'" OM_MEMBER_SPACE "' FROM %s WHERE id = $1",
 			 k->table);
 		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
 		free(id);
@@ -1334,7 +1287,7 @@ static int in_scope(const struct exporter *x, const struct om_kind *k)
 		return 0;
 	/* A space export keeps one server-level kind, the space itself. */
 	return !(x->space_id && !x->include && k->scope == OM_SERVER &&
-		 strcmp(k->name, "Space") != 0);
+		 k != om_space_kind());
 }
 
 /* The largest first; for equal sizes, the model's order and the table's. */

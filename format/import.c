@@ -173,14 +173,6 @@ struct bundle {
 	struct om_pw_key *pwkey; /* a password bundle's key */
 };
 
-/* An array of elements other documents refer to by Id (inner and tag
- * references): the kind holding them, where, and the member naming one. */
-struct elemset {
-	const struct om_kind *kind;
-	const char *path;
-	const char *name;
-};
-
 struct imp {
 	PGconn *conn;
 	const struct om_import_opts *o;
@@ -191,7 +183,7 @@ struct imp {
 	struct bundle *b;        /* the bundle being applied */
 	int wrong_password;      /* a bundle's check value refused the password */
 	struct smap alloc_kinds; /* kinds with allocated Ids */
-	struct elemset sets[16];
+	struct om_elemset sets[16]; /* om_elemsets() */
 	size_t nsets;
 	unsigned long *counts;
 	struct om_buf line, copy;
@@ -244,7 +236,7 @@ static void warn(struct imp *x, const char *fmt, ...)
 	x->o->warn(msg, x->o->ctx);
 }
 
-/* "ProjectGroup" -> "project group" */
+/* A kind's name in words: ProjectGroup -> "project group" */
 static void kind_words(const char *name, char *out, size_t n)
 {
 	size_t j = 0;
@@ -455,8 +447,8 @@ struct sidecar_ctx {
 static int sidecar_hit(const struct om_hit *hit, void *vctx)
 {
 	struct sidecar_ctx *c = vctx;
-	json_t *props = json_object_get(hit->value, "Properties");
-	const char *body = json_string_value(json_object_get(props, "Octopus.Action.Script.ScriptBody"));
+	json_t *props = json_object_get(hit->value, om_script.props);
+	const char *body = json_string_value(json_object_get(props, om_script.body));
 	const char *slash = strrchr(c->path, '/');
 	char path[OM_BUNDLE_PATH_MAX + 1];
 
@@ -584,16 +576,16 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 
 	d.kind = k;
 	d.path = xstrdup(x, path);
-	d.src_id = xstrdup(x, json_string_value(json_object_get(doc, "Id")));
-	v = json_object_get(doc, "SpaceId");
+	d.src_id = xstrdup(x, json_string_value(json_object_get(doc, OM_MEMBER_ID)));
+	v = json_object_get(doc, OM_MEMBER_SPACE);
 	d.space = json_is_string(v) ? xstrdup(x, json_string_value(v)) : NULL;
-	if (k == om_kind_by_name("Space")) {
-		const char *nm = json_string_value(json_object_get(doc, "Name"));
+	if (k == om_space_kind()) {
+		const char *nm = json_string_value(json_object_get(doc, om_kind_name_member(k)));
 		const char *to = nm ? space_mapped(x, nm) : NULL;
 		if (to) {
 			/* --space-map: the space is the target's TO from here on. */
 			x->maps_used |= 1ul << (space_map_index(x, nm) & 63);
-			json_object_set_new(doc, "Name", json_string(to));
+			json_object_set_new(doc, om_kind_name_member(k), json_string(to));
 			if (!(mapped_text = json_dumps(doc, JSON_COMPACT))) {
 				oom(x);
 				goto out;
@@ -611,7 +603,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 	d.ident = xstrdup(x, id.p ? id.p : "");
 	free(id.p);
 	id.p = NULL;
-	v = json_object_get(doc, "Name");
+	v = json_object_get(doc, OM_MEMBER_NAME);
 	if (!json_is_string(v))
 		v = json_object_get(doc, k->identity[0]);
 	if (json_is_string(v) && !om_kind_of_id(json_string_value(v)))
@@ -661,7 +653,7 @@ static char *canon_cstr(const struct om_canon *c, om_canon_node obj, const char 
 /*
  * The kind of a document read with om_canon that add_doc_canon() can take
  * as it is, without loading it with jansson: an object whose numbers and
- * strings jansson would load the same (om_canon_plain()), with an "Id" of a
+ * strings jansson would load the same (om_canon_plain()), with an Id of a
  * kind of the model, not a space (--space-map may rename it), no script
  * sidecars, and identity members that are strings or null.  NULL for every
  * other document, which goes the way of add_doc().
@@ -676,14 +668,14 @@ static const struct om_kind *canon_kind(const struct om_canon *c)
 
 	if (om_canon_type(c, root) != OM_CANON_OBJECT || !om_canon_plain(c))
 		return NULL;
-	v = om_canon_get(c, root, "Id");
+	v = om_canon_get(c, root, OM_MEMBER_ID);
 	if (om_canon_type(c, v) != OM_CANON_STRING || !(p = om_canon_str(c, v, &n)) ||
 	    n >= sizeof id)
 		return NULL;
 	memcpy(id, p, n);
 	id[n] = 0;
 	k = om_kind_of_id(id);
-	if (!k || k->scripts || k == om_kind_by_name("Space"))
+	if (!k || k->scripts || k == om_space_kind())
 		return NULL;
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		enum om_canon_type t = om_canon_type(c, om_canon_get(c, root, k->identity[i]));
@@ -706,8 +698,8 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 
 	d.kind = k;
 	d.path = xstrdup(x, path);
-	d.src_id = canon_cstr(c, root, "Id");
-	d.space = canon_cstr(c, root, "SpaceId");
+	d.src_id = canon_cstr(c, root, OM_MEMBER_ID);
+	d.space = canon_cstr(c, root, OM_MEMBER_SPACE);
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		if (i && om_buf_adds(&id, "\x1f") < 0)
 			goto nomem;
@@ -723,7 +715,7 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 	d.ident = xstrdup(x, id.p ? id.p : "");
 	free(id.p);
 	id.p = NULL;
-	v = om_canon_get(c, root, "Name");
+	v = om_canon_get(c, root, OM_MEMBER_NAME);
 	if (om_canon_type(c, v) != OM_CANON_STRING)
 		v = om_canon_get(c, root, k->identity[0]);
 	if (om_canon_type(c, v) == OM_CANON_STRING) {
@@ -738,7 +730,7 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 	if (k->derived_from)
 		d.owner = canon_cstr(c, root, k->derived_from);
 	if (!d.path || !d.src_id || !d.ident || (!d.space && om_canon_type(c, om_canon_get(
-		c, root, "SpaceId")) == OM_CANON_STRING) || (k->derived_from && !d.owner &&
+		c, root, OM_MEMBER_SPACE)) == OM_CANON_STRING) || (k->derived_from && !d.owner &&
 		om_canon_type(c, om_canon_get(c, root, k->derived_from)) == OM_CANON_STRING))
 		goto nomem;
 	return add_doc_finish(x, b, &d, text, len);
@@ -882,7 +874,7 @@ static int read_bundle(struct imp *x, struct bundle *b, const char *server_versi
 			rc = -1;
 			continue;
 		}
-		id = json_string_value(json_object_get(doc, "Id"));
+		id = json_string_value(json_object_get(doc, OM_MEMBER_ID));
 		k = id ? om_kind_of_id(id) : NULL;
 		if (!k) {
 			/* Not a document: maybe a file that happens to end in
@@ -925,82 +917,6 @@ out:
 	return rc;
 }
 
-/* ---- the model, as the import needs it ---- */
-
-/* The reference of kind k held in exactly this top-level member, or NULL. */
-static const struct om_ref *member_ref(const struct om_kind *k, const char *member)
-{
-	for (size_t i = 0; i < k->nrefs; i++)
-		if (strcmp(k->refs[i].path, member) == 0)
-			return &k->refs[i];
-	return NULL;
-}
-
-static int target_kinds(const char *target, const struct om_kind **out, int max)
-{
-	int n = 0;
-
-	for (const char *t = target; t && *t && n < max;) {
-		size_t m = strcspn(t, "|");
-		char name[64];
-		snprintf(name, sizeof name, "%.*s", (int)m, t);
-		if ((out[n] = om_kind_by_name(name)))
-			n++;
-		t += m + (t[m] == '|');
-	}
-	return n;
-}
-
-static void add_set(struct imp *x, const struct om_kind *k, const char *path, const char *name)
-{
-	for (size_t i = 0; i < x->nsets; i++)
-		if (x->sets[i].kind == k && strcmp(x->sets[i].path, path) == 0)
-			return;
-	if (x->nsets < sizeof x->sets / sizeof x->sets[0])
-		x->sets[x->nsets++] = (struct elemset){k, path, name};
-}
-
-/* The element arrays of inner and tag references, from the model: follow
- * each inner reference's via chain to the kinds holding the elements. */
-static void find_elemsets(struct imp *x)
-{
-	for (size_t i = 0; i < om_nkinds; i++) {
-		const struct om_kind *k = &om_kinds[i];
-		for (size_t j = 0; j < k->nrefs; j++) {
-			const struct om_ref *r = &k->refs[j];
-			const struct om_kind *cur[4], *next[4];
-			int ncur = 1, nnext;
-			if (r->form == OM_REF_TAG) {
-				const struct om_kind *t = om_kind_by_name(r->target);
-				if (t)
-					add_set(x, t, r->inner, r->inner_name);
-				continue;
-			}
-			if (r->form != OM_REF_INNER)
-				continue;
-			cur[0] = k;
-			for (const char *v = r->via; v && *v;) {
-				size_t m = strcspn(v, ">");
-				char hop[64];
-				snprintf(hop, sizeof hop, "%.*s", (int)m, v);
-				nnext = 0;
-				for (int c = 0; c < ncur; c++) {
-					const struct om_ref *h = member_ref(cur[c], hop);
-					const struct om_kind *alt[4];
-					int nalt = h ? target_kinds(h->target, alt, 4) : 0;
-					for (int a = 0; a < nalt && nnext < 4; a++)
-						next[nnext++] = alt[a];
-				}
-				memcpy(cur, next, sizeof next);
-				ncur = nnext;
-				v += m + (v[m] == '>');
-			}
-			for (int c = 0; c < ncur; c++)
-				add_set(x, cur[c], r->inner, r->inner_name);
-		}
-	}
-}
-
 /* ---- the target ---- */
 
 static int load_alloc_kinds(struct imp *x)
@@ -1041,7 +957,7 @@ static int load_identities(struct imp *x, const struct om_kind *k, struct smap *
 	int rc = -1;
 
 	om_buf_adds(&sql, "SELECT id, ");
-	om_buf_adds(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'SpaceId'");
+	om_buf_adds(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'" OM_MEMBER_SPACE "'");
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		char *q = PQescapeLiteral(x->conn, k->identity[i], strlen(k->identity[i]));
 		if (!q)
@@ -1195,12 +1111,12 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
 				       d->name ? d->name : d->src_id, d->space);
 		om_buf_adds(key, s->dst_id);
 	} else if (k->scope == OM_SPACE) {
-		return doc_err(x, d, "no SpaceId");
+		return doc_err(x, d, "no " OM_MEMBER_SPACE);
 	}
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		size_t n = strcspn(p, "\x1f");
 		char *v = strndup(p, n);
-		const struct om_ref *r = member_ref(k, k->identity[i]);
+		const struct om_ref *r = om_ref_of_member(k, k->identity[i], strlen(k->identity[i]));
 		const char *out = v;
 		if (!v)
 			return oom(x);
@@ -1235,7 +1151,7 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
  * in front of it rewritten ("TagSets-1/Tags-3" -> "TagSets-9/Tags-3"). */
 struct elem_ctx {
 	struct imp *x;
-	const struct elemset *set;
+	const struct om_elemset *set;
 	const struct doc *d;
 	struct smap tnames; /* target element name -> Id */
 	int target;         /* walking the target's document */
@@ -1244,7 +1160,7 @@ struct elem_ctx {
 static int elem_hit(const struct om_hit *hit, void *vctx)
 {
 	struct elem_ctx *c = vctx;
-	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+	const char *id = json_string_value(json_object_get(hit->value, OM_MEMBER_ID));
 	const char *name = json_string_value(json_object_get(hit->value, c->set->name));
 	const char *to = NULL;
 	char *own = NULL;
@@ -1537,26 +1453,18 @@ static json_t *fix_csv(struct imp *x, const struct om_ref *r, const char *s)
 	struct om_buf out = {0};
 	json_t *j;
 
-	while (*s) {
-		const char *e = strchr(s, ',');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		while (n && (*s == ' ' || *s == '\t'))
-			s++, n--;
-		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
-		if (n) {
-			char *id = strndup(s, n);
-			const char *to = id ? resolve(x, r, id) : NULL;
-			if (to) {
-				if (out.len)
-					om_buf_adds(&out, ",");
-				om_buf_adds(&out, to);
-			}
-			free(id);
+	const char *end = s + strlen(s), *p;
+	size_t n;
+
+	while (om_ids_next(&s, end, &p, &n)) {
+		char *id = strndup(p, n);
+		const char *to = id ? resolve(x, r, id) : NULL;
+		if (to) {
+			if (out.len)
+				om_buf_adds(&out, ",");
+			om_buf_adds(&out, to);
 		}
-		if (!e)
-			break;
-		s = e + 1;
+		free(id);
 	}
 	j = json_string(out.p ? out.p : "");
 	free(out.p);
@@ -1664,11 +1572,11 @@ out:
 static int set_elem_hit(const struct om_hit *hit, void *vctx)
 {
 	struct imp *x = vctx;
-	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+	const char *id = json_string_value(json_object_get(hit->value, OM_MEMBER_ID));
 	const char *to = id ? smap_get(&x->b->elems, id) : NULL;
 
 	if (to && strcmp(to, id) != 0)
-		json_object_set_new(hit->value, "Id", json_string(to));
+		json_object_set_new(hit->value, OM_MEMBER_ID, json_string(to));
 	return 0;
 }
 
@@ -1690,8 +1598,8 @@ struct script_ctx {
 static int script_hit(const struct om_hit *hit, void *vctx)
 {
 	struct script_ctx *c = vctx;
-	json_t *props = json_object_get(hit->value, "Properties");
-	const char *body = json_string_value(json_object_get(props, "Octopus.Action.Script.ScriptBody"));
+	json_t *props = json_object_get(hit->value, om_script.props);
+	const char *body = json_string_value(json_object_get(props, om_script.body));
 	const char *slash = strrchr(c->d->path, '/');
 	char path[OM_BUNDLE_PATH_MAX + 1];
 	const char *text;
@@ -1703,35 +1611,17 @@ static int script_hit(const struct om_hit *hit, void *vctx)
 	if (!(text = smap_get(&c->x->b->scripts, path)))
 		return doc_err(c->x, c->d, "%s: script '%s' is not in the bundle", hit->where,
 			       body + OM_PREFIX_LEN(OM_SCRIPT_PREFIX));
-	json_object_set_new(props, "Octopus.Action.Script.ScriptBody", json_string(text));
+	json_object_set_new(props, om_script.body, json_string(text));
 	return 0;
 }
 
 /* ---- merging ---- */
 
-enum merge_how { MERGE_SET, MERGE_KEYED, MERGE_MAP_OF_SETS };
-
-/* What a merge keeps of the target: the members listed here, element by
- * element; everything else comes from one side whole. */
-static const struct merge_rule {
-	const char *kind, *member;
-	enum merge_how how;
-	const char *key[2];
-} merge_rules[] = {
-	{"VariableSet", "Variables", MERGE_KEYED, {"Name", "Scope"}},
-	{"Team", "MemberUserIds", MERGE_SET, {NULL, NULL}},
-	{"Team", "UserRoles", MERGE_SET, {NULL, NULL}},
-	{"Tenant", "ProjectEnvironments", MERGE_MAP_OF_SETS, {NULL, NULL}},
-	{"Tenant", "ProjectIds", MERGE_SET, {NULL, NULL}},
-	{"Tenant", "TenantTags", MERGE_SET, {NULL, NULL}},
-};
-
+/* What a merge keeps of the target: the members the model lists (struct
+ * om_merge), element by element; everything else comes from one side whole. */
 static int is_merged(const struct om_kind *k)
 {
-	for (size_t i = 0; i < sizeof merge_rules / sizeof merge_rules[0]; i++)
-		if (strcmp(merge_rules[i].kind, k->name) == 0)
-			return 1;
-	return 0;
+	return k->merges && k->merges->member;
 }
 
 static int set_equal(json_t *a, json_t *b);
@@ -1817,10 +1707,7 @@ static int merged_equal(const struct om_kind *k, json_t *a, json_t *b)
 		return 0;
 	json_object_foreach(a, key, v) {
 		json_t *w = json_object_get(b, key);
-		int set = 0;
-		for (size_t r = 0; r < sizeof merge_rules / sizeof merge_rules[0]; r++)
-			set |= strcmp(merge_rules[r].kind, k->name) == 0 &&
-			       strcmp(merge_rules[r].member, key) == 0;
+		int set = om_merge_of(k, key) != NULL;
 		if (!w || !(set ? set_equal(v, w) : json_equal(v, w)))
 			return 0;
 	}
@@ -1830,20 +1717,19 @@ static int merged_equal(const struct om_kind *k, json_t *a, json_t *b)
 /* base (a copy of one side) gets what only other has. */
 static int merge_into(const struct om_kind *k, json_t *base, json_t *other)
 {
-	for (size_t r = 0; r < sizeof merge_rules / sizeof merge_rules[0]; r++) {
-		const struct merge_rule *m = &merge_rules[r];
+	for (const struct om_merge *m = k->merges; m && m->member; m++) {
 		json_t *bv, *ov = json_object_get(other, m->member);
-		if (strcmp(m->kind, k->name) != 0 || !ov)
+		if (!ov)
 			continue;
 		bv = json_object_get(base, m->member);
 		if (!bv || json_is_null(bv)) {
 			json_object_set(base, m->member, ov);
 			continue;
 		}
-		if (m->how == MERGE_SET && json_is_array(bv)) {
+		if (m->form == OM_MERGE_SET && json_is_array(bv)) {
 			if (union_into(bv, ov) < 0)
 				return -1;
-		} else if (m->how == MERGE_KEYED && json_is_array(bv)) {
+		} else if (m->form == OM_MERGE_KEYED && json_is_array(bv)) {
 			for (size_t i = 0; i < json_array_size(ov); i++) {
 				json_t *e = json_array_get(ov, i);
 				int found = 0;
@@ -1852,7 +1738,7 @@ static int merge_into(const struct om_kind *k, json_t *base, json_t *other)
 				if (!found && json_array_append(bv, e) < 0)
 					return -1;
 			}
-		} else if (m->how == MERGE_MAP_OF_SETS && json_is_object(bv)) {
+		} else if (m->form == OM_MERGE_MAP_OF_SETS && json_is_object(bv)) {
 			const char *key;
 			json_t *v;
 			json_object_foreach(ov, key, v) {
@@ -1910,12 +1796,12 @@ static void tsecrets_free(struct tsecrets *ts)
 	memset(ts, 0, sizeof *ts);
 }
 
-/* The keyed merge rule of a kind (variables by name and scope), or NULL. */
-static const struct merge_rule *keyed_rule(const struct om_kind *k)
+/* The keyed merge of a kind (variables by name and scope), or NULL. */
+static const struct om_merge *keyed_merge(const struct om_kind *k)
 {
-	for (size_t i = 0; i < sizeof merge_rules / sizeof merge_rules[0]; i++)
-		if (merge_rules[i].how == MERGE_KEYED && strcmp(merge_rules[i].kind, k->name) == 0)
-			return &merge_rules[i];
+	for (const struct om_merge *m = k->merges; m && m->member; m++)
+		if (m->form == OM_MERGE_KEYED)
+			return m;
 	return NULL;
 }
 
@@ -1960,7 +1846,7 @@ static int redacted_value(struct secret_ctx *c, const struct om_hit *hit, json_t
 {
 	struct imp *x = c->x;
 	const char *hex = json_string_value(hit->value) + strlen(OM_REDACTED_PREFIX);
-	const struct merge_rule *m = keyed_rule(c->d->kind);
+	const struct om_merge *m = keyed_merge(c->d->kind);
 	const char *member = json_is_object(hit->parent) ? object_key(hit->parent, hit->value) : NULL;
 	json_t *arr = m ? json_object_get(c->doc, m->member) : NULL, *one = NULL, *fp_hit = NULL;
 	size_t ncand = 0;
@@ -2285,10 +2171,10 @@ static int apply_doc(struct imp *x, struct doc *d, const char *target_text, json
 		sc.target = &tsecrets;
 		sc.tdoc = t;
 	}
-	json_object_set_new(doc, "Id", json_string(d->dst_id));
+	json_object_set_new(doc, OM_MEMBER_ID, json_string(d->dst_id));
 	if (d->space) {
 		const struct doc *s = src_doc(x, d->space);
-		json_object_set_new(doc, "SpaceId", json_string(s->dst_id));
+		json_object_set_new(doc, OM_MEMBER_SPACE, json_string(s->dst_id));
 	}
 	if (remap_refs(x, d, doc) < 0 || remap_elements(x, k, doc) < 0)
 		goto out;
@@ -2408,7 +2294,6 @@ struct cfix {
 
 struct cnew {
 	struct imp *x;
-	const struct om_ref *ref;
 	struct cfix *f;
 	size_t n, cap;
 };
@@ -2422,8 +2307,9 @@ static int cnew_secret(const struct om_chit *hit, void *vctx)
 	return CNEW_NO;
 }
 
-static int cnew_ref(const struct om_chit *hit, void *vctx)
+static int cnew_ref(const struct om_cref_hit *h, void *vctx)
 {
+	const struct om_chit *hit = h->at;
 	struct cnew *cn = vctx;
 	struct imp *x = cn->x;
 	struct om_canon *c = x->canon;
@@ -2442,43 +2328,33 @@ static int cnew_ref(const struct om_chit *hit, void *vctx)
 	for (size_t i = 0; i < cn->n; i++)
 		if (cn->f[i].node == hit->node)
 			return CNEW_NO;
-	if (cn->ref->form != OM_REF_CSV) {
+	if (h->ref->form != OM_REF_CSV) {
 		if (len >= sizeof id)
 			return CNEW_NO;
 		memcpy(id, s, len);
 		id[len] = 0;
-		if (!(to = resolve(x, cn->ref, id)))
+		if (!(to = resolve(x, h->ref, id)))
 			return CNEW_NO;
 	} else {
-		/* As refs_hit() and fix_csv() split and join the list. */
-		const char *e = s + len;
-		while (s < e) {
-			const char *comma = memchr(s, ',', (size_t)(e - s));
-			size_t n = (size_t)((comma ? comma : e) - s);
+		/* As om_refs_each() and fix_csv() split and join the list. */
+		const char *e = s + len, *p;
+		size_t n;
+		while (om_ids_next(&s, e, &p, &n)) {
 			const char *t;
-			while (n && (*s == ' ' || *s == '\t'))
-				s++, n--;
-			while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-				n--;
 			if (n >= sizeof id) {
 				free(out.p);
 				return CNEW_NO;
 			}
-			if (n) {
-				memcpy(id, s, n);
-				id[n] = 0;
-				if (!(t = resolve(x, cn->ref, id))) {
-					free(out.p);
-					return CNEW_NO;
-				}
-				if ((out.len && om_buf_adds(&out, ",") < 0) || om_buf_adds(&out, t) < 0) {
-					free(out.p);
-					return oom(x);
-				}
+			memcpy(id, p, n);
+			id[n] = 0;
+			if (!(t = resolve(x, h->ref, id))) {
+				free(out.p);
+				return CNEW_NO;
 			}
-			if (!comma)
-				break;
-			s = comma + 1;
+			if ((out.len && om_buf_adds(&out, ",") < 0) || om_buf_adds(&out, t) < 0) {
+				free(out.p);
+				return oom(x);
+			}
 		}
 		if (!out.p)
 			return 0; /* no Id in it: left as it is */
@@ -2498,7 +2374,7 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 {
 	const struct om_kind *k = d->kind;
 	struct om_canon *c;
-	struct cnew cn = {x, NULL, NULL, 0, 0};
+	struct cnew cn = {x, NULL, 0, 0};
 	om_canon_node root;
 	int rc = -1, r;
 
@@ -2522,21 +2398,18 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 		return 0;
 	if ((r = om_canon_secrets_each(k, c, cnew_secret, NULL, x->err)) != 0)
 		return r == CNEW_NO ? 0 : -1;
-	if (om_canon_set_str(c, om_canon_get(c, root, "Id"), d->dst_id, strlen(d->dst_id),
+	if (om_canon_set_str(c, om_canon_get(c, root, OM_MEMBER_ID), d->dst_id, strlen(d->dst_id),
 			     x->err) < 0)
 		return -1;
 	if (d->space) {
 		const struct doc *s = src_doc(x, d->space);
-		if (om_canon_set_str(c, om_canon_get(c, root, "SpaceId"), s->dst_id,
+		if (om_canon_set_str(c, om_canon_get(c, root, OM_MEMBER_SPACE), s->dst_id,
 				     strlen(s->dst_id), x->err) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < k->nrefs; i++) {
-		cn.ref = &k->refs[i];
-		if ((r = om_canon_path_walk(c, root, cn.ref->path, k, cnew_ref, &cn, x->err)) != 0) {
-			rc = r == CNEW_NO ? 0 : -1;
-			goto out;
-		}
+	if ((r = om_canon_refs_each(k, c, cnew_ref, &cn, x->err)) != 0) {
+		rc = r == CNEW_NO ? 0 : -1;
+		goto out;
 	}
 	for (size_t i = 0; i < cn.n; i++) {
 		const char *v = cn.f[i].to ? cn.f[i].to : cn.f[i].csv;
@@ -2928,7 +2801,7 @@ static int claim_files(struct imp *x)
 			continue;
 		}
 		/* The file's name in the target, with the target's Ids. */
-		json_object_set_new(doc, "Id", json_string(d->dst_id));
+		json_object_set_new(doc, OM_MEMBER_ID, json_string(d->dst_id));
 		x->refs_again = 1;
 		r = remap_refs(x, d, doc);
 		x->refs_again = 0;
@@ -3123,7 +2996,7 @@ int om_import(PGconn *conn, const struct om_import_opts *o,
 		free(x.cleared_docs);
 		return oom(&x);
 	}
-	find_elemsets(&x);
+	x.nsets = om_elemsets(x.sets, sizeof x.sets / sizeof x.sets[0]);
 	if (om_store_open(conn, err) < 0)
 		goto out;
 	{

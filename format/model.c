@@ -299,143 +299,163 @@ static const struct om_ref refs_package[] = {
 static const struct om_ref refs_none[] = {{0, 0, 0, 0, 0, 0, 0}};
 #define NOREFS refs_none, 0
 
+/* What an import merges when the bundle and the target both hold a
+ * document: a variable set's variables (by name and scope), a team's
+ * members and role assignments, a tenant's projects, their environments
+ * and its tags.  Everything else comes from one side whole. */
+static const struct om_merge merges_variableset[] = {
+	{"Variables", OM_MERGE_KEYED, {"Name", "Scope"}},
+	{NULL, 0, {NULL, NULL}},
+};
+static const struct om_merge merges_team[] = {
+	{"MemberUserIds", OM_MERGE_SET, {NULL, NULL}},
+	{"UserRoles", OM_MERGE_SET, {NULL, NULL}},
+	{NULL, 0, {NULL, NULL}},
+};
+static const struct om_merge merges_tenant[] = {
+	{"ProjectEnvironments", OM_MERGE_MAP_OF_SETS, {NULL, NULL}},
+	{"ProjectIds", OM_MERGE_SET, {NULL, NULL}},
+	{"TenantTags", OM_MERGE_SET, {NULL, NULL}},
+	{NULL, 0, {NULL, NULL}},
+};
+
 /* In dependency order: a kind comes after the kinds its identity refers to. */
 const struct om_kind om_kinds[] = {
 	{"Space", "spaces", "Spaces-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_space), NULL, vol_common, NULL,
-	 "spaces/{Name}", "space.json", NULL, NULL, NULL},
+	 "spaces/{Name}", "space.json", NULL, NULL, NULL, NULL},
 
 	{"User", "users", "Users-", NULL, OM_SERVER, {"Username"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "users/{Username}.json", NULL, NULL, NULL},
+	 NULL, "users/{Username}.json", NULL, NULL, NULL, NULL},
 
 	{"UserRole", "userroles", "UserRoles-", NULL, OM_SERVER, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "user-roles/{Name}.json", NULL, NULL, NULL},
+	 NULL, "user-roles/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Team", "teams", "Teams-", NULL, OM_SPACE_OPTIONAL, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_team), NULL, vol_common, NULL,
-	 NULL, "teams/{Name}.json", NULL, NULL, NULL},
+	 NULL, "teams/{Name}.json", NULL, NULL, NULL, merges_team},
 
 	{"Environment", "environments", "Environments-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "environments/{Name}.json", NULL, NULL, NULL},
+	 NULL, "environments/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Lifecycle", "lifecycles", "Lifecycles-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_lifecycle), NULL, vol_common, NULL,
-	 NULL, "lifecycles/{Name}.json", NULL, NULL, keys_lifecycle},
+	 NULL, "lifecycles/{Name}.json", NULL, NULL, keys_lifecycle, NULL},
 
 	{"ProjectGroup", "projectgroups", "ProjectGroups-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_projectgroup), NULL, vol_common, NULL,
-	 NULL, "project-groups/{Name}.json", NULL, NULL, NULL},
+	 NULL, "project-groups/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Feed", "feeds", "Feeds-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, sec_feed, vol_common, NULL,
-	 NULL, "feeds/{Name}.json", NULL, NULL, NULL},
+	 NULL, "feeds/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Account", "accounts", "Accounts-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_account), sec_account, vol_common, NULL,
-	 NULL, "accounts/{Name}.json", NULL, NULL, NULL},
+	 NULL, "accounts/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Certificate", "certificates", "Certificates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_CERTIFICATES,
 	 REFS(refs_certificate), sec_certificate, vol_common, NULL,
-	 NULL, "certificates/{Name}.json", NULL, NULL, NULL},
+	 NULL, "certificates/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"WorkerPool", "workerpools", "WorkerPools-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "worker-pools/{Name}.json", NULL, NULL, NULL},
+	 NULL, "worker-pools/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"MachinePolicy", "machinepolicies", "MachinePolicies-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_machinepolicy), NULL, vol_common, NULL,
-	 NULL, "machine-policies/{Name}.json", NULL, NULL, NULL},
+	 NULL, "machine-policies/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Worker", "workers", "Workers-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_worker), NULL, vol_machine, NULL,
-	 NULL, "workers/{Name}.json", NULL, NULL, NULL},
+	 NULL, "workers/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"Machine", "machines", "Machines-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_MACHINES,
 	 REFS(refs_machine), NULL, vol_machine, NULL,
-	 NULL, "deployment-targets/{Name}.json", NULL, NULL, NULL},
+	 NULL, "deployment-targets/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"TagSet", "tagsets", "TagSets-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 NOREFS, NULL, vol_common, NULL,
-	 NULL, "tag-sets/{Name}.json", NULL, NULL, keys_tagset},
+	 NULL, "tag-sets/{Name}.json", NULL, NULL, keys_tagset, NULL},
 
 	{"Tenant", "tenants", "Tenants-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_TENANTS,
 	 REFS(refs_tenant), NULL, vol_common, NULL,
-	 "tenants/{Name}", "tenant.json", NULL, NULL, NULL},
+	 "tenants/{Name}", "tenant.json", NULL, NULL, NULL, merges_tenant},
 
 	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL,
-	 NULL, "step-templates/{Name}.json", NULL, NULL, keys_actiontemplate},
+	 NULL, "step-templates/{Name}.json", NULL, NULL, keys_actiontemplate, NULL},
 
 	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
 	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL,
-	 "library-variable-sets/{Name}", "library-variable-set.json", NULL, NULL, keys_templates},
+	 "library-variable-sets/{Name}", "library-variable-set.json", NULL, NULL, keys_templates, NULL},
 
 	{"Project", "projects", "Projects-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_project), sec_templates, vol_common, NULL,
-	 "projects/{Name}", "project.json", NULL, NULL, keys_templates},
+	 "projects/{Name}", "project.json", NULL, NULL, keys_templates, NULL},
 
 	{"VariableSet", "variablesets", "variableset-", "OwnerId", OM_SPACE, {"OwnerId"}, "OwnerId",
 	 OM_HIST_NONE, REFS(refs_variableset), sec_variableset, vol_versioned, NULL,
-	 NULL, "variables.json", NULL, NULL, keys_variableset},
+	 NULL, "variables.json", NULL, NULL, keys_variableset, merges_variableset},
 
 	{"Channel", "channels", "Channels-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_channel), NULL, vol_common, NULL,
-	 NULL, "channels/{Name}.json", NULL, NULL, NULL},
+	 NULL, "channels/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"DeploymentProcess", "deploymentprocesses", "deploymentprocess-", "OwnerId", OM_SPACE, {"OwnerId"},
 	 "OwnerId", OM_HIST_NONE, REFS(refs_deploymentprocess), sec_process, vol_versioned, NULL,
-	 NULL, "deployment-process.json", NULL, "Steps[]/Actions[]", keys_process},
+	 NULL, "deployment-process.json", NULL, "Steps[]/Actions[]", keys_process, NULL},
 
 	{"DeploymentSettings", "deploymentsettings", "deploymentsettings-", "ProjectId", OM_SPACE, {"ProjectId"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_deploymentsettings), NULL, vol_common, NULL,
-	 NULL, "deployment-settings.json", NULL, NULL, NULL},
+	 NULL, "deployment-settings.json", NULL, NULL, NULL, NULL},
 
 	{"Runbook", "runbooks", "Runbooks-", NULL, OM_SPACE, {"ProjectId", "Name"}, "ProjectId", OM_HIST_NONE,
 	 REFS(refs_runbook), NULL, vol_common, NULL,
-	 "runbooks/{Name}", "runbook.json", NULL, NULL, NULL},
+	 "runbooks/{Name}", "runbook.json", NULL, NULL, NULL, NULL},
 
 	{"RunbookProcess", "runbookprocesses", "RunbookProcess-", "RunbookId", OM_SPACE, {"RunbookId"},
 	 "RunbookId", OM_HIST_NONE, REFS(refs_runbookprocess), sec_process, vol_versioned, NULL,
-	 NULL, "process.json", NULL, "Steps[]/Actions[]", keys_process},
+	 NULL, "process.json", NULL, "Steps[]/Actions[]", keys_process, NULL},
 
 	{"ProjectTrigger", "projecttriggers", "ProjectTriggers-", NULL, OM_SPACE, {"ProjectId", "Name"},
 	 "ProjectId", OM_HIST_NONE, REFS(refs_projecttrigger), NULL, vol_common, NULL,
-	 NULL, "triggers/{Name}.json", NULL, NULL, NULL},
+	 NULL, "triggers/{Name}.json", NULL, NULL, NULL, NULL},
 
 	{"TenantVariable", "tenantvariables", "TenantVariables-", NULL, OM_SPACE,
 	 {"TenantId", "OwnerId", "EnvironmentId", "VariableTemplateId"}, "TenantId", OM_HIST_TENANTS,
 	 REFS(refs_tenantvariable), sec_tenantvariable, vol_common, NULL,
-	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL, NULL, NULL},
+	 NULL, "variables/{OwnerType} {OwnerId}/{EnvironmentId|-}/{VariableTemplateId}.json", NULL, NULL, NULL, NULL},
 
 	{"Release", "releases", "Releases-", NULL, OM_SPACE, {"ProjectId", "Version"}, "ProjectId",
 	 OM_HIST_DEPLOYMENTS, REFS(refs_release), NULL, vol_common, NULL,
-	 "releases/{Version}", "release.json", NULL, NULL, NULL},
+	 "releases/{Version}", "release.json", NULL, NULL, NULL, NULL},
 
 	{"ServerTask", "servertasks", "ServerTasks-", NULL, OM_SPACE_OPTIONAL, {"QueueTime", "Description"},
 	 NULL, OM_HIST_HISTORY, REFS(refs_servertask), NULL, vol_common, "TaskLogs/{Id}.txt",
-	 "tasks/{QueueTime} {Description}", "task.json", "log.txt", NULL, NULL},
+	 "tasks/{QueueTime} {Description}", "task.json", "log.txt", NULL, NULL, NULL},
 
 	{"Deployment", "deployments", "Deployments-", NULL, OM_SPACE,
 	 {"ReleaseId", "EnvironmentId", "TenantId", "Created"}, "ReleaseId", OM_HIST_DEPLOYMENTS,
 	 REFS(refs_deployment), NULL, vol_common, NULL,
-	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL, NULL, NULL},
+	 NULL, "deployments/{Created} {EnvironmentId}[ {TenantId}].json", NULL, NULL, NULL, NULL},
 
 	{"Artifact", "artifacts", "Artifacts-", NULL, OM_SPACE_OPTIONAL, {"ServerTaskId", "Filename"},
 	 "ServerTaskId", OM_HIST_HISTORY, REFS(refs_artifact), NULL, vol_common,
 	 "Artifacts/{ServerTaskId}/{Filename}",
-	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}", NULL, NULL},
+	 NULL, "artifacts/{Filename}.json", "artifacts/{Filename}", NULL, NULL, NULL},
 
 	{"Event", "events", "Events-", NULL, OM_SPACE_OPTIONAL, {"Occurred", "Category", "Message"}, NULL,
 	 OM_HIST_HISTORY, REFS(refs_event), NULL, vol_common, NULL,
-	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL, NULL},
+	 NULL, "events/{Occurred:7}/{Occurred} {Category} {#Message}.json", NULL, NULL, NULL, NULL},
 
 	{"Package", "packages", "Packages-", NULL, OM_SPACE, {"FeedId", "PackageId", "Version"}, NULL,
 	 OM_HIST_NONE, REFS(refs_package), NULL, vol_common,
 	 "Packages/{FeedId}/{PackageId}/{PackageId}.{Version}{FileExtension}",
-	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL, NULL},
+	 NULL, "packages/{FeedId}/{PackageId}/{Version}.json", "packages/{FeedId}/{PackageId}/{Version}{FileExtension}", NULL, NULL, NULL},
 };
 const size_t om_nkinds = N(om_kinds);
 
@@ -444,6 +464,46 @@ const struct om_kind *om_kind_by_name(const char *name)
 	for (size_t i = 0; i < om_nkinds; i++)
 		if (strcmp(om_kinds[i].name, name) == 0)
 			return &om_kinds[i];
+	return NULL;
+}
+
+const struct om_kind *om_space_kind(void)
+{
+	/* The catalog's first entry: spaces come before everything in them. */
+	return &om_kinds[0];
+}
+
+const char *om_kind_name_member(const struct om_kind *k)
+{
+	size_t n = 0;
+
+	while (n < 5 && k->identity[n])
+		n++;
+	return n ? k->identity[n - 1] : NULL;
+}
+
+const struct om_script_members om_script = {
+	"Name", "Properties", "Octopus.Action.Script.ScriptBody", "Octopus.Action.Script.Syntax",
+};
+
+const char *om_script_ext(const char *syntax, size_t len)
+{
+	static const char *const ext[][2] = {
+		{"Bash", ".sh"}, {"PowerShell", ".ps1"}, {"Python", ".py"},
+		{"CSharp", ".csx"}, {"FSharp", ".fsx"},
+	};
+
+	for (size_t i = 0; syntax && i < N(ext); i++)
+		if (strlen(ext[i][0]) == len && memcmp(ext[i][0], syntax, len) == 0)
+			return ext[i][1];
+	return ".txt";
+}
+
+const struct om_merge *om_merge_of(const struct om_kind *k, const char *member)
+{
+	for (const struct om_merge *m = k->merges; m && m->member; m++)
+		if (strcmp(m->member, member) == 0)
+			return m;
 	return NULL;
 }
 
@@ -504,21 +564,15 @@ static int strip_tail(const char *path, size_t *len, const char *pattern)
  * ("spaces/<Name>"), else the top? */
 static int parent_ok(const char *path, size_t len, const struct om_kind *k, int depth)
 {
-	const char *t = NULL;
-
-	for (size_t i = 0; k->owner && i < k->nrefs; i++)
-		if (strcmp(k->refs[i].path, k->owner) == 0)
-			t = k->refs[i].target;
 	if (k->owner && depth < 8) {
-		while (t && *t) {
-			size_t n = strcspn(t, "|"), l = len;
-			char name[64];
-			snprintf(name, sizeof name, "%.*s", (int)n, t);
-			const struct om_kind *o = om_kind_by_name(name);
-			if (o && (!o->dir || strip_tail(path, &l, o->dir)) &&
-			    parent_ok(path, l, o, depth + 1))
+		const struct om_ref *r = om_ref_of_member(k, k->owner, strlen(k->owner));
+		const struct om_kind *t[8];
+		int n = r ? om_ref_targets(r, t, 8) : 0;
+		for (int i = 0; i < n; i++) {
+			size_t l = len;
+			if ((!t[i]->dir || strip_tail(path, &l, t[i]->dir)) &&
+			    parent_ok(path, l, t[i], depth + 1))
 				return 1;
-			t += n + (t[n] == '|');
 		}
 		return 0;
 	}
@@ -544,6 +598,8 @@ int om_ref_allows(const struct om_ref *ref, const struct om_kind *k)
 {
 	size_t n = strlen(k->name);
 
+	/* Compared by name where om_ref_targets() would look each kind up:
+	 * an import asks this for every reference it resolves. */
 	if (!ref->target)
 		return 1;
 	for (const char *t = ref->target; *t;) {
@@ -555,13 +611,74 @@ int om_ref_allows(const struct om_ref *ref, const struct om_kind *k)
 	return 0;
 }
 
-/* The reference of k whose path is the n bytes at path, or NULL. */
-static const struct om_ref *ref_at(const struct om_kind *k, const char *path, size_t n)
+int om_ref_targets(const struct om_ref *ref, const struct om_kind **out, int max)
+{
+	int n = 0;
+
+	/* The one reader of "A|B": om_model_check() has made sure each
+	 * alternative is a kind. */
+	for (const char *t = ref->target; t && *t && n < max;) {
+		size_t m = strcspn(t, "|");
+		for (size_t i = 0; i < om_nkinds; i++)
+			if (strlen(om_kinds[i].name) == m && memcmp(om_kinds[i].name, t, m) == 0) {
+				out[n++] = &om_kinds[i];
+				break;
+			}
+		t += m + (t[m] == '|');
+	}
+	return n;
+}
+
+const struct om_ref *om_ref_of_member(const struct om_kind *k, const char *member, size_t len)
 {
 	for (size_t j = 0; j < k->nrefs; j++)
-		if (strlen(k->refs[j].path) == n && memcmp(k->refs[j].path, path, n) == 0)
+		if (strlen(k->refs[j].path) == len && memcmp(k->refs[j].path, member, len) == 0)
 			return &k->refs[j];
 	return NULL;
+}
+
+int om_ids_next(const char **s, const char *end, const char **id, size_t *len)
+{
+	const char *p = *s;
+
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *a = p, *e = comma ? comma : end;
+		p = comma ? comma + 1 : end;
+		while (a < e && (*a == ' ' || *a == '\t'))
+			a++;
+		while (e > a && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > a) {
+			*s = p;
+			*id = a;
+			*len = (size_t)(e - a);
+			return 1;
+		}
+	}
+	*s = end;
+	return 0;
+}
+
+size_t om_elemsets(struct om_elemset *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < om_nkinds; i++)
+		for (size_t j = 0; j < om_kinds[i].nrefs; j++) {
+			const struct om_ref *r = &om_kinds[i].refs[j];
+			const struct om_kind *h[8];
+			int nh = om_ref_holders(&om_kinds[i], r, h, 8);
+			for (int m = 0; m < nh; m++) {
+				size_t s;
+				for (s = 0; s < n; s++)
+					if (out[s].kind == h[m] && strcmp(out[s].path, r->inner) == 0)
+						break;
+				if (s == n && n < max)
+					out[n++] = (struct om_elemset){h[m], r->inner, r->inner_name};
+			}
+		}
+	return n;
 }
 
 int om_ref_holders(const struct om_kind *k, const struct om_ref *r, const struct om_kind **out,
@@ -579,7 +696,7 @@ int om_ref_holders(const struct om_kind *k, const struct om_ref *r, const struct
 		size_t m = strcspn(v, ">");
 		n = 0;
 		for (int c = 0; c < ncur; c++) {
-			const struct om_ref *hop = r->form == OM_REF_TAG ? r : ref_at(cur[c], v, m);
+			const struct om_ref *hop = r->form == OM_REF_TAG ? r : om_ref_of_member(cur[c], v, m);
 			for (size_t j = 0; hop && hop->target && j < om_nkinds && n < 8; j++)
 				if (om_ref_allows(hop, &om_kinds[j]))
 					next[n++] = &om_kinds[j];
@@ -1057,6 +1174,18 @@ int om_model_check(struct om_err *err)
 				goto bad;
 			}
 		}
+		for (const struct om_merge *m = k->merges; m && m->member; m++)
+			if ((m->form == OM_MERGE_KEYED) != (m->key[0] != NULL) ||
+			    (m->member[strcspn(m->member, "/[{")] != 0)) {
+				om_err_set(err, "model: merge of '%s': a top-level member, with a key "
+					   "when keyed", m->member);
+				goto bad;
+			}
+		/* om_space_kind() is the first entry, the kind SpaceId names. */
+		if (i == 0 && (k->scope != OM_SERVER || k->owner)) {
+			om_err_set(err, "model: the first kind must be the server-level space kind");
+			goto bad;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(om_kinds[j].id_prefix, k->id_prefix) == 0 ||
 			    strcmp(om_kinds[j].table, k->table) == 0) {
@@ -1092,29 +1221,19 @@ static int refs_hit(const struct om_hit *hit, void *vctx)
 		rh.id = s;
 		return c->fn(&rh, c->ctx);
 	}
-	/* Comma-separated Ids, as Octopus writes them into step properties;
-	 * blanks around the commas are allowed. */
-	while (*s) {
-		const char *e = strchr(s, ',');
-		size_t n = e ? (size_t)(e - s) : strlen(s);
-		while (n && (*s == ' ' || *s == '\t'))
-			s++, n--;
-		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-			n--;
+	/* Comma-separated Ids, as Octopus writes them into step properties. */
+	const char *end = s + strlen(s), *id;
+	size_t n;
+	while (om_ids_next(&s, end, &id, &n)) {
 		if (n >= sizeof buf) {
 			om_err_set(c->err, "%s: Id too long", hit->where);
 			return -1;
 		}
-		if (n) {
-			memcpy(buf, s, n);
-			buf[n] = 0;
-			rh.id = buf;
-			if ((r = c->fn(&rh, c->ctx)) != 0)
-				return r;
-		}
-		if (!e)
-			break;
-		s = e + 1;
+		memcpy(buf, id, n);
+		buf[n] = 0;
+		rh.id = buf;
+		if ((r = c->fn(&rh, c->ctx)) != 0)
+			return r;
 	}
 	return 0;
 }
@@ -1329,6 +1448,32 @@ int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_f
 		int r = om_canon_path_walk(c, om_canon_root(c), *p, k, csecret_hit, &s, err);
 		if (r)
 			return r;
+	}
+	return 0;
+}
+
+struct crefs {
+	const struct om_ref *ref;
+	om_cref_fn *fn;
+	void *ctx;
+};
+
+static int cref_hit(const struct om_chit *hit, void *vctx)
+{
+	struct crefs *r = vctx;
+	struct om_cref_hit h = {r->ref, hit};
+
+	return r->fn(&h, r->ctx);
+}
+
+int om_canon_refs_each(const struct om_kind *k, struct om_canon *c, om_cref_fn *fn, void *ctx,
+		       struct om_err *err)
+{
+	for (size_t i = 0; i < k->nrefs; i++) {
+		struct crefs r = {&k->refs[i], fn, ctx};
+		int rc = om_canon_path_walk(c, om_canon_root(c), k->refs[i].path, k, cref_hit, &r, err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

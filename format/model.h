@@ -22,7 +22,9 @@
  * A step that meets a missing member, null or a value of another type yields
  * nothing: a path names where something may be, not that it must be there.
  *
- * Everything here is static and read-only; nothing is allocated.
+ * Everything here is static and read-only; nothing is allocated.  No file
+ * of libom other than model.c names a kind or an Octopus property: code
+ * elsewhere asks this header (tests/cli/model-names.sh checks it).
  */
 #ifndef OM_MODEL_H
 #define OM_MODEL_H
@@ -67,6 +69,24 @@ struct om_ref {
 	const char *via;
 	const char *inner;
 	const char *inner_name;
+};
+
+/* How an import merges a member of a document that both the bundle and the
+ * target hold (spec/import.md, "Merging"). */
+enum om_merge_form {
+	OM_MERGE_SET,         /* an array taken as a set: the union */
+	OM_MERGE_KEYED,       /* an array of elements named by key[]: the union by key */
+	OM_MERGE_MAP_OF_SETS, /* an object of arrays: the union member by member */
+};
+
+/* A top-level member that an import merges instead of taking from one side
+ * whole, compared as a set when deciding whether the two sides differ. */
+struct om_merge {
+	const char *member;
+	enum om_merge_form form;
+	/* OM_MERGE_KEYED: the members of an element that name it (a variable:
+	 * its Name and its Scope, each compared as a set). */
+	const char *key[2];
 };
 
 /* The history classes, for the export's --ignore-* options. */
@@ -152,10 +172,48 @@ struct om_kind {
 	 * the array has no order.  NULL-terminated, or NULL: none.
 	 */
 	const char *const *keys;
+	/* The members an import merges (struct om_merge), ended by an entry
+	 * whose member is NULL, or NULL: none. */
+	const struct om_merge *merges;
 };
 
 extern const struct om_kind om_kinds[];
 extern const size_t om_nkinds;
+
+/* Members every document has, as Octopus names them: its Id, and for kinds
+ * in a space the Id of its space. */
+#define OM_MEMBER_ID "Id"
+#define OM_MEMBER_SPACE "SpaceId"
+/* The members a document is shown by in messages: its Name, else (users,
+ * events) the Username it has. */
+#define OM_MEMBER_NAME "Name"
+#define OM_MEMBER_USERNAME "Username"
+
+/* The kind whose documents are spaces: what a SpaceId names, what a space
+ * export keeps of the server level, where a --space-map renames. */
+const struct om_kind *om_space_kind(void);
+
+/* The member that names a document of kind k for people: the last member
+ * of its identity ("Name", "Username", a release's "Version"). */
+const char *om_kind_name_member(const struct om_kind *k);
+
+/* The members of an element holding an inline script (struct om_kind
+ * scripts): Octopus keeps the body and its language in the element's
+ * property bag. */
+struct om_script_members {
+	const char *name;   /* "Name": names the sidecar file */
+	const char *props;  /* "Properties": the object holding body and syntax */
+	const char *body;   /* "Octopus.Action.Script.ScriptBody" */
+	const char *syntax; /* "Octopus.Action.Script.Syntax" */
+};
+extern const struct om_script_members om_script;
+
+/* The file name ending for a script language (the syntax's len bytes; NULL
+ * or unknown: ".txt"): ".sh" for Bash, ".ps1" for PowerShell, ... */
+const char *om_script_ext(const char *syntax, size_t len);
+
+/* The merge rule of kind k for this top-level member, or NULL. */
+const struct om_merge *om_merge_of(const struct om_kind *k, const char *member);
 
 /* The kind of that name, or NULL. */
 const struct om_kind *om_kind_by_name(const char *name);
@@ -178,6 +236,35 @@ int om_model_may_be_file(const char *path);
 
 /* May ref refer to a document of kind k? */
 int om_ref_allows(const struct om_ref *ref, const struct om_kind *k);
+
+/* The kinds ref may refer to, its target "A|B" in that order, at most max
+ * into out.  Returns how many; 0 when the target is any kind (NULL). */
+int om_ref_targets(const struct om_ref *ref, const struct om_kind **out, int max);
+
+/* The reference of kind k held in exactly the top-level member of len
+ * bytes (an owner, a via hop, a pattern's placeholder), or NULL. */
+const struct om_ref *om_ref_of_member(const struct om_kind *k, const char *member, size_t len);
+
+/*
+ * The next Id of a comma-separated list (OM_REF_CSV) in [*s, end): blanks
+ * around the commas are not part of an Id and empty items are skipped.
+ * Returns 1 with *id and *len set and *s moved past it, 0 at the end.  The
+ * one splitter of such lists, so that every tool sees the same Ids.
+ */
+int om_ids_next(const char **s, const char *end, const char **id, size_t *len);
+
+/* An array of elements that other documents name by their Id (the targets
+ * of tag and inner references): the kind holding it, its path, and the
+ * member naming an element across servers. */
+struct om_elemset {
+	const struct om_kind *kind;
+	const char *path;
+	const char *name;
+};
+
+/* The element arrays of every tag and inner reference of the catalog, each
+ * once, in catalog order, at most max into out.  Returns how many. */
+size_t om_elemsets(struct om_elemset *out, size_t max);
 
 /* The kinds whose documents hold the elements that a tag or inner
  * reference r of kind k names (a tag set; for an inner reference, the kinds
@@ -267,6 +354,21 @@ typedef int om_chit_fn(const struct om_chit *hit, void *ctx);
  * arrays make hit->loc. */
 int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
 		       const struct om_kind *k, om_chit_fn *fn, void *ctx, struct om_err *err);
+
+/* One reference place found in a canonical tree: the whole value (a CSV
+ * string is one hit; om_ids_next() splits it). */
+struct om_cref_hit {
+	const struct om_ref *ref;
+	const struct om_chit *at;
+};
+
+typedef int om_cref_fn(const struct om_cref_hit *hit, void *ctx);
+
+/* Call fn for every place of a reference of kind k in the tree in c, in the
+ * order of k->refs and then document order, whatever the value there (the
+ * caller looks at its type).  Returns as om_path_walk. */
+int om_canon_refs_each(const struct om_kind *k, struct om_canon *c, om_cref_fn *fn, void *ctx,
+		       struct om_err *err);
 
 /* om_secrets_each() over the tree in c: every non-empty string at a
  * secret place of kind k. */

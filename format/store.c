@@ -484,7 +484,7 @@ struct find_elem {
 static int match_elem(const struct om_hit *hit, void *vctx)
 {
 	struct find_elem *f = vctx;
-	const char *id = json_string_value(json_object_get(hit->value, "Id"));
+	const char *id = json_string_value(json_object_get(hit->value, OM_MEMBER_ID));
 
 	if (id && strcmp(id, f->id) == 0) {
 		f->found = 1;
@@ -549,7 +549,7 @@ static int check_tag(struct verify *v, const struct om_ref_hit *h)
 	memcpy(setid, h->id, (size_t)(slash - h->id));
 	setid[slash - h->id] = 0;
 	const struct om_idval *iv = om_idmap_get(v->ids, setid);
-	if (!iv || strcmp(iv->kind->name, "TagSet") != 0 || !(set = fetch_doc(v, setid))) {
+	if (!iv || !om_ref_allows(h->ref, iv->kind) || !(set = fetch_doc(v, setid))) {
 		problem(v, "%s: %s: tag set %s does not exist", h->at->where, h->id, setid);
 		return 0;
 	}
@@ -675,11 +675,11 @@ static int check_doc(PGresult *r, int row, void *vctx)
 		om_err_set(v->err, "%s: cannot parse a document: %s", v->kind->table, jerr.text);
 		return -1;
 	}
-	v->id = json_string_value(json_object_get(doc, "Id"));
-	v->space = json_string_value(json_object_get(doc, "SpaceId"));
-	name = json_string_value(json_object_get(doc, "Name"));
+	v->id = json_string_value(json_object_get(doc, OM_MEMBER_ID));
+	v->space = json_string_value(json_object_get(doc, OM_MEMBER_SPACE));
+	name = json_string_value(json_object_get(doc, OM_MEMBER_NAME));
 	if (!name)
-		name = json_string_value(json_object_get(doc, "Username"));
+		name = json_string_value(json_object_get(doc, OM_MEMBER_USERNAME));
 	if (name)
 		snprintf(label, sizeof label, "'%s' (%s)", name, v->id);
 	else
@@ -688,13 +688,13 @@ static int check_doc(PGresult *r, int row, void *vctx)
 
 	if (om_kind_of_id(v->id) != v->kind)
 		problem(v, "Id does not have the form %s...", v->kind->id_prefix);
-	if (v->kind->scope == OM_SERVER && json_object_get(doc, "SpaceId") &&
-	    !json_is_null(json_object_get(doc, "SpaceId")))
-		problem(v, "SpaceId: a server-level document has no space");
+	if (v->kind->scope == OM_SERVER && json_object_get(doc, OM_MEMBER_SPACE) &&
+	    !json_is_null(json_object_get(doc, OM_MEMBER_SPACE)))
+		problem(v, OM_MEMBER_SPACE ": a server-level document has no space");
 	if (v->space) {
 		const struct om_idval *sv = om_idmap_get(v->ids, v->space);
-		if (!sv || strcmp(sv->kind->name, "Space") != 0)
-			problem(v, "SpaceId: %s does not exist", v->space);
+		if (!sv || sv->kind != om_space_kind())
+			problem(v, OM_MEMBER_SPACE ": %s does not exist", v->space);
 	}
 	rc = om_refs_each(v->kind, doc, check_ref, v, v->err);
 	if (rc == 0) {
@@ -739,7 +739,7 @@ long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
 	/* First every Id, then every document against them. */
 	for (size_t i = 0; i < om_nkinds; i++) {
 		v.kind = &om_kinds[i];
-		snprintf(sql, sizeof sql, "SELECT id, doc->>'SpaceId' FROM %s", v.kind->table);
+		snprintf(sql, sizeof sql, "SELECT id, doc->>'" OM_MEMBER_SPACE "' FROM %s", v.kind->table);
 		if (om_store_each_row(conn, sql, collect_id, &v, err) < 0)
 			goto rollback;
 	}

@@ -233,6 +233,7 @@ static int cmd_model(void)
 {
 	static const char *const scopes[] = {"server", "space", "space or server"};
 	static const char *const forms[] = {"id", "csv", "tag", "inner"};
+	static const char *const merges[] = {"set", "keyed by", "map of sets"};
 
 	for (size_t i = 0; i < om_nkinds; i++) {
 		const struct om_kind *k = &om_kinds[i];
@@ -270,8 +271,15 @@ static int cmd_model(void)
 		if (k->bundle_file)
 			printf("  bundle file %s\n", k->bundle_file);
 		if (k->scripts)
-			printf("  scripts %s\n", k->scripts);
+			printf("  scripts %s (%s, %s/%s, %s/%s)\n", k->scripts, om_script.name,
+			       om_script.props, om_script.body, om_script.props, om_script.syntax);
 		print_paths("key", k->keys);
+		for (const struct om_merge *m = k->merges; m && m->member; m++) {
+			printf("  merge %s (%s", m->member, merges[m->form]);
+			for (int j = 0; j < 2 && m->key[j]; j++)
+				printf(" %s", m->key[j]);
+			printf(")\n");
+		}
 	}
 	om_close_stdout();
 	return 0;
