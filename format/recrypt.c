@@ -460,7 +460,7 @@ static const struct om_kind *doc_kind(struct run *r)
 	char idz[256];
 
 	if (om_canon_type(r->canon, root) != OM_CANON_OBJECT ||
-	    om_canon_type(r->canon, (id = om_canon_get(r->canon, root, "Id"))) != OM_CANON_STRING)
+	    om_canon_type(r->canon, (id = om_canon_get(r->canon, root, OM_MEMBER_ID))) != OM_CANON_STRING)
 		return NULL;
 	ids = om_canon_str(r->canon, id, &idlen);
 	if (idlen >= sizeof idz)
