@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "../format/bundle.h"
 #include "../format/model.h"
 #include "../format/pwcrypt.h"
@@ -151,7 +150,8 @@ int main(int argc, char **argv)
 		om_die_usage("--new-password-file and --new-password-fd go one at a time");
 	if ((newpw->file || newpw->fd >= 0) && o.mode != OM_RECRYPT_REKEY)
 		om_die_usage("--new-password-file and --new-password-fd are for --rekey");
-	if ((o.kdf || o.new_salt || o.salt_from) && o.mode != OM_RECRYPT_ENCRYPT && o.mode != OM_RECRYPT_REKEY)
+	if ((o.kdf || o.new_salt || o.salt_from) && o.mode != OM_RECRYPT_ENCRYPT &&
+	    o.mode != OM_RECRYPT_REKEY)
 		om_die_usage("--kdf, --new-salt and --salt-from are for encrypting and --rekey");
 	if (o.new_salt && o.salt_from)
 		om_die_usage("--new-salt and --salt-from go one at a time");
