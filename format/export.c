@@ -1,3 +1,11 @@
+/*
+ * export.c - om-export: the driver (export.h), the readers and the writing.
+ *
+ * om_export() reads every kind in scope with its readers (one thread and
+ * connection each), puts each document in canonical form with its secrets
+ * turned, its script sidecars apart (export_paths.c says where it goes),
+ * sorts the records and writes the bundle and its manifest.
+ */
 #include "export.h"
 
 #include <errno.h>
@@ -15,7 +23,6 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "buf.h"
 #include "bundle.h"
 #include "canon.h"
 #include "idmap.h"
@@ -27,33 +34,7 @@
 #include "store.h"
 #include "token.h"
 
-#define FORMAT_VERSION 1
-/* Sorted records carry a tag byte: a document's bytes, or a home file. */
-#define REC_DOC 'D'
-#define REC_FILE 'F'
-
-/* The most reference hops from a kind to the top: deployment, release,
- * project. */
-#define MAX_CHAIN 4
-/* The most alternative kinds one owner reference may name. */
-#define MAX_ALTS 4
-#define MAX_COLS 32
-
-/* One hop up the owner chain as the query sees it: the alternative kinds
- * the owner may be, and where each one's columns start in the row. */
-struct link {
-	const struct om_kind *alt[MAX_ALTS];
-	int nalt;
-	int col[MAX_ALTS]; /* column of the owner's Id (null: not this one) for each alternative */
-};
-
-/* A piece of the work of the readers: the rows of a kind's table in the
- * blocks [from, to) (to -1: to the end), read in one query. */
-struct unit {
-	const struct om_kind *kind;
-	long from, to;
-	long long size; /* bytes, to read the largest first */
-};
+#include "export_int.h"
 
 /* What the readers share; mu guards all but what is set before they start
  * (units, nunits) and failed. */
@@ -67,40 +48,8 @@ struct shared {
 	struct om_err err;   /* the first failure */
 };
 
-/* One reader: its connection and its own canonicaliser, buffers and
- * counts; the maps of names are the first reader's, read only once the
- * readers run. */
-struct exporter {
-	PGconn *conn;
-	const struct om_export_opts *o;
-	struct om_err *err;
-	struct om_err errbuf; /* err of the readers of other threads */
-	struct shared *sh;
-	struct om_canon *canon;
-	struct om_idmap *names; /* Id -> name, for references named in paths */
-	/* Documents whose name equals another's in its directory but for
-	 * ASCII case (spec/bundle.md, names rule 6). */
-	struct om_idmap *collide;
-	char *space_id;         /* with o->space */
-	struct om_idmap *include; /* a partial export: the Ids in scope, or NULL */
-	unsigned long counts[64];
-	unsigned long nrecords; /* records to write */
-	/* The kind being read and the shape of its query. */
-	const struct om_kind *kind;
-	struct link chain[MAX_CHAIN];
-	int nchain;
-	int space_col; /* column of the space's name (its Id the one before), or -1 */
-	struct om_buf out, path, fpath, raw;
-	/* Secrets found in the current document, replaced after the walk. */
-	struct secret_hit {
-		om_canon_node node;
-		char *loc; /* its keyed location (model.h), malloc()ed */
-	} *hits;
-	size_t nhits, caphits;
-};
-
-/* Append n bytes to a buffer; err says when there is no memory. */
-static int om_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err)
+/* Append n bytes to a buffer. */
+int exp_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err)
 {
 	if (om_buf_add(b, p, n) < 0) {
 		om_err_set(err, "out of memory");
@@ -108,463 +57,6 @@ static int om_buf_append(struct om_buf *b, const void *p, size_t n, struct om_er
 	}
 	return 0;
 }
-
-/* ---- names in paths ---- */
-
-/* Is member (len bytes) the name of kind k, the last member of its identity? */
-static int is_name(const struct om_kind *k, const char *member, size_t len)
-{
-	const char *nm = k ? om_kind_name_member(k) : NULL;
-
-	return nm && strlen(nm) == len && memcmp(nm, member, len) == 0;
-}
-
-struct name_load {
-	struct exporter *x;
-	const struct om_ref *ref;
-};
-
-static int load_name(PGresult *r, int row, void *vctx)
-{
-	struct exporter *x = vctx;
-
-	if (PQgetisnull(r, row, 1))
-		return 0;
-	if (om_idmap_put_name(x->names, PQgetvalue(r, row, 0), PQgetvalue(r, row, 1)) < 0) {
-		om_err_set(x->err, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int load_inner_elem(const struct om_hit *hit, void *vctx)
-{
-	struct name_load *l = vctx;
-	const char *id = json_string_value(json_object_get(hit->value, OM_MEMBER_ID));
-	const char *name = json_string_value(json_object_get(hit->value, l->ref->inner_name));
-
-	if (id && name && om_idmap_put_name(l->x->names, id, name) < 0) {
-		om_err_set(l->x->err, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int load_inner(PGresult *r, int row, void *vctx)
-{
-	struct name_load *l = vctx;
-	json_t *doc = json_loads(PQgetvalue(r, row, 0), 0, NULL);
-	int rc;
-
-	if (!doc) {
-		om_err_set(l->x->err, "cannot parse a document of the store");
-		return -1;
-	}
-	rc = om_path_walk(doc, l->ref->inner, load_inner_elem, l, l->x->err);
-	json_decref(doc);
-	return rc;
-}
-
-/* Load the names that the placeholders of a pattern need from other
- * documents.  loaded[] marks kinds already in the map. */
-static int load_pattern_names(struct exporter *x, const struct om_kind *k, const char *pat,
-			      unsigned char *loaded, unsigned char *loaded_inner)
-{
-	char sql[256];
-
-	for (const char *p = pat; p && (p = strchr(p, '{'));) {
-		const char *e = strchr(p, '}');
-		size_t n = strcspn(p + 1, "|:}");
-		const struct om_ref *ref = p[1] == '#' ? NULL : om_ref_of_member(k, p + 1, n);
-		const struct om_kind *alt[MAX_ALTS];
-		int nalt;
-
-		p = e;
-		if (!ref)
-			continue;
-		if (ref->form == OM_REF_INNER) {
-			/* The elements live in the documents the via member names. */
-			const struct om_ref *via = om_ref_of_member(k, ref->via, strcspn(ref->via, ">"));
-			nalt = via ? om_ref_targets(via, alt, MAX_ALTS) : 0;
-			for (int i = 0; i < nalt; i++) {
-				struct name_load l = {x, ref};
-				size_t ki = (size_t)(alt[i] - om_kinds);
-				if (loaded_inner[ki])
-					continue;
-				loaded_inner[ki] = 1;
-				snprintf(sql, sizeof sql, "SELECT doc::text FROM %s", alt[i]->table);
-				if (om_store_each_row(x->conn, sql, load_inner, &l, x->err) < 0)
-					return -1;
-			}
-			continue;
-		}
-		nalt = om_ref_targets(ref, alt, MAX_ALTS);
-		for (int i = 0; i < nalt; i++) {
-			size_t ki = (size_t)(alt[i] - om_kinds);
-			if (loaded[ki])
-				continue;
-			loaded[ki] = 1;
-			snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", om_kind_name_member(alt[i]),
-				 alt[i]->table);
-			if (om_store_each_row(x->conn, sql, load_name, x, x->err) < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* ---- filling in patterns ---- */
-
-/* Where the value of a placeholder comes from. */
-struct source {
-	struct exporter *x;
-	const struct om_kind *kind;
-	const char *id; /* the Id of the document the members are of */
-	/* The document itself (canonical tree) ... */
-	int from_doc;
-	/* ... or columns of the row, in placeholder order. */
-	PGresult *r;
-	int row, col;
-	int collides; /* set by value_of(): the value is a colliding name */
-};
-
-/* The value of member (len bytes) for a placeholder: 1 and *val, 0 when it
- * is null or empty, -1 on error. */
-static int value_of(struct source *s, const char *member, size_t len, const char **val,
-		    size_t *vlen)
-{
-	struct exporter *x = s->x;
-
-	s->collides = 0;
-	if (!s->from_doc) {
-		int c = s->col++;
-		if (PQgetisnull(s->r, s->row, c))
-			return 0;
-		*val = PQgetvalue(s->r, s->row, c);
-		*vlen = (size_t)PQgetlength(s->r, s->row, c);
-		s->collides = is_name(s->kind, member, len) && om_idmap_get(x->collide, s->id);
-		return *vlen > 0;
-	}
-	om_canon_node n = om_canon_getn(x->canon, om_canon_root(x->canon), member, len);
-	enum om_canon_type t = om_canon_type(x->canon, n);
-	if (t != OM_CANON_STRING && t != OM_CANON_NUMBER)
-		return 0;
-	*val = om_canon_str(x->canon, n, vlen);
-	if (*vlen == 0)
-		return 0;
-	const struct om_ref *ref = om_ref_of_member(s->kind, member, len);
-	if (ref && (ref->form == OM_REF_ID || ref->form == OM_REF_INNER)) {
-		char id[256];
-		const struct om_idval *iv;
-		snprintf(id, sizeof id, "%.*s", (int)*vlen, *val);
-		if (!(iv = om_idmap_get(x->names, id)) || !iv->name) {
-			om_err_set(x->err, "%s %s: %.*s %s names nothing in the store: "
-				   "cannot name the path", s->kind->name, s->id, (int)len, member, id);
-			return -1;
-		}
-		*val = iv->name;
-		*vlen = strlen(iv->name);
-		s->collides = om_idmap_get(x->collide, id) != NULL;
-	} else {
-		s->collides = is_name(s->kind, member, len) && om_idmap_get(x->collide, s->id);
-	}
-	return 1;
-}
-
-/* Append the escaped value of one placeholder "{...}" (p at '{', e at '}')
- * to x->raw; 1 appended, 0 null, -1 error. */
-static int placeholder(struct source *s, const char *p, const char *e)
-{
-	struct exporter *x = s->x;
-	int hash = p[1] == '#';
-	const char *m = p + 1 + hash;
-	size_t mlen = strcspn(m, "|:}");
-	const char *val, *dflt = NULL;
-	size_t vlen, dlen = 0;
-	long prefix = -1;
-	char hex[17];
-	char *comp;
-	int r;
-
-	if (m[mlen] == '|') {
-		dflt = m + mlen + 1;
-		dlen = (size_t)(e - dflt);
-	} else if (m[mlen] == ':') {
-		prefix = strtol(m + mlen + 1, NULL, 10);
-	}
-	if ((r = value_of(s, m, mlen, &val, &vlen)) < 0)
-		return -1;
-	if (r == 0) {
-		if (!dflt)
-			return 0;
-		val = dflt;
-		vlen = dlen;
-	}
-	if (hash) {
-		unsigned char h[32];
-		crypto_generichash(h, sizeof h, (const unsigned char *)val, vlen, NULL, 0);
-		sodium_bin2hex(hex, sizeof hex, h, 8);
-		val = hex;
-		vlen = 16;
-	} else if (prefix >= 0 && (size_t)prefix < vlen) {
-		vlen = (size_t)prefix;
-	}
-	int inside = x->raw.len > 0 && x->raw.p[x->raw.len - 1] != '/';
-	int flags = (inside ? OM_NAME_INSIDE : 0) | (r && !hash && s->collides ? OM_NAME_COLLIDES : 0);
-	if (!(comp = om_name_component(val, vlen, flags, x->err)))
-		return -1;
-	r = om_buf_append(&x->raw, comp, strlen(comp), x->err);
-	free(comp);
-	return r < 0 ? -1 : 1;
-}
-
-/* The component of x->raw from start, whose placeholders end at stem, is
- * complete: hold it to the length of a name (names rule 7). */
-static void fit_component(struct exporter *x, size_t start, size_t stem)
-{
-	if (stem > start)
-		x->raw.len = start + om_name_fit(x->raw.p + start, x->raw.len - start, stem - start);
-}
-
-/* Append the pattern, its placeholders filled in, to out (a path). */
-static int expand(struct source *s, const char *pat, struct om_buf *out)
-{
-	struct exporter *x = s->x;
-	const char *p = pat;
-	size_t start = 0, stem = 0; /* of the component being built, in x->raw */
-
-	while (*p) {
-		if (*p == '/') {
-			fit_component(x, start, stem);
-			if (om_buf_append(&x->raw, p++, 1, x->err) < 0)
-				return -1;
-			start = stem = x->raw.len;
-		} else if (*p == '[') {
-			/* An optional part: kept when a placeholder in it had a value. */
-			const char *end = strchr(p, ']');
-			size_t mark = x->raw.len;
-			int any = 0;
-			for (const char *q = p + 1; q < end;) {
-				if (*q == '{') {
-					const char *e = strchr(q, '}');
-					int r = placeholder(s, q, e);
-					if (r < 0)
-						return -1;
-					any |= r;
-					q = e + 1;
-				} else if (om_buf_append(&x->raw, q++, 1, x->err) < 0) {
-					return -1;
-				}
-			}
-			if (!any)
-				x->raw.len = mark;
-			else
-				stem = x->raw.len;
-			p = end + 1;
-		} else if (*p == '{') {
-			const char *e = strchr(p, '}');
-			if (placeholder(s, p, e) < 0)
-				return -1;
-			stem = x->raw.len;
-			p = e + 1;
-		} else if (om_buf_append(&x->raw, p++, 1, x->err) < 0) {
-			return -1;
-		}
-	}
-	fit_component(x, start, stem);
-	if (out->len && om_buf_append(out, "/", 1, x->err) < 0)
-		return -1;
-	if (om_buf_append(out, x->raw.p, x->raw.len, x->err) < 0)
-		return -1;
-	x->raw.len = 0;
-	return 0;
-}
-
-/* ---- the query of a kind ---- */
-
-static void sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	va_start(ap, fmt);
-	k = vsnprintf(sql + *n, cap - *n, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
-}
-
-/* ---- names equal but for case ---- */
-
-static int load_collide(PGresult *r, int row, void *vctx)
-{
-	struct exporter *x = vctx;
-
-	if (om_idmap_put(x->collide, PQgetvalue(r, row, 0), NULL, NULL) < 0) {
-		om_err_set(x->err, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* Does the pattern make a component that starts with {member} and ends
- * with it or an extension: "channels/{Name}.json", "spaces/{Name}"? */
-static int names_component(const char *pat, const char *member)
-{
-	size_t n = strlen(member);
-
-	for (const char *p = pat; p && (p = strchr(p, '{')); p++)
-		if ((p == pat || p[-1] == '/') && strncmp(p + 1, member, n) == 0 &&
-		    (p[1 + n] == '}' || p[1 + n] == '|')) {
-			const char *e = strchr(p, '}');
-			if (e && (e[1] == 0 || e[1] == '/' || e[1] == '.'))
-				return 1;
-		}
-	return 0;
-}
-
-/*
- * Fill x->collide with the documents whose name equals another's of the
- * same kind in the same directory (the same space and the same other
- * identity members, which hold the owner) but for ASCII case.  Only names
- * that make a path component of their own are looked at; the whole store
- * is, so a partial export names a document as a whole export does.
- */
-static int load_collisions(struct exporter *x)
-{
-	char sql[1024];
-
-	for (size_t i = 0; i < om_nkinds; i++) {
-		const struct om_kind *k = &om_kinds[i];
-		const char *nm = om_kind_name_member(k);
-		size_t n = 0;
-		if (om_ref_of_member(k, nm, strlen(nm)) ||
-		    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
-			continue;
-		sql_put(sql, sizeof sql, &n,
-			"SELECT id FROM (SELECT id, count(*) OVER (PARTITION BY %s",
-			k->scope == OM_SERVER ? "1" : "doc->>'" OM_MEMBER_SPACE "'");
-		for (size_t j = 0; j < 5 && k->identity[j] && k->identity[j] != nm; j++)
-			sql_put(sql, sizeof sql, &n, ", doc->>'%s'", k->identity[j]);
-		sql_put(sql, sizeof sql, &n,
-			", translate(doc->>'%s', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
-			"'abcdefghijklmnopqrstuvwxyz')) AS n FROM %s) t WHERE n > 1",
-			nm, k->table);
-		if (om_store_each_row(x->conn, sql, load_collide, x, x->err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Columns for the plain-member placeholders of a pattern of kind a,
- * whose row is the table alias al. */
-static int pattern_columns(char *sql, size_t cap, size_t *n, const char *al, const char *pat,
-			   int *ncols)
-{
-	for (const char *p = pat; p && (p = strchr(p, '{'));) {
-		const char *m = p + 1 + (p[1] == '#');
-		size_t mlen = strcspn(m, "|:}");
-		sql_put(sql, cap, n, ", %s.doc->>'%.*s'", al, (int)mlen, m);
-		++*ncols;
-		p = strchr(p, '}');
-	}
-	return 0;
-}
-
-static int build_query(struct exporter *x, const struct unit *u, char *sql, size_t cap)
-{
-	const struct om_kind *k = u->kind;
-	const char *where = " WHERE";
-	size_t n = 0;
-	int ncols = 2;
-	char joins[2048] = "";
-	size_t jn = 0;
-	const struct om_kind *cur = k;
-	char prev[32] = "c";
-
-	sql_put(sql, cap, &n, "SELECT c.doc::text, c.id");
-	x->nchain = 0;
-	/* Up the owner chain: each hop joins the owner's table once per kind it
-	 * may be, and fetches what the owner's directory pattern needs. */
-	while (cur->owner) {
-		const struct om_ref *ref = om_ref_of_member(cur, cur->owner, strlen(cur->owner));
-		struct link *l = &x->chain[x->nchain];
-		if (!ref || x->nchain >= MAX_CHAIN) {
-			om_err_set(x->err, "model: %s: cannot follow owner %s", cur->name, cur->owner);
-			return -1;
-		}
-		l->nalt = om_ref_targets(ref, l->alt, MAX_ALTS);
-		for (int i = 0; i < l->nalt; i++) {
-			char al[32];
-			snprintf(al, sizeof al, "o%d%d", x->nchain, i);
-			sql_put(joins, sizeof joins, &jn, " LEFT JOIN %s %s ON %s.id = %s.doc->>'%s'",
-				l->alt[i]->table, al, al, prev, cur->owner);
-			l->col[i] = ncols;
-			sql_put(sql, cap, &n, ", %s.id", al);
-			ncols++;
-			pattern_columns(sql, cap, &n, al, l->alt[i]->dir, &ncols);
-			if (ncols > MAX_COLS) {
-				om_err_set(x->err, "model: %s: too many path columns", k->name);
-				return -1;
-			}
-		}
-		x->nchain++;
-		if (l->nalt != 1)
-			break; /* alternatives are all top-level owners (checked below) */
-		snprintf(prev, sizeof prev, "o%d0", x->nchain - 1);
-		cur = l->alt[0];
-	}
-	for (int i = 0; x->nchain && i < x->chain[x->nchain - 1].nalt; i++)
-		if (x->chain[x->nchain - 1].nalt > 1 && x->chain[x->nchain - 1].alt[i]->owner) {
-			om_err_set(x->err, "model: %s: an owner of several kinds has an owner",
-				   k->name);
-			return -1;
-		}
-	x->space_col = -1;
-	if (k->scope != OM_SERVER) {
-		sql_put(joins, sizeof joins, &jn, " LEFT JOIN %s s ON s.id = c.doc->>'" OM_MEMBER_SPACE "'",
-			om_space_kind()->table);
-		sql_put(sql, cap, &n, ", s.id, s.doc->>'%s'", om_kind_name_member(om_space_kind()));
-		x->space_col = ncols + 1;
-		ncols += 2;
-	}
-	sql_put(sql, cap, &n, " FROM %s c%s", k->table, joins);
-	/* A partial export's closure decides alone; a space export takes the
-	 * space's documents and the space itself, the one server-level kind it
-	 * keeps (om_export()). */
-	int is_space = k == om_space_kind();
-	if (x->space_id && !x->include && (k->scope != OM_SERVER || is_space)) {
-		char *lit = PQescapeLiteral(x->conn, x->space_id, strlen(x->space_id));
-		if (!lit) {
-			om_err_set(x->err, "out of memory");
-			return -1;
-		}
-		if (is_space)
-			sql_put(sql, cap, &n, " WHERE c.id = %s", lit);
-		else
-			sql_put(sql, cap, &n, " WHERE c.doc->>'" OM_MEMBER_SPACE "' = %s", lit);
-		PQfreemem(lit);
-		where = " AND";
-	}
-	/* A piece of the table: a TID range scan. */
-	if (u->from > 0) {
-		sql_put(sql, cap, &n, "%s c.ctid >= '(%ld,0)'", where, u->from);
-		where = " AND";
-	}
-	if (u->to >= 0)
-		sql_put(sql, cap, &n, "%s c.ctid < '(%ld,0)'", where, u->to);
-	if (n >= cap - 1) {
-		om_err_set(x->err, "model: %s: query too long", k->name);
-		return -1;
-	}
-	return 0;
-}
-
-static int add_record(struct exporter *x, const char *path, char tag, const void *data,
-		      size_t len);
 
 /* ---- script sidecars ---- */
 
@@ -614,25 +106,25 @@ static int extract_scripts(struct exporter *x, size_t parentlen)
 		if (!(comp = om_name_component(name, nlen, 0, x->err)))
 			goto out;
 		x->fpath.len = 0;
-		if (om_buf_append(&x->fpath, x->path.p, parentlen, x->err) < 0 ||
-		    om_buf_append(&x->fpath, parentlen ? "/scripts/" : "scripts/",
+		if (exp_buf_append(&x->fpath, x->path.p, parentlen, x->err) < 0 ||
+		    exp_buf_append(&x->fpath, parentlen ? "/scripts/" : "scripts/",
 				  parentlen ? 9 : 8, x->err) < 0 ||
-		    om_buf_append(&x->fpath, comp, strlen(comp), x->err) < 0 ||
-		    om_buf_append(&x->fpath, om_script_ext(syntax, slen),
+		    exp_buf_append(&x->fpath, comp, strlen(comp), x->err) < 0 ||
+		    exp_buf_append(&x->fpath, om_script_ext(syntax, slen),
 				  strlen(om_script_ext(syntax, slen)), x->err) < 0 ||
-		    om_buf_append(&x->fpath, "", 1, x->err) < 0) {
+		    exp_buf_append(&x->fpath, "", 1, x->err) < 0) {
 			free(comp);
 			goto out;
 		}
 		free(comp);
-		if (add_record(x, x->fpath.p, REC_DOC, text, blen) < 0)
+		if (exp_add_record(x, x->fpath.p, REC_DOC, text, blen) < 0)
 			goto out;
 		if (x->o->scripts == OM_SCRIPTS_EXTRACT) {
 			/* The token names the file relative to the document's directory. */
 			const char *rel = x->fpath.p + parentlen + (parentlen > 0);
 			x->raw.len = 0;
-			if (om_buf_append(&x->raw, SCRIPT_TOKEN, sizeof SCRIPT_TOKEN - 1, x->err) < 0 ||
-			    om_buf_append(&x->raw, rel, strlen(rel), x->err) < 0 ||
+			if (exp_buf_append(&x->raw, SCRIPT_TOKEN, sizeof SCRIPT_TOKEN - 1, x->err) < 0 ||
+			    exp_buf_append(&x->raw, rel, strlen(rel), x->err) < 0 ||
 			    om_canon_set_str(c, body, x->raw.p, x->raw.len, x->err) < 0)
 				goto out;
 			x->raw.len = 0;
@@ -735,7 +227,7 @@ static int parent_dir(struct exporter *x, PGresult *r, int row)
 	if (x->space_col >= 0 && !PQgetisnull(r, row, x->space_col)) {
 		struct source s = {x, om_space_kind(), PQgetvalue(r, row, x->space_col - 1),
 				   0, r, row, x->space_col, 0};
-		if (expand(&s, om_space_kind()->dir, &x->path) < 0)
+		if (exp_expand(&s, om_space_kind()->dir, &x->path) < 0)
 			return -1;
 	}
 	for (int i = x->nchain - 1; i >= 0; i--) {
@@ -746,7 +238,7 @@ static int parent_dir(struct exporter *x, PGresult *r, int row)
 				continue;
 			struct source s = {x, l->alt[a], PQgetvalue(r, row, l->col[a]), 0, r, row,
 					   l->col[a] + 1, 0};
-			if (expand(&s, l->alt[a]->dir, &x->path) < 0)
+			if (exp_expand(&s, l->alt[a]->dir, &x->path) < 0)
 				return -1;
 			found = 1;
 		}
@@ -815,14 +307,14 @@ static int wants_files(const struct exporter *x, const struct om_kind *k)
 	return files_class(x, k) != NULL;
 }
 
-static int add_record(struct exporter *x, const char *path, char tag, const void *data,
-		      size_t len)
+int exp_add_record(struct exporter *x, const char *path, char tag, const void *data,
+		   size_t len)
 {
 	x->nrecords++;
 	/* The tag goes in front of the bytes, in the one buffer. */
 	x->raw.len = 0;
-	if (om_buf_append(&x->raw, &tag, 1, x->err) < 0 ||
-	    om_buf_append(&x->raw, data, len, x->err) < 0)
+	if (exp_buf_append(&x->raw, &tag, 1, x->err) < 0 ||
+	    exp_buf_append(&x->raw, data, len, x->err) < 0)
 		return -1;
 	pthread_mutex_lock(&x->sh->mu);
 	int r = om_sorter_add(x->sh->sorter, path, x->raw.p, x->raw.len, x->err);
@@ -852,12 +344,12 @@ static int export_row(PGresult *r, int row, void *vctx)
 		return -1;
 	size_t parentlen = x->path.len;
 	struct source self = {x, k, PQgetvalue(r, row, 1), 1, r, row, 0, 0};
-	if (k->dir && expand(&self, k->dir, &x->path) < 0)
+	if (k->dir && exp_expand(&self, k->dir, &x->path) < 0)
 		return -1;
 	dirlen = x->path.len;
-	if (expand(&self, k->path, &x->path) < 0)
+	if (exp_expand(&self, k->path, &x->path) < 0)
 		return -1;
-	if (om_buf_append(&x->path, "", 1, x->err) < 0) /* NUL */
+	if (exp_buf_append(&x->path, "", 1, x->err) < 0) /* NUL */
 		return -1;
 
 	/* Files, from the document as it is in the store: the file's path is
@@ -874,10 +366,10 @@ static int export_row(PGresult *r, int row, void *vctx)
 			return -1;
 		}
 		x->fpath.len = 0;
-		if (om_buf_append(&x->fpath, x->path.p, dirlen, x->err) < 0 ||
-		    expand(&self, k->bundle_file, &x->fpath) < 0 ||
-		    om_buf_append(&x->fpath, "", 1, x->err) < 0 ||
-		    add_record(x, x->fpath.p, REC_FILE, home, strlen(home)) < 0)
+		if (exp_buf_append(&x->fpath, x->path.p, dirlen, x->err) < 0 ||
+		    exp_expand(&self, k->bundle_file, &x->fpath) < 0 ||
+		    exp_buf_append(&x->fpath, "", 1, x->err) < 0 ||
+		    exp_add_record(x, x->fpath.p, REC_FILE, home, strlen(home)) < 0)
 			return -1;
 	}
 
@@ -890,7 +382,7 @@ static int export_row(PGresult *r, int row, void *vctx)
 	x->out.len = 0;
 	if (om_canon_write(x->canon, &x->out, x->err) < 0)
 		return -1;
-	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
+	if (exp_add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
 		return -1;
 	x->counts[k - om_kinds]++;
 	if (x->o->progress) {
@@ -989,7 +481,7 @@ static int add_manifest(struct exporter *x)
 	if (!m)
 		om_err_set(x->err, "out of memory");
 	if (!m || om_manifest_write(m, x->canon, &x->out, x->err) < 0 ||
-	    add_record(x, "manifest.json", REC_DOC, x->out.p, x->out.len) < 0)
+	    exp_add_record(x, "manifest.json", REC_DOC, x->out.p, x->out.len) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1036,246 +528,6 @@ static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
 			return -1;
 	}
 	return r;
-}
-
-/* ---- partial exports: the closure of the chosen projects ---- */
-
-struct closure {
-	struct exporter *x;
-	/* Ids added and not yet followed. */
-	char **queue;
-	size_t n, cap;
-	/* The chosen projects and what they own; the document being followed
-	 * is one of them. */
-	struct om_idmap *own;
-	int following_own;
-};
-
-static int closure_add(struct closure *c, const char *id)
-{
-	if (om_idmap_get(c->x->include, id))
-		return 0;
-	if (om_idmap_put(c->x->include, id, om_kind_of_id(id), NULL) < 0)
-		goto oom;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		char **q = realloc(c->queue, cap * sizeof *q);
-		if (!q)
-			goto oom;
-		c->queue = q;
-		c->cap = cap;
-	}
-	if (!(c->queue[c->n] = strdup(id)))
-		goto oom;
-	c->n++;
-	return 0;
-oom:
-	om_err_set(c->x->err, "out of memory");
-	return -1;
-}
-
-static int closure_ref(const struct om_ref_hit *h, void *vctx)
-{
-	struct closure *c = vctx;
-	const struct om_kind *k;
-	char id[256];
-
-	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
-		return 0; /* inner elements live in documents referred to anyway */
-	if (h->ref->flags & OM_REF_DROPPABLE && !c->following_own)
-		return 0;
-	snprintf(id, sizeof id, "%s", h->id);
-	if (h->ref->form == OM_REF_TAG)
-		id[strcspn(id, "/")] = 0; /* the tag set */
-	k = om_kind_of_id(id);
-	/* History left out by the options stays out. */
-	if (!k || (k->history && (c->x->o->ignore & (1u << k->history))))
-		return 0;
-	return closure_add(c, id);
-}
-
-static int seed_project(PGresult *r, int row, void *vctx)
-{
-	return closure_add(vctx, PQgetvalue(r, row, 0));
-}
-
-static int add_owned(PGresult *r, int row, void *vctx)
-{
-	struct closure *c = vctx;
-
-	if (PQgetisnull(r, row, 1) || !om_idmap_get(c->x->include, PQgetvalue(r, row, 1)))
-		return 0;
-	return closure_add(c, PQgetvalue(r, row, 0));
-}
-
-/* Is every document this reference names already in the closure? */
-static int ref_inside(const struct om_ref_hit *h, void *vctx)
-{
-	struct closure *c = vctx;
-	char id[256];
-
-	if (h->ref->flags & OM_REF_WEAK || h->ref->form == OM_REF_INNER)
-		return 0;
-	snprintf(id, sizeof id, "%s", h->id);
-	if (h->ref->form == OM_REF_TAG)
-		id[strcspn(id, "/")] = 0;
-	return om_idmap_get(c->x->include, id) ? 0 : 1;
-}
-
-static int add_owned_closed(PGresult *r, int row, void *vctx)
-{
-	struct closure *c = vctx;
-	const char *id = PQgetvalue(r, row, 0);
-	json_t *doc;
-	int rc;
-
-	if (PQgetisnull(r, row, 1) || !om_idmap_get(c->x->include, PQgetvalue(r, row, 1)) ||
-	    om_idmap_get(c->x->include, id))
-		return 0;
-	if (!(doc = json_loads(PQgetvalue(r, row, 2), 0, NULL))) {
-		om_err_set(c->x->err, "cannot parse document %s", id);
-		return -1;
-	}
-	rc = om_refs_each(om_kind_of_id(id), doc, ref_inside, c, c->x->err);
-	json_decref(doc);
-	if (rc < 0)
-		return -1;
-	if (rc == 0 && om_idmap_put(c->x->include, id, om_kind_of_id(id), NULL) < 0) {
-		om_err_set(c->x->err, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* Seed with the chosen projects; add what they own, transitively (the
- * catalog lists owners before what they own); then follow references until
- * nothing new comes.  Optional bindings (droppable references) are
- * followed from those own documents only: a team's roles scoped to other
- * projects would bring in those projects.  Referred-to documents come
- * without what they own, but for owned documents that refer to nothing
- * outside the closure. */
-static int compute_closure(struct exporter *x)
-{
-	struct closure c = {x, NULL, 0, 0, om_idmap_new(), 0};
-	const struct om_export_opts *o = x->o;
-	char sql[512];
-	int rc = -1;
-
-	if (!(x->include = om_idmap_new())) {
-		om_err_set(x->err, "out of memory");
-		return -1;
-	}
-	for (int g = 0; g < 2; g++) {
-		const char *const *names = g ? o->project_groups : o->projects;
-		for (; names && *names; names++) {
-			const char *params[2] = {*names, x->space_id};
-			PGresult *r = PQexecParams(x->conn, g
-				? "SELECT p.id FROM projects p JOIN projectgroups g ON g.id = p.project_group_id"
-				  " WHERE g.name = $1 AND ($2::text IS NULL OR g.space_id = $2)"
-				: "SELECT id FROM projects WHERE name = $1 AND ($2::text IS NULL OR space_id = $2)",
-				2, NULL, params, NULL, NULL, 0);
-			int nt = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
-			if (nt < 0) {
-				om_store_error(x->err, x->conn, "cannot read the store");
-				PQclear(r);
-				goto out;
-			}
-			if (!g && nt > 1) {
-				om_err_set(x->err, "there are projects named '%s' in %d spaces: give --space",
-					   *names, nt);
-				PQclear(r);
-				goto out;
-			}
-			if (!g && nt == 0) {
-				om_err_set(x->err, "no project named '%s'", *names);
-				PQclear(r);
-				goto out;
-			}
-			if (g) {
-				PGresult *gr;
-				gr = PQexecParams(x->conn, "SELECT 1 FROM projectgroups WHERE name = $1"
-					" AND ($2::text IS NULL OR space_id = $2)", 2, NULL, params,
-					NULL, NULL, 0);
-				int found = PQresultStatus(gr) == PGRES_TUPLES_OK && PQntuples(gr) > 0;
-				PQclear(gr);
-				if (!found) {
-					om_err_set(x->err, "no project group named '%s'", *names);
-					PQclear(r);
-					goto out;
-				}
-			}
-			for (int i = 0; i < nt; i++)
-				if (seed_project(r, i, &c) < 0) {
-					PQclear(r);
-					goto out;
-				}
-			PQclear(r);
-		}
-	}
-	for (size_t i = 0; i < om_nkinds; i++) {
-		const struct om_kind *k = &om_kinds[i];
-		if (!k->owner || (k->history && (o->ignore & (1u << k->history))))
-			continue;
-		snprintf(sql, sizeof sql, "SELECT id, doc->>'%s' FROM %s", k->owner, k->table);
-		if (om_store_each_row(x->conn, sql, add_owned, &c, x->err) < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < c.n; i++)
-		if (om_idmap_put(c.own, c.queue[i], NULL, NULL) < 0) {
-			om_err_set(x->err, "out of memory");
-			goto out;
-		}
-	/* Follow the references of everything in the queue. */
-	while (c.n) {
-		char *id = c.queue[--c.n];
-		const struct om_kind *k = om_kind_of_id(id);
-		const char *params[1] = {id};
-		PGresult *r;
-		int ok = 1;
-		if (!k) {
-			free(id);
-			continue;
-		}
-		c.following_own = om_idmap_get(c.own, id) != NULL;
-		snprintf(sql, sizeof sql, "SELECT doc::text, doc->>'" OM_MEMBER_SPACE "' FROM %s WHERE id = $1",
-			 k->table);
-		r = PQexecParams(x->conn, sql, 1, NULL, params, NULL, NULL, 0);
-		free(id);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			om_store_error(x->err, x->conn, "cannot read the store");
-			PQclear(r);
-			goto out;
-		}
-		if (PQntuples(r) == 1) {
-			json_t *doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-			ok = doc && om_refs_each(k, doc, closure_ref, &c, x->err) == 0;
-			if (ok && !PQgetisnull(r, 0, 1))
-				ok = closure_add(&c, PQgetvalue(r, 0, 1)) == 0;
-			json_decref(doc);
-		}
-		PQclear(r);
-		if (!ok)
-			goto out;
-	}
-	/* Documents owned by what came in through references, when they refer
-	 * to nothing outside: a task's artifacts, a tenant's values for the
-	 * exported projects. */
-	for (size_t i = 0; i < om_nkinds; i++) {
-		const struct om_kind *k = &om_kinds[i];
-		if (!k->owner || (k->history && (o->ignore & (1u << k->history))))
-			continue;
-		snprintf(sql, sizeof sql, "SELECT id, doc->>'%s', doc::text FROM %s", k->owner,
-			 k->table);
-		if (om_store_each_row(x->conn, sql, add_owned_closed, &c, x->err) < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	while (c.n)
-		free(c.queue[--c.n]);
-	free(c.queue);
-	om_idmap_free(c.own);
-	return rc;
 }
 
 /* ---- the readers ---- */
@@ -1328,17 +580,17 @@ static int plan_units(struct exporter *x, int jobs)
 		om_err_set(x->err, "out of memory");
 		goto out;
 	}
-	sql_put(arr, bufcap, &an, "{");
-	sql_put(lock, bufcap, &ln, "LOCK TABLE ");
+	exp_sql_put(arr, bufcap, &an, "{");
+	exp_sql_put(lock, bufcap, &ln, "LOCK TABLE ");
 	for (size_t i = 0; i < om_nkinds; i++) {
 		if (!in_scope(x, &om_kinds[i]))
 			continue;
-		sql_put(arr, bufcap, &an, "%s%s", n ? "," : "", om_kinds[i].table);
-		sql_put(lock, bufcap, &ln, "%s%s", n ? ", " : "", om_kinds[i].table);
+		exp_sql_put(arr, bufcap, &an, "%s%s", n ? "," : "", om_kinds[i].table);
+		exp_sql_put(lock, bufcap, &ln, "%s%s", n ? ", " : "", om_kinds[i].table);
 		n++;
 	}
-	sql_put(arr, bufcap, &an, "}");
-	sql_put(lock, bufcap, &ln, " IN ACCESS SHARE MODE");
+	exp_sql_put(arr, bufcap, &an, "}");
+	exp_sql_put(lock, bufcap, &ln, " IN ACCESS SHARE MODE");
 	if (n == 0) {
 		rc = 0;
 		goto out;
@@ -1423,7 +675,7 @@ static void read_units(struct exporter *x)
 		if (!u)
 			return;
 		x->kind = u->kind;
-		if (build_query(x, u, sql, sizeof sql) < 0 ||
+		if (exp_build_query(x, u, sql, sizeof sql) < 0 ||
 		    om_store_stream_rows(x->conn, sql, export_row, x, x->err) < 0) {
 			reader_failed(x);
 			return;
@@ -1536,7 +788,7 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			om_err_set(err, "the master key is not this server's");
 		goto rollback;
 	}
-	if (load_collisions(&x) < 0)
+	if (exp_load_collisions(&x) < 0)
 		goto rollback;
 	if (o->space) {
 		const char *params[1] = {o->space};
@@ -1554,15 +806,15 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			goto rollback;
 		}
 	}
-	if ((o->projects || o->project_groups) && compute_closure(&x) < 0)
+	if ((o->projects || o->project_groups) && exp_compute_closure(&x) < 0)
 		goto rollback;
 	/* Every name that a path needs, before the readers start: from then on
 	 * they share the maps and only read them. */
 	for (size_t i = 0; i < om_nkinds; i++) {
 		const struct om_kind *k = &om_kinds[i];
 		if (in_scope(&x, k) &&
-		    (load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
-		     load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0))
+		    (exp_load_pattern_names(&x, k, k->path, loaded, loaded_inner) < 0 ||
+		     exp_load_pattern_names(&x, k, k->dir, loaded, loaded_inner) < 0))
 			goto rollback;
 	}
 	if (plan_units(&x, jobs) < 0)
