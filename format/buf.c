@@ -90,7 +90,7 @@ int om_tmpfile(const char *dir, const char *prefix, char *path, size_t size)
 	sigset_t held;
 	int fd, e;
 
-	if ((size_t)snprintf(path, size, "%s/%s.XXXXXX", om_tmpdir(dir), prefix) >= size) {
+	if ((size_t)snprintf(path, size, "%s/%sXXXXXX", om_tmpdir(dir), prefix) >= size) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}

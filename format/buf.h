@@ -77,11 +77,12 @@ static inline int om_array_grow_wipe(void *arrp, size_t *cap, size_t used, size_
 /*
  * A new temporary file, open for reading and writing, already unlinked, so
  * that nothing is left behind however the program ends: made as
- * "DIR/PREFIX.XXXXXX" in dir, or when dir is NULL or empty in $TMPDIR, or
- * /tmp.  The name it had goes to path (size bytes) for messages.  The file
- * descriptor, or -1 with errno set (and path holding the name tried): the
- * callers word the message, each for what the file was for.  SIGINT,
- * SIGTERM and SIGHUP are held between creating and unlinking it.
+ * "DIR/PREFIXXXXXXX" (the prefix ends in its separator, "om-diff.") in
+ * dir, or when dir is NULL or empty in $TMPDIR, or /tmp.  The name it had
+ * goes to path (size bytes) for messages.  The file descriptor, or -1 with
+ * errno set (and path holding the name tried): the callers word the
+ * message, each for what the file was for.  SIGINT, SIGTERM and SIGHUP are
+ * held between creating and unlinking it.
  */
 int om_tmpfile(const char *dir, const char *prefix, char *path, size_t size);
 

@@ -1109,7 +1109,7 @@ static int count_fn(const struct om_diff_doc *doc, void *vctx)
 static FILE *temp_file(const char *tmpdir, struct om_err *err)
 {
 	char path[4096];
-	int fd = om_tmpfile(tmpdir, "om-diff", path, sizeof path);
+	int fd = om_tmpfile(tmpdir, "om-diff.", path, sizeof path);
 	FILE *f;
 
 	if (fd < 0) {

@@ -248,7 +248,7 @@ static int open_spool(struct imp *x)
 {
 	char path[4096];
 
-	if ((x->spool = om_tmpfile(x->o->tmpdir, "om-import", path, sizeof path)) < 0) {
+	if ((x->spool = om_tmpfile(x->o->tmpdir, "om-import.", path, sizeof path)) < 0) {
 		om_err_set(x->err, "'%s': cannot make the spool file: %s", path, strerror(errno));
 		return -1;
 	}

@@ -733,7 +733,7 @@ static int do_entry(struct run *r, const char *path, uint64_t size, om_bundle_so
 static FILE *spool_open(struct run *r)
 {
 	char path[4096];
-	int fd = om_tmpfile(NULL, "om-encrypt", path, sizeof path);
+	int fd = om_tmpfile(NULL, "om-encrypt.", path, sizeof path);
 	FILE *f;
 
 	if (fd < 0) {

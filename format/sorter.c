@@ -301,7 +301,7 @@ static int run_begin(struct om_sorter *s, struct run *r, struct om_err *err)
 {
 	char path[4096];
 
-	r->fd = om_tmpfile(s->tmpdir, "om-sort", path, sizeof path);
+	r->fd = om_tmpfile(s->tmpdir, "om-sort-", path, sizeof path);
 	r->bytes = r->nrecs = 0;
 	/* A fresh nonce for each file, merges' outputs included. */
 	if (s->key)

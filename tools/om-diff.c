@@ -300,7 +300,7 @@ static int write_file(const void *buf, size_t len, void *ctx, struct om_err *err
 static FILE *temp_out(void)
 {
 	char path[4096];
-	int fd = om_tmpfile(NULL, "om-diff-out", path, sizeof path);
+	int fd = om_tmpfile(NULL, "om-diff-out.", path, sizeof path);
 	FILE *f;
 
 	if (fd < 0)
