@@ -165,32 +165,27 @@ static int ref_item(struct norm *n, struct om_buf *b, const char *id, size_t len
 static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t len,
 		      enum om_ref_form form)
 {
-	size_t i = 0;
-	int first = 1, csv = form == OM_REF_CSV;
+	const char *p = s, *end = s + len, *id;
+	size_t m;
+	int first = 1;
 
 	b->len = 0;
 	if (om_buf_add(b, "\x01", 1) < 0)
 		return -1;
-	while (i <= len) {
-		size_t j = i;
-		if (csv)
-			while (j < len && s[j] != ',')
-				j++;
-		else
-			j = len;
-		size_t a = i, e = j;
-		while (a < e && (s[a] == ' ' || s[a] == '\t'))
-			a++;
-		while (e > a && (s[e - 1] == ' ' || s[e - 1] == '\t'))
-			e--;
-		if (e > a) {
-			if (!first && om_buf_add(b, "\x1f", 1) < 0)
-				return -1;
-			if (ref_item(n, b, s + a, e - a, form) < 0)
-				return -1;
-			first = 0;
-		}
-		i = j + 1;
+	if (form != OM_REF_CSV) {
+		/* One Id, blanks around it left aside as around a list's. */
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		return p < end && ref_item(n, b, p, (size_t)(end - p), form) < 0 ? -1 : 0;
+	}
+	while (om_ids_next(&p, end, &id, &m)) {
+		if (!first && om_buf_add(b, "\x1f", 1) < 0)
+			return -1;
+		if (ref_item(n, b, id, m, form) < 0)
+			return -1;
+		first = 0;
 	}
 	return 0;
 }

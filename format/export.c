@@ -6,33 +6,18 @@
  * turned, its script sidecars apart (export_paths.c says where it goes),
  * sorts the records and writes the bundle and its manifest.
  */
-#include "export.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <sodium.h>
 
 #include "bundle.h"
-#include "canon.h"
-#include "idmap.h"
-#include "manifest.h"
-#include "model.h"
 #include "names.h"
 #include "seal.h"
-#include "sorter.h"
-#include "store.h"
-#include "token.h"
 
 #include "export_int.h"
 

@@ -5,36 +5,16 @@
  * its documents with the target's (import_match.c), writes them kind by kind
  * (import_write.c, which rewrites references and secrets with import_refs.c
  * and merges with import_merge.c) and places the home files
- * (import_files.c), in one transaction.  Here also: the string map, the
- * messages, and the spool's reader.
+ * (import_files.c), in one transaction.  Here also: the string map and
+ * the messages.
  */
 #include "import.h"
 #include "sigs.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-#include <sodium.h>
-
-#include "bundle.h"
 #include "bundlecheck.h"
-#include "canon.h"
-#include "model.h"
-#include "names.h"
-#include "pwcrypt.h"
-#include "seal.h"
-#include "store.h"
-#include "token.h"
 
 #include "import_int.h"
 

@@ -9,29 +9,13 @@
 #include "sigs.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-#include <sodium.h>
-
-#include "bundle.h"
-#include "bundlecheck.h"
-#include "canon.h"
-#include "model.h"
 #include "names.h"
-#include "pwcrypt.h"
-#include "seal.h"
-#include "store.h"
-#include "token.h"
 
 #include "import_int.h"
 

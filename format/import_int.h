@@ -16,6 +16,9 @@
 #define OM_IMPORT_INT_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/types.h>
 

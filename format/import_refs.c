@@ -7,33 +7,11 @@
  * opened (clear, password) or takes the target's value (redacted) and is
  * sealed with the target's master key.
  */
-#include "import.h"
-#include "sigs.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <jansson.h>
 #include <sodium.h>
 
 #include "bundle.h"
-#include "bundlecheck.h"
-#include "canon.h"
-#include "model.h"
-#include "names.h"
-#include "pwcrypt.h"
 #include "seal.h"
-#include "store.h"
-#include "token.h"
 
 #include "import_int.h"
 

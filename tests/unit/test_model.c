@@ -256,6 +256,77 @@ static void test_may_be_file(void)
 	CHECK(!om_model_may_be_file(""));
 }
 
+/* What the catalog answers for the engines (spec/model.md, "The catalog
+ * is the only place that knows kinds"). */
+static int count_cref(const struct om_cref_hit *h, void *ctx)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 512 - n, "%s%s", n ? ";" : "", h->at->where);
+	return 0;
+}
+
+static void test_catalog_answers(void)
+{
+	const struct om_kind *vs = om_kind_by_name("VariableSet"), *t[4];
+	const struct om_ref *owner = om_ref_of_member(vs, "OwnerId", 7);
+	const char *s = " Teams-1 ,, Teams-2\t,Teams-3, ", *end = s + strlen(s), *id;
+	char got[512] = "";
+	size_t n;
+
+	/* The one CSV splitter: blanks and empty items aside. */
+	while (om_ids_next(&s, end, &id, &n))
+		snprintf(got + strlen(got), sizeof got - strlen(got), "[%.*s]", (int)n, id);
+	CHECK_STR(got, "[Teams-1][Teams-2][Teams-3]");
+	s = "";
+	CHECK(!om_ids_next(&s, s, &id, &n));
+
+	/* "A|B" targets as kinds, in the target's order. */
+	CHECK(owner != NULL);
+	CHECK(owner && om_ref_targets(owner, t, 4) == 2);
+	CHECK(t[0] == om_kind_by_name("Project") && t[1] == om_kind_by_name("LibraryVariableSet"));
+	CHECK(!om_ref_of_member(vs, "Owner", 5));
+
+	CHECK_STR(om_space_kind()->name, "Space");
+	CHECK_STR(om_kind_name_member(om_kind_by_name("User")), "Username");
+	CHECK_STR(om_kind_name_member(om_kind_by_name("Release")), "Version");
+
+	/* Merges per kind and member. */
+	CHECK(om_merge_of(vs, "Variables") && om_merge_of(vs, "Variables")->form == OM_MERGE_KEYED);
+	CHECK_STR(om_merge_of(vs, "Variables")->key[1], "Scope");
+	CHECK(om_merge_of(om_kind_by_name("Tenant"), "ProjectEnvironments")->form ==
+	      OM_MERGE_MAP_OF_SETS);
+	CHECK(!om_merge_of(om_kind_by_name("Project"), "Name"));
+
+	CHECK_STR(om_script_ext("Bash", 4), ".sh");
+	CHECK_STR(om_script_ext("PowerShellx", 10), ".ps1");
+	CHECK_STR(om_script_ext("Perl", 4), ".txt");
+	CHECK_STR(om_script.body, "Octopus.Action.Script.ScriptBody");
+
+	/* The element arrays of tag and inner references, each once. */
+	struct om_elemset es[16];
+	size_t ne = om_elemsets(es, 16);
+	got[0] = 0;
+	for (size_t i = 0; i < ne; i++)
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s %s by %s", i ? ";" : "",
+			 es[i].kind->name, es[i].path, es[i].name);
+	CHECK_STR(got, "TagSet Tags[] by Name;DeploymentProcess Steps[]/Actions[] by Name;"
+		       "LibraryVariableSet Templates[] by Name;Project Templates[] by Name");
+
+	/* Every reference place of a canonical tree, a CSV string once. */
+	struct om_err err;
+	struct om_canon *c = om_canon_new(&err);
+	const char *doc = "{\"OwnerId\":\"Projects-1\",\"Steps\":[{\"Actions\":[{\"Properties\":"
+			  "{\"Octopus.Action.Manual.ResponsibleTeamIds\":\"Teams-2,Teams-3\"}}]}]}";
+	got[0] = 0;
+	CHECK(c && om_canon_parse(c, doc, strlen(doc), &err) == 0);
+	CHECK(c && om_canon_refs_each(om_kind_by_name("DeploymentProcess"), c, count_cref, got,
+				      &err) == 0);
+	CHECK_STR(got, "OwnerId;Steps[0]/Actions[0]/Properties/Octopus.Action.Manual.ResponsibleTeamIds");
+	om_canon_free(c);
+}
+
 int main(void)
 {
 	RUN(test_catalog_is_well_formed);
@@ -264,5 +335,6 @@ int main(void)
 	RUN(test_secrets);
 	RUN(test_keyed_locations);
 	RUN(test_may_be_file);
+	RUN(test_catalog_answers);
 	return T_EXIT();
 }
