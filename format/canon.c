@@ -48,54 +48,6 @@ struct parser {
 	int depth;
 };
 
-void om_buf_release(struct om_buf *b)
-{
-	if (b->p)
-		sodium_memzero(b->p, b->cap);
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/* What grow() does with the old block of an array that moves. */
-enum { KEEP, WIPE };
-
-/*
- * Make room for n more elements of size sz after the used ones in the array
- * whose pointer is at arrp; -1 when out of memory (the array is kept).  The
- * pointer is read and written with memcpy, so that one function serves
- * every element type without breaking the aliasing rules.  With WIPE (the
- * byte buffers, which may hold secret values) the old block is zeroed
- * before it is freed instead of being left to realloc(); that happens only
- * when the buffer grows, so it costs nothing per value.
- */
-static int grow(void *arrp, size_t *cap, size_t used, size_t n, size_t sz, int wipe)
-{
-	void *arr, *q;
-
-	if (*cap - used >= n)
-		return 0;
-	size_t want = *cap ? *cap : 64;
-	while (want - used < n) {
-		if (want > SIZE_MAX / 2 / sz)
-			return -1;
-		want *= 2;
-	}
-	memcpy(&arr, arrp, sizeof arr);
-	if (wipe == WIPE && arr) {
-		if (!(q = malloc(want * sz)))
-			return -1;
-		memcpy(q, arr, used * sz);
-		sodium_memzero(arr, *cap * sz);
-		free(arr);
-	} else if (!(q = realloc(arr, want * sz))) {
-		return -1;
-	}
-	memcpy(arrp, &q, sizeof q);
-	*cap = want;
-	return 0;
-}
-
 struct om_canon *om_canon_new(struct om_err *err)
 {
 	struct om_canon *c = calloc(1, sizeof *c);
@@ -416,7 +368,7 @@ static inline uint32_t new_node(struct om_canon *c, int type)
 {
 	if (c->nnodes == c->capnodes) {
 		size_t cap = c->capnodes;
-		if (grow(&c->nodes, &cap, c->nnodes, 1, sizeof *c->nodes, KEEP) < 0 ||
+		if (om_array_grow(&c->nodes, &cap, c->nnodes, 1, sizeof *c->nodes) < 0 ||
 		    cap > UINT32_MAX - 1)
 			return OM_CANON_NONE;
 		c->capnodes = (uint32_t)cap;
@@ -431,7 +383,7 @@ static inline uint32_t new_node(struct om_canon *c, int type)
 static inline int push(struct om_canon *c, uint32_t n)
 {
 	if (c->nstack == c->capstack &&
-	    grow(&c->stack, &c->capstack, c->nstack, 1, sizeof *c->stack, KEEP) < 0)
+	    om_array_grow(&c->stack, &c->capstack, c->nstack, 1, sizeof *c->stack) < 0)
 		return -1;
 	c->stack[c->nstack++] = n;
 	return 0;
@@ -492,7 +444,7 @@ static int close_container(struct parser *P, uint32_t idx, size_t base, int obje
 	struct om_canon *c = P->c;
 	size_t n = c->nstack - base;
 
-	if (grow(&c->kids, &c->capkids, c->nkids, n, sizeof *c->kids, KEEP) < 0)
+	if (om_array_grow(&c->kids, &c->capkids, c->nkids, n, sizeof *c->kids) < 0)
 		return fail_oom(P);
 	uint32_t *v = c->kids + c->nkids;
 	memcpy(v, c->stack + base, n * sizeof *v);
@@ -502,7 +454,7 @@ static int close_container(struct parser *P, uint32_t idx, size_t base, int obje
 	c->nstack = base;
 	if (!object || n < 2)
 		return 0;
-	if (n > 16 && grow(&c->tmp, &c->captmp, 0, n / 2, sizeof *c->tmp, KEEP) < 0)
+	if (n > 16 && om_array_grow(&c->tmp, &c->captmp, 0, n / 2, sizeof *c->tmp) < 0)
 		return fail_oom(P);
 	sort_members(c, v, n);
 	/* Of several duplicates, name the one that comes first in the input. */
@@ -678,7 +630,7 @@ int om_canon_parse(struct om_canon *c, const char *text, size_t len, struct om_e
 		return fail(&P, P.p, "byte order mark");
 	/* Every string, name and number fits in len bytes, plus the 8 that
 	 * the word-at-a-time copy may write past the end. */
-	if (grow(&c->scratch, &c->scap, 0, len + 8, 1, WIPE) < 0)
+	if (om_array_grow_wipe(&c->scratch, &c->scap, 0, len + 8, 1) < 0)
 		return fail_oom(&P);
 	if (parse_value(&P, &root) < 0)
 		goto bad;
@@ -873,7 +825,7 @@ int om_canon_set_str(struct om_canon *c, om_canon_node n, const char *s, size_t 
 	/* s may point into the scratch itself (another node's value). */
 	int inside = s >= c->scratch && s < c->scratch + c->slen;
 	size_t from = inside ? (size_t)(s - c->scratch) : 0;
-	if (grow(&c->scratch, &c->scap, c->slen, len + 8, 1, WIPE) < 0) {
+	if (om_array_grow_wipe(&c->scratch, &c->scap, c->slen, len + 8, 1) < 0) {
 		om_err_set(err, "out of memory");
 		return -1;
 	}
@@ -899,7 +851,7 @@ static inline int room(struct om_buf *b, size_t n)
 {
 	if (b->cap - b->len >= n)
 		return 0;
-	return grow(&b->p, &b->cap, b->len, n, 1, WIPE);
+	return om_array_grow_wipe(&b->p, &b->cap, b->len, n, 1);
 }
 
 /* A string with minimal escaping; room for it was made by the caller. */

@@ -14,7 +14,8 @@
  * om_canon_set_str() on the same context.  Memory grows to fit the largest
  * document seen and is kept for the next one, so a steady state makes no
  * allocation per value or per document; om_canon_free() releases it.  A
- * struct om_buf belongs to its caller, who releases it with om_buf_release().
+ * struct om_buf belongs to its caller, who releases it with om_buf_release()
+ * (buf.h); om_canon_write() appends without a NUL after the text.
  * Documents may hold secret values, so the bytes of strings (the context's)
  * and of an om_buf written here are zeroed when their buffer moves to grow
  * and when it is freed (sodium_memzero), never left to realloc() or free().
@@ -51,19 +52,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h" /* struct om_buf */
 #include "err.h"
 
 /* The deepest nesting of arrays and objects om_canon_parse() accepts. */
 #define OM_CANON_MAX_DEPTH 256
-
-/* A growable byte buffer: p[0..len) is the data, p is NULL until first use. */
-struct om_buf {
-	char *p;
-	size_t len, cap;
-};
-
-/* Zero and free the buffer's memory and make it empty again. */
-void om_buf_release(struct om_buf *b);
 
 struct om_canon;
 

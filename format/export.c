@@ -36,20 +36,10 @@ struct shared {
 /* Append n bytes to a buffer. */
 int exp_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q) {
-			om_err_set(err, "out of memory");
-			return -1;
-		}
-		b->p = q;
-		b->cap = cap;
+	if (om_buf_add(b, p, n) < 0) {
+		om_err_set(err, "out of memory");
+		return -1;
 	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
 	return 0;
 }
 
@@ -67,15 +57,9 @@ static int note_elem(const struct om_chit *hit, void *vctx)
 {
 	struct elems *e = vctx;
 
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 16;
-		om_canon_node *v = realloc(e->v, cap * sizeof *v);
-		if (!v) {
-			om_err_set(e->x->err, "out of memory");
-			return -1;
-		}
-		e->v = v;
-		e->cap = cap;
+	if (om_array_grow(&e->v, &e->cap, e->n, 1, sizeof *e->v) < 0) {
+		om_err_set(e->x->err, "out of memory");
+		return -1;
 	}
 	e->v[e->n++] = hit->node;
 	return 0;
@@ -143,15 +127,9 @@ static int note_secret(const struct om_chit *hit, void *vctx)
 {
 	struct exporter *x = vctx;
 
-	if (x->nhits == x->caphits) {
-		size_t cap = x->caphits ? x->caphits * 2 : 16;
-		void *p = realloc(x->hits, cap * sizeof *x->hits);
-		if (!p) {
-			om_err_set(x->err, "out of memory");
-			return -1;
-		}
-		x->hits = p;
-		x->caphits = cap;
+	if (om_array_grow(&x->hits, &x->caphits, x->nhits, 1, sizeof *x->hits) < 0) {
+		om_err_set(x->err, "out of memory");
+		return -1;
 	}
 	x->hits[x->nhits].node = hit->node;
 	if (!(x->hits[x->nhits].loc = strdup(hit->loc))) {

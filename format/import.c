@@ -98,29 +98,6 @@ void imp_smap_free(struct smap *m, int free_vals)
 	memset(m, 0, sizeof *m);
 }
 
-int imp_buf_add(struct om_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			return -1;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return 0;
-}
-
-int imp_buf_str(struct om_buf *b, const char *s)
-{
-	return imp_buf_add(b, s, strlen(s));
-}
-
 /* ---- the documents ---- */
 
 char *imp_xstrdup(struct imp *x, const char *s)
@@ -249,15 +226,12 @@ static void free_bundle(struct bundle *b)
 
 static int open_spool(struct imp *x)
 {
-	const char *dir = x->o->tmpdir ? x->o->tmpdir : getenv("TMPDIR");
 	char path[4096];
 
-	snprintf(path, sizeof path, "%s/om-import.XXXXXX", dir && *dir ? dir : "/tmp");
-	if ((x->spool = mkstemp(path)) < 0) {
+	if ((x->spool = om_tmpfile(x->o->tmpdir, "om-import.", path, sizeof path)) < 0) {
 		om_err_set(x->err, "'%s': cannot make the spool file: %s", path, strerror(errno));
 		return -1;
 	}
-	unlink(path);
 	return 0;
 }
 

@@ -33,7 +33,7 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 	p = p ? p + 1 : pat;
 	while (*p) {
 		if (*p != '{') {
-			imp_buf_add(&out, p++, 1);
+			om_buf_add(&out, p++, 1);
 			first = 0;
 			continue;
 		}
@@ -52,10 +52,10 @@ static char *fill_last(struct imp *x, const char *pat, json_t *doc, int escape)
 				free(out.p);
 				return NULL;
 			}
-			imp_buf_str(&out, c);
+			om_buf_adds(&out, c);
 			free(c);
 		} else {
-			imp_buf_str(&out, s);
+			om_buf_adds(&out, s);
 		}
 		first = 0;
 		p = e + 1;
@@ -74,11 +74,11 @@ static char *home_path(struct imp *x, const struct om_kind *k, json_t *doc)
 {
 	struct om_buf out = {0};
 
-	imp_buf_str(&out, x->o->home);
-	imp_buf_str(&out, "/");
+	om_buf_adds(&out, x->o->home);
+	om_buf_adds(&out, "/");
 	for (const char *p = k->file; *p;) {
 		if (*p != '{') {
-			imp_buf_add(&out, p++, 1);
+			om_buf_add(&out, p++, 1);
 			continue;
 		}
 		const char *e = strchr(p, '}');
@@ -89,7 +89,7 @@ static char *home_path(struct imp *x, const struct om_kind *k, json_t *doc)
 			free(out.p);
 			return NULL;
 		}
-		imp_buf_str(&out, s);
+		om_buf_adds(&out, s);
 		p = e + 1;
 	}
 	return out.p;

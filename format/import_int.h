@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "buf.h" /* om_buf_add(), om_array_grow(), om_tmpfile() */
 #include "canon.h"
 #include "import.h"
 #include "model.h"
@@ -156,12 +157,6 @@ int imp_smap_put(struct smap *m, const char *key, void *val, void **old);
 
 /* Free the map; free_vals: the values are malloc()ed strings. */
 void imp_smap_free(struct smap *m, int free_vals);
-
-/* Append n bytes to b, kept NUL-terminated; -1 when out of memory. */
-int imp_buf_add(struct om_buf *b, const void *p, size_t n);
-
-/* Append the string s to b, as imp_buf_add(). */
-int imp_buf_str(struct om_buf *b, const char *s);
 
 /* strdup() that records "out of memory" in x->err; NULL s gives NULL. */
 char *imp_xstrdup(struct imp *x, const char *s);

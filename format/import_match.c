@@ -47,18 +47,18 @@ static int load_identities(struct imp *x, const struct om_kind *k, struct smap *
 	PGresult *r;
 	int rc = -1;
 
-	imp_buf_str(&sql, "SELECT id, ");
-	imp_buf_str(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'" OM_MEMBER_SPACE "'");
+	om_buf_adds(&sql, "SELECT id, ");
+	om_buf_adds(&sql, k->scope == OM_SERVER ? "NULL::text" : "doc->>'" OM_MEMBER_SPACE "'");
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
 		char *q = PQescapeLiteral(x->conn, k->identity[i], strlen(k->identity[i]));
 		if (!q)
 			goto out;
-		imp_buf_str(&sql, ", doc->>");
-		imp_buf_str(&sql, q);
+		om_buf_adds(&sql, ", doc->>");
+		om_buf_adds(&sql, q);
 		PQfreemem(q);
 	}
-	imp_buf_str(&sql, " FROM ");
-	if (imp_buf_str(&sql, k->table) < 0) {
+	om_buf_adds(&sql, " FROM ");
+	if (om_buf_adds(&sql, k->table) < 0) {
 		imp_oom(x);
 		goto out;
 	}
@@ -72,10 +72,10 @@ static int load_identities(struct imp *x, const struct om_kind *k, struct smap *
 		struct om_buf key = {0};
 		char *id;
 		void *old;
-		int ok = imp_buf_str(&key, PQgetisnull(r, row, 1) ? "" : PQgetvalue(r, row, 1)) == 0;
+		int ok = om_buf_adds(&key, PQgetisnull(r, row, 1) ? "" : PQgetvalue(r, row, 1)) == 0;
 		for (int c = 2; c < PQnfields(r); c++) {
-			ok &= imp_buf_str(&key, c == 2 ? "\x1e" : "\x1f") == 0;
-			ok &= imp_buf_str(&key, PQgetisnull(r, row, c) ? NULLV : PQgetvalue(r, row, c)) == 0;
+			ok &= om_buf_adds(&key, c == 2 ? "\x1e" : "\x1f") == 0;
+			ok &= om_buf_adds(&key, PQgetisnull(r, row, c) ? NULLV : PQgetvalue(r, row, c)) == 0;
 		}
 		if (!ok || !(id = strdup(PQgetvalue(r, row, 0))) ||
 		    imp_smap_put(out, key.p, id, &old) < 0) {
@@ -104,31 +104,31 @@ int imp_fetch_targets(struct imp *x, const struct om_kind *k, const size_t *idx,
 	PGresult *r;
 	int rc = -1, any = 0;
 
-	imp_buf_str(&arr, "{");
+	om_buf_adds(&arr, "{");
 	for (size_t i = 0; i < n; i++) {
 		const struct doc *d = &x->b->docs[idx[i]];
 		if (!d->exists)
 			continue;
 		if (any)
-			imp_buf_str(&arr, ",");
-		imp_buf_str(&arr, "\"");
+			om_buf_adds(&arr, ",");
+		om_buf_adds(&arr, "\"");
 		for (const char *p = d->dst_id; *p; p++) {
 			if (*p == '"' || *p == '\\')
-				imp_buf_add(&arr, "\\", 1);
-			imp_buf_add(&arr, p, 1);
+				om_buf_add(&arr, "\\", 1);
+			om_buf_add(&arr, p, 1);
 		}
 		any = 1;
-		if (imp_buf_str(&arr, "\"") < 0)
+		if (om_buf_adds(&arr, "\"") < 0)
 			return imp_oom(x);
 	}
-	imp_buf_str(&arr, "}");
+	om_buf_adds(&arr, "}");
 	if (!any) {
 		free(arr.p);
 		return 0;
 	}
-	imp_buf_str(&sql, "SELECT id, doc::text FROM ");
-	imp_buf_str(&sql, k->table);
-	if (imp_buf_str(&sql, " WHERE id = ANY($1::text[])") < 0) {
+	om_buf_adds(&sql, "SELECT id, doc::text FROM ");
+	om_buf_adds(&sql, k->table);
+	if (om_buf_adds(&sql, " WHERE id = ANY($1::text[])") < 0) {
 		imp_oom(x);
 		goto out;
 	}
@@ -200,7 +200,7 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
 		if (!s || !s->dst_id)
 			return imp_doc_err(x, d, "%s: space %s: not in bundle or target",
 				       d->name ? d->name : d->src_id, d->space);
-		imp_buf_str(key, s->dst_id);
+		om_buf_adds(key, s->dst_id);
 	} else if (k->scope == OM_SPACE) {
 		return imp_doc_err(x, d, "no " OM_MEMBER_SPACE);
 	}
@@ -228,12 +228,12 @@ static int bundle_key(struct imp *x, const struct doc *d, struct om_buf *key)
 				return -1;
 			}
 		}
-		imp_buf_str(key, i ? "\x1f" : "\x1e");
-		imp_buf_str(key, out);
+		om_buf_adds(key, i ? "\x1f" : "\x1e");
+		om_buf_adds(key, out);
 		free(v);
 		p += n + (p[n] != 0);
 	}
-	return imp_buf_str(key, "") < 0 ? imp_oom(x) : 0;
+	return om_buf_adds(key, "") < 0 ? imp_oom(x) : 0;
 }
 
 /* Map the elements of the documents of kind k that other documents refer to

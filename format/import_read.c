@@ -97,11 +97,11 @@ int imp_spool_read(struct imp *x, off_t off, void *p, size_t n)
 static int ident_part(struct om_buf *b, json_t *v)
 {
 	if (json_is_string(v))
-		return imp_buf_add(b, json_string_value(v), json_string_length(v));
+		return om_buf_add(b, json_string_value(v), json_string_length(v));
 	if (!v || json_is_null(v))
-		return imp_buf_str(b, NULLV);
+		return om_buf_adds(b, NULLV);
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	int rc = s ? imp_buf_str(b, s) : -1;
+	int rc = s ? om_buf_adds(b, s) : -1;
 	free(s);
 	return rc;
 }
@@ -234,7 +234,7 @@ static int compact_json(const char *s, size_t len, struct om_buf *out)
 	char *o;
 
 	out->len = 0;
-	if (imp_buf_add(out, s, len) < 0)
+	if (om_buf_add(out, s, len) < 0)
 		return -1;
 	o = out->p;
 	while (s < e) {
@@ -295,14 +295,8 @@ static int add_doc_finish(struct imp *x, struct bundle *b, struct doc *d, const 
 	if (spool_write(x, x->line.p, x->line.len, &d->off) < 0)
 		goto fail;
 	d->len = x->line.len;
-	if (b->ndocs == b->capdocs) {
-		size_t cap = b->capdocs ? b->capdocs * 2 : 256;
-		struct doc *p = realloc(b->docs, cap * sizeof *p);
-		if (!p)
-			goto nomem;
-		b->docs = p;
-		b->capdocs = cap;
-	}
+	if (om_array_grow(&b->docs, &b->capdocs, b->ndocs, 1, sizeof *b->docs) < 0)
+		goto nomem;
 	if (imp_smap_put(&b->ids, d->src_id, (void *)(uintptr_t)(b->ndocs + 1), NULL) < 0)
 		goto nomem;
 	b->docs[b->ndocs++] = *d;
@@ -344,7 +338,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 		}
 	}
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
-		if (i && imp_buf_str(&id, "\x1f") < 0)
+		if (i && om_buf_adds(&id, "\x1f") < 0)
 			goto nomem;
 		if (ident_part(&id, json_object_get(doc, k->identity[i])) < 0)
 			goto nomem;
@@ -450,14 +444,14 @@ static int add_doc_canon(struct imp *x, struct bundle *b, const char *path,
 	d.src_id = canon_cstr(c, root, OM_MEMBER_ID);
 	d.space = canon_cstr(c, root, OM_MEMBER_SPACE);
 	for (int i = 0; i < 5 && k->identity[i]; i++) {
-		if (i && imp_buf_str(&id, "\x1f") < 0)
+		if (i && om_buf_adds(&id, "\x1f") < 0)
 			goto nomem;
 		v = om_canon_get(c, root, k->identity[i]);
 		if (om_canon_type(c, v) == OM_CANON_STRING) {
 			p = om_canon_str(c, v, &n);
-			if (imp_buf_add(&id, p, n) < 0)
+			if (om_buf_add(&id, p, n) < 0)
 				goto nomem;
-		} else if (imp_buf_str(&id, NULLV) < 0) {
+		} else if (om_buf_adds(&id, NULLV) < 0) {
 			goto nomem;
 		}
 	}
@@ -516,15 +510,9 @@ static int add_file(struct imp *x, struct bundle *b, const char *path, const cha
 			goto fail;
 		f.size = size;
 	}
-	if (b->nfiles == b->capfiles) {
-		size_t cap = b->capfiles ? b->capfiles * 2 : 64;
-		struct file *p = realloc(b->files, cap * sizeof *p);
-		if (!p) {
-			imp_oom(x);
-			goto fail;
-		}
-		b->files = p;
-		b->capfiles = cap;
+	if (om_array_grow(&b->files, &b->capfiles, b->nfiles, 1, sizeof *b->files) < 0) {
+		imp_oom(x);
+		goto fail;
 	}
 	b->files[b->nfiles++] = f;
 	return 0;

@@ -91,14 +91,8 @@ static int fix_hit(const struct om_ref_hit *h, void *vctx)
 		for (size_t i = 0; i < fx->n; i++)
 			if (fx->f[i].value == h->at->value)
 				return 0;
-	if (fx->n == fx->cap) {
-		size_t cap = fx->cap ? fx->cap * 2 : 64;
-		struct fix *p = realloc(fx->f, cap * sizeof *p);
-		if (!p)
-			return imp_oom(x);
-		fx->f = p;
-		fx->cap = cap;
-	}
+	if (om_array_grow(&fx->f, &fx->cap, fx->n, 1, sizeof *fx->f) < 0)
+		return imp_oom(x);
 	struct fix *f = &fx->f[fx->n++];
 	memset(f, 0, sizeof *f);
 	f->ref = h->ref;
@@ -126,8 +120,8 @@ static json_t *fix_csv(struct imp *x, const struct om_ref *r, const char *s)
 		const char *to = id ? imp_resolve(x, r, id) : NULL;
 		if (to) {
 			if (out.len)
-				imp_buf_str(&out, ",");
-			imp_buf_str(&out, to);
+				om_buf_adds(&out, ",");
+			om_buf_adds(&out, to);
 		}
 		free(id);
 	}
@@ -286,14 +280,8 @@ struct tsecret {
 static int tsecrets_add(struct tsecrets *ts, const char *loc, json_t *holder, const char *member,
 			json_t *value)
 {
-	if (ts->n == ts->cap) {
-		size_t cap = ts->cap ? ts->cap * 2 : 16;
-		struct tsecret *p = realloc(ts->v, cap * sizeof *p);
-		if (!p)
-			return -1;
-		ts->v = p;
-		ts->cap = cap;
-	}
+	if (om_array_grow(&ts->v, &ts->cap, ts->n, 1, sizeof *ts->v) < 0)
+		return -1;
 	if (imp_smap_put(&ts->byloc, loc, value, NULL) < 0)
 		return -1;
 	json_incref(value);

@@ -22,10 +22,10 @@ static int copy_dump(const char *p, size_t n, void *data)
 		q = memchr(p, '\\', (size_t)(e - p));
 		if (!q)
 			q = e;
-		if (imp_buf_add(b, p, (size_t)(q - p)) < 0)
+		if (om_buf_add(b, p, (size_t)(q - p)) < 0)
 			return -1;
 		if (q < e) {
-			if (imp_buf_add(b, "\\\\", 2) < 0)
+			if (om_buf_add(b, "\\\\", 2) < 0)
 				return -1;
 			q++;
 		}
@@ -37,12 +37,12 @@ static int copy_dump(const char *p, size_t n, void *data)
 static int copy_line(struct imp *x, struct om_buf *b, const char *id, json_t *doc)
 {
 	if (id) {
-		imp_buf_str(b, id);
-		imp_buf_str(b, "\t");
+		om_buf_adds(b, id);
+		om_buf_adds(b, "\t");
 	}
 	if (json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
 		return imp_oom(x);
-	return imp_buf_str(b, "\n") < 0 ? imp_oom(x) : 0;
+	return om_buf_adds(b, "\n") < 0 ? imp_oom(x) : 0;
 }
 
 /*
@@ -359,7 +359,7 @@ static int cnew_ref(const struct om_cref_hit *h, void *vctx)
 				free(out.p);
 				return CNEW_NO;
 			}
-			if ((out.len && imp_buf_str(&out, ",") < 0) || imp_buf_str(&out, t) < 0) {
+			if ((out.len && om_buf_adds(&out, ",") < 0) || om_buf_adds(&out, t) < 0) {
 				free(out.p);
 				return imp_oom(x);
 			}
@@ -367,15 +367,9 @@ static int cnew_ref(const struct om_cref_hit *h, void *vctx)
 		if (!out.p)
 			return 0; /* no Id in it: left as it is */
 	}
-	if (cn->n == cn->cap) {
-		size_t cap = cn->cap ? cn->cap * 2 : 32;
-		struct cfix *p = realloc(cn->f, cap * sizeof *p);
-		if (!p) {
-			free(out.p);
-			return imp_oom(x);
-		}
-		cn->f = p;
-		cn->cap = cap;
+	if (om_array_grow(&cn->f, &cn->cap, cn->n, 1, sizeof *cn->f) < 0) {
+		free(out.p);
+		return imp_oom(x);
 	}
 	cn->f[cn->n++] = (struct cfix){hit->node, to, out.p};
 	return 0;
@@ -401,13 +395,8 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 		return -1;
 	c = x->canon;
 	x->copy.len = 0;
-	if (imp_buf_add(&x->copy, "", 0) < 0 || d->len > x->copy.cap) {
-		char *p = realloc(x->copy.p, d->len + 1);
-		if (!p)
-			return imp_oom(x);
-		x->copy.p = p;
-		x->copy.cap = d->len + 1;
-	}
+	if (om_buf_grow(&x->copy, d->len + 1) < 0)
+		return imp_oom(x);
 	if (imp_spool_read(x, d->off, x->copy.p, d->len) < 0)
 		return -1;
 	if (om_canon_parse(c, x->copy.p, d->len, NULL) < 0)
@@ -437,7 +426,7 @@ static int new_doc_fast(struct imp *x, struct doc *d, struct om_buf *ins)
 	}
 	x->copy.len = 0;
 	if (om_canon_write_compact(c, &x->copy, x->err) < 0 ||
-	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || imp_buf_str(ins, "\n") < 0) {
+	    copy_dump(x->copy.p, x->copy.len, ins) < 0 || om_buf_adds(ins, "\n") < 0) {
 		imp_oom(x);
 		goto out;
 	}

@@ -17,7 +17,7 @@
  * memory with the runs; nothing but ciphertext is ever written.
  */
 #include "sorter.h"
-#include "sigs.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -299,37 +299,15 @@ static int write_all(struct om_sorter *s, int fd, const void *p, size_t n, struc
 
 static int run_begin(struct om_sorter *s, struct run *r, struct om_err *err)
 {
-	size_t n = strlen(s->tmpdir);
-	char *path = malloc(n + sizeof "/om-sort-XXXXXX");
+	char path[4096];
 
-	if (!path)
-		return oom(s, err);
-	memcpy(path, s->tmpdir, n);
-	memcpy(path + n, "/om-sort-XXXXXX", sizeof "/om-sort-XXXXXX");
-	sigset_t held;
-	om_signals_hold(&held);
-	r->fd = mkstemp(path);
+	r->fd = om_tmpfile(s->tmpdir, "om-sort-", path, sizeof path);
 	r->bytes = r->nrecs = 0;
 	/* A fresh nonce for each file, merges' outputs included. */
 	if (s->key)
 		randombytes_buf(r->nonce, sizeof r->nonce);
-	if (r->fd < 0) {
-		int e = errno;
-		om_signals_release(&held);
-		free(path);
-		return fail(s, err, "cannot create a temporary file", e);
-	}
-	/* Gone from the directory at once: only the descriptor holds it. */
-	int unlinked = unlink(path);
-	om_signals_release(&held);
-	if (unlinked < 0) {
-		int e = errno;
-		close(r->fd);
-		r->fd = -1;
-		free(path);
-		return fail(s, err, "cannot remove a temporary file", e);
-	}
-	free(path);
+	if (r->fd < 0)
+		return fail(s, err, "cannot create a temporary file", errno);
 	fcntl(r->fd, F_SETFD, FD_CLOEXEC);
 	if (!s->wbuf && !(s->wbuf = malloc(s->iosize))) {
 		close(r->fd);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../format/buf.h"
 #include "../format/canon.h"
 #include "../format/diff.h"
 #include "../format/model.h"
@@ -298,15 +299,12 @@ static int write_file(const void *buf, size_t len, void *ctx, struct om_err *err
  * leaves no partial output. */
 static FILE *temp_out(void)
 {
-	const char *dir = getenv("TMPDIR");
 	char path[4096];
-	int fd;
+	int fd = om_tmpfile(NULL, "om-diff-out.", path, sizeof path);
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/om-diff-out.XXXXXX", dir && *dir ? dir : "/tmp");
-	if ((fd = mkstemp(path)) < 0)
+	if (fd < 0)
 		om_die(2, "cannot make a temporary file '%s': %s", path, strerror(errno));
-	unlink(path);
 	if (!(f = fdopen(fd, "w+b")))
 		om_die(2, "out of memory");
 	return f;
