@@ -72,6 +72,8 @@ static PGconn *connect_db(const struct opts *o)
 
 	if (!conn)
 		om_die(2, "%s", err.msg);
+	/* Shown in pg_stat_activity, as om-import shows itself. */
+	PQclear(PQexec(conn, "SET application_name = 'om-store'"));
 	return conn;
 }
 
