@@ -273,7 +273,10 @@ int om_store_rekey(PGconn *conn, const struct om_key *old, const struct om_key *
 	}
 	if (om_store_open(conn, err) < 0)
 		return -1;
-	if (om_store_exec(conn, "BEGIN", "cannot begin", err) < 0)
+	/* Serializable: a document with a secret that the server writes
+	 * meanwhile (under the old key) makes one of the two fail, rather than
+	 * stay behind under the old key. */
+	if (om_store_exec(conn, "BEGIN ISOLATION LEVEL SERIALIZABLE", "cannot begin", err) < 0)
 		return -1;
 	if (om_store_lock(conn, err) != 0)
 		goto rollback;

@@ -5,10 +5,12 @@
  * sealed secret at a secret place of the model is opened with the old key
  * and sealed again with the new one, the new key's check value replaces the
  * old, and every secret is read back and opened with the new key before
- * the commit.  All or nothing: a secret that does not open with the old
- * key, one that is not sealed, any error, or the program killed midway,
- * leaves the store as it was, under the old key.  The keys are the
- * caller's (sodium_malloc()ed, seal.h); clear values live only in
+ * the commit.  The transaction is serializable: a document with secrets
+ * that the server writes meanwhile makes one of the two fail, rather than
+ * stay sealed under the old key.  All or nothing: a secret that does not
+ * open with the old key, one that is not sealed, any error, or the program
+ * killed midway, leaves the store as it was, under the old key.  The keys
+ * are the caller's (sodium_malloc()ed, seal.h); clear values live only in
  * sodium_malloc() memory and are wiped.  The engine never prints.
  */
 #ifndef OM_REKEY_H

@@ -346,6 +346,8 @@ static int cmd_model(void)
 		print_paths("volatile", k->volatiles);
 		if (k->file)
 			printf("  file %s\n", k->file);
+		if (om_kind_file_size(k))
+			printf("  file size %s\n", om_kind_file_size(k));
 		if (k->dir)
 			printf("  bundle dir %s\n", k->dir);
 		printf("  bundle path %s\n", k->path);
