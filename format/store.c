@@ -764,7 +764,6 @@ static int check_doc(PGresult *r, int row, void *vctx)
 		char rel[1024], path[4096];
 		struct stat st;
 		if (home_path(v, doc, rel, sizeof rel)) {
-			v->counts.files++;
 			snprintf(path, sizeof path, "%s/%s", v->home, rel);
 			if (stat(path, &st) != 0)
 				problem(v, "file %s is missing from the home directory", rel);

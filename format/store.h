@@ -69,7 +69,6 @@ typedef void om_problem_fn(const char *msg, void *ctx);
 struct om_verify_counts {
 	unsigned long secrets;  /* sealed secrets met */
 	unsigned long unopened; /* of those, the ones the key did not open */
-	unsigned long files;    /* home files looked for */
 };
 
 /*
