@@ -33,7 +33,10 @@ endif
 B = build
 
 LIB_SRC  = $(wildcard format/*.c)
-LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
+LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o \
+	   $(B)/format/upgrade_sql.o
+# The store's upgrade steps: spec/upgrade-N.sql takes format N-1 to N.
+UPGRADE_SQL = $(wildcard spec/upgrade-*.sql)
 LIB      = $(B)/libom.a
 PROGS    = om-store om-export om-encrypt om-diff om-import
 # Shell scripts installed next to the programs, built from tools/NAME.sh.
@@ -62,7 +65,20 @@ $(B)/format/store_sql.c: spec/store.sql tests/embed.sh
 	@mkdir -p $(@D)
 	sh tests/embed.sh om_store_sql < spec/store.sql > $@
 
-$(B)/format/store_sql.o: $(B)/format/store_sql.c $(B)/flags
+# The upgrade steps too, as om_store_steps[] (format/upgrade.h): step i
+# takes format i + 1 to i + 2, so the files must be numbered from 2 on
+# without a gap.
+$(B)/format/upgrade_sql.c: $(UPGRADE_SQL) tests/embed.sh Makefile
+	@mkdir -p $(@D)
+	n=2; while [ -f spec/upgrade-$$n.sql ]; do \
+		sh tests/embed.sh "om_upgrade_sql_$$n" < spec/upgrade-$$n.sql || exit 2; \
+		n=$$((n + 1)); done > $@.tmp && \
+	test $$((n - 2)) = $(words $(UPGRADE_SQL)) || { echo "spec/upgrade-*.sql: not numbered 2, 3, ..." >&2; exit 2; }; \
+	{ printf 'const char *const om_store_steps[] = {\n'; \
+	  i=2; while [ $$i -lt $$n ]; do printf '\tom_upgrade_sql_%d,\n' $$i; i=$$((i + 1)); done; \
+	  printf '\t0,\n};\n'; } >> $@.tmp && mv $@.tmp $@
+
+$(B)/format/%_sql.o: $(B)/format/%_sql.c $(B)/flags
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)

@@ -9,7 +9,8 @@
 _om_opts()
 {
 	case $1 in
-	om-store) echo "--db --master-key-file --new-key --home --help --version" ;;
+	om-store) echo "--db --master-key-file --new-master-key-file --new-key --dry-run --home
+		--help --version" ;;
 	om-export) echo "--db --master-key-file --space --project --project-group
 		--ignore-history --ignore-deployments --ignore-machines --ignore-tenants
 		--ignore-certificates --include-tasklogs --include-artifacts --include-packages
@@ -41,7 +42,7 @@ _om()
 
 	# The value of the option before the cursor.
 	case $prev in
-	--master-key-file|--password-file|--new-password-file|--salt-from|--textconv|-o|--output)
+	--master-key-file|--new-master-key-file|--password-file|--new-password-file|--salt-from|--textconv|-o|--output)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--home)
 		COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -65,7 +66,7 @@ _om()
 	esac
 	# om-store's subcommand first; otherwise bundles: files and directories.
 	if [[ $prog == om-store && $COMP_CWORD -eq 1 ]]; then
-		COMPREPLY=($(compgen -W "init check check-bundle keygen key-check seal model usage" -- "$cur"))
+		COMPREPLY=($(compgen -W "init check rekey upgrade check-bundle keygen key-check seal model usage" -- "$cur"))
 		return
 	fi
 	COMPREPLY=($(compgen -f -- "$cur"))

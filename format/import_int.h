@@ -40,8 +40,8 @@
 #define COPY_FLUSH (256u << 10)
 /* The spool's write buffer. */
 #define SPOOL_BUF (1u << 20)
-/* pg_advisory_xact_lock key of imports: "om-impor" in ASCII. */
-#define IMPORT_LOCK "7957688385473310578"
+/* The store's writer lock: one import, rekey or upgrade at a time. */
+#define IMPORT_LOCK OM_STORE_LOCK
 /* A null identity value in a key. */
 #define NULLV "\x01"
 

@@ -459,6 +459,21 @@ const struct om_kind om_kinds[] = {
 };
 const size_t om_nkinds = N(om_kinds);
 
+/* The kinds whose documents record the size of their home file. */
+static const struct {
+	const char *kind, *member;
+} file_sizes[] = {
+	{"Package", "PackageSizeBytes"},
+};
+
+const char *om_kind_file_size(const struct om_kind *k)
+{
+	for (size_t i = 0; i < N(file_sizes); i++)
+		if (strcmp(file_sizes[i].kind, k->name) == 0)
+			return file_sizes[i].member;
+	return NULL;
+}
+
 const struct om_kind *om_kind_by_name(const char *name)
 {
 	for (size_t i = 0; i < om_nkinds; i++)

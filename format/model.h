@@ -224,6 +224,10 @@ const struct om_kind *om_kind_by_table(const char *table);
 /* The kind an Id belongs to, told by its prefix, or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
 
+/* The member of k's documents that records the size in bytes of its home
+ * file (a package's "PackageSizeBytes"), or NULL when they record none. */
+const char *om_kind_file_size(const struct om_kind *k);
+
 /*
  * Could the bundle entry at path be the home-directory file of a document
  * (a task log, an artifact, a package: spec/bundle.md, "The tree") rather

@@ -125,21 +125,60 @@ PGconn *om_store_connect_again(PGconn *conn, struct om_err *err)
 	return session_setup(c, err);
 }
 
-int om_store_open(PGconn *conn, struct om_err *err)
+int om_store_format(PGconn *conn, struct om_err *err)
 {
 	PGresult *r = PQexec(conn,
 		"SELECT store_format FROM server WHERE "
 		"to_regclass('server') IS NOT NULL");
-	int rc = -1;
+	int format = -1;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		/* The query fails before to_regclass when the table is missing. */
 		om_err_set(err, "database '%s' is not an om store (no server table)", PQdb(conn));
-	} else if (PQntuples(r) != 1) {
+	} else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
 		om_err_set(err, "database '%s' is not an om store (no server row)", PQdb(conn));
-	} else if (atoi(PQgetvalue(r, 0, 0)) != OM_STORE_FORMAT) {
-		om_err_set(err, "database '%s' has store format %s; this om reads format %d",
-			   PQdb(conn), PQgetvalue(r, 0, 0), OM_STORE_FORMAT);
+	} else if ((format = atoi(PQgetvalue(r, 0, 0))) < 1) {
+		om_err_set(err, "database '%s' has store format '%s', which no om knows",
+			   PQdb(conn), PQgetvalue(r, 0, 0));
+		format = -1;
+	}
+	PQclear(r);
+	return format;
+}
+
+int om_store_open(PGconn *conn, struct om_err *err)
+{
+	int format = om_store_format(conn, err);
+
+	if (format < 0)
+		return -1;
+	if (format < OM_STORE_FORMAT) {
+		om_err_set(err, "database '%s' has store format %d, this om reads format %d: "
+			   "run 'om-store upgrade' on it first", PQdb(conn), format,
+			   OM_STORE_FORMAT);
+		return -1;
+	}
+	if (format > OM_STORE_FORMAT) {
+		om_err_set(err, "database '%s' has store format %d, this om reads format %d: "
+			   "use an om that reads format %d", PQdb(conn), format,
+			   OM_STORE_FORMAT, format);
+		return -1;
+	}
+	return 0;
+}
+
+int om_store_lock(PGconn *conn, struct om_err *err)
+{
+	PGresult *r = PQexec(conn, "SELECT pg_try_advisory_xact_lock(" OM_STORE_LOCK ")");
+	int rc;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		om_store_error(err, conn, "cannot lock the store");
+		rc = -1;
+	} else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		om_err_set(err, "database '%s' is busy: an om-import, om-store rekey or "
+			   "om-store upgrade is writing it", PQdb(conn));
+		rc = 1;
 	} else {
 		rc = 0;
 	}
@@ -231,6 +270,7 @@ struct verify {
 	struct om_err *err;
 	struct om_idmap *ids;
 	long problems;
+	struct om_verify_counts counts;
 	/* A few documents fetched for inner references, round robin. */
 	struct {
 		char *id;
@@ -614,11 +654,14 @@ static int check_secret(const struct om_hit *hit, void *vctx)
 		problem(v, "%s: secret is not sealed", hit->where);
 		return 0;
 	}
+	v->counts.secrets++;
 	if (!v->key)
 		return 0;
 	r = om_unseal(v->key, tok, &clear, &len, &e);
 	if (r != 0)
 		problem(v, "%s: %s", hit->where, e.msg);
+	if (r > 0)
+		v->counts.unopened++;
 	om_clear_free(clear);
 	return 0;
 }
@@ -660,6 +703,20 @@ static int home_path(struct verify *v, json_t *doc, char *out, size_t outlen)
 	}
 	out[n] = 0;
 	return 1;
+}
+
+/* A home file must have the size its document records, where it records
+ * one: a file cut short by a copy, or another file of the same name. */
+static void check_size(struct verify *v, json_t *doc, const char *rel, const struct stat *st)
+{
+	const char *member = om_kind_file_size(v->kind);
+	json_t *size = member ? json_object_get(doc, member) : NULL;
+
+	if (!json_is_integer(size))
+		return;
+	if (json_integer_value(size) != (json_int_t)st->st_size)
+		problem(v, "file %s has %lld bytes, the store says %lld (%s)", rel,
+			(long long)st->st_size, (long long)json_integer_value(size), member);
 }
 
 static int check_doc(PGresult *r, int row, void *vctx)
@@ -708,8 +765,12 @@ static int check_doc(PGresult *r, int row, void *vctx)
 		struct stat st;
 		if (home_path(v, doc, rel, sizeof rel)) {
 			snprintf(path, sizeof path, "%s/%s", v->home, rel);
-			if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			if (stat(path, &st) != 0)
 				problem(v, "file %s is missing from the home directory", rel);
+			else if (!S_ISREG(st.st_mode))
+				problem(v, "file %s of the home directory is not a regular file", rel);
+			else
+				check_size(v, doc, rel, &st);
 		}
 	}
 	json_decref(doc);
@@ -717,7 +778,8 @@ static int check_doc(PGresult *r, int row, void *vctx)
 }
 
 long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
-		     om_problem_fn *fn, void *ctx, struct om_err *err)
+		     om_problem_fn *fn, void *ctx, struct om_verify_counts *counts,
+		     struct om_err *err)
 {
 	struct verify v = {0};
 	char sql[256];
@@ -750,6 +812,8 @@ long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
 			goto rollback;
 	}
 	rc = v.problems;
+	if (counts)
+		*counts = v.counts;
 rollback:
 	PQclear(PQexec(conn, "ROLLBACK"));
 out:

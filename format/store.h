@@ -15,8 +15,13 @@
 struct om_key;
 struct om_kind;
 
-/* The store format these tools read and write (server.store_format). */
-#define OM_STORE_FORMAT 1
+/* The store format these tools read and write (server.store_format);
+ * older stores are brought to it by om_store_upgrade() (upgrade.h). */
+#define OM_STORE_FORMAT 2
+
+/* The pg_advisory_xact_lock key of the programs that write the whole store
+ * (om-import, om-store rekey and upgrade): "om-impor" in ASCII. */
+#define OM_STORE_LOCK "7957688385473310578"
 
 /* spec/store.sql, built into the library. */
 extern const char om_store_sql[];
@@ -31,8 +36,21 @@ PGconn *om_store_connect(const char *conninfo, struct om_err *err);
  * parameters (user, password, TLS, ...). */
 PGconn *om_store_connect_again(PGconn *conn, struct om_err *err);
 
-/* Is this database an om store of our format?  0 yes, -1 no (err says why). */
+/* The store format of the database (server.store_format), or -1 and err
+ * when it is not an om store. */
+int om_store_format(PGconn *conn, struct om_err *err);
+
+/*
+ * Is this database an om store of our format?  0 yes, -1 no: err says why,
+ * and for a store of another format names both formats and what to run
+ * (om-store upgrade for an older one, a newer om for a newer one).  Every
+ * program that reads or writes a store calls this first.
+ */
 int om_store_open(PGconn *conn, struct om_err *err);
+
+/* Take the store's writer lock (OM_STORE_LOCK) for the transaction that
+ * conn is in: 0 taken, 1 another writer holds it, -1 trouble. */
+int om_store_lock(PGconn *conn, struct om_err *err);
 
 /* Create the empty store in an empty database and record key as its
  * master key, in one transaction. */
@@ -47,6 +65,12 @@ int om_store_check_key(PGconn *conn, const struct om_key *key, struct om_err *er
 /* Called with one line for each problem a verification finds. */
 typedef void om_problem_fn(const char *msg, void *ctx);
 
+/* What a verification counted beside its problems. */
+struct om_verify_counts {
+	unsigned long secrets;  /* sealed secrets met */
+	unsigned long unopened; /* of those, the ones the key did not open */
+};
+
 /*
  * Verify the whole store against the model in one read-only snapshot:
  * every document's Id has its kind's form and its space exists; every
@@ -54,12 +78,15 @@ typedef void om_problem_fn(const char *msg, void *ctx);
  * same space (or at server level); inner references and tenant tags name an
  * element that exists; every secret has the sealed form and, when key is
  * given, opens with it; and, when home is given, every file the model
- * names exists there.  Weak references (history) may dangle.
+ * names exists there as a regular file, of the size its document records
+ * where it records one (om_kind_file_size()).  Weak references (history)
+ * may dangle.  counts may be NULL.
  *
  * Returns the number of problems reported to fn, or -1 on trouble.
  */
 long om_store_verify(PGconn *conn, const struct om_key *key, const char *home,
-		     om_problem_fn *fn, void *ctx, struct om_err *err);
+		     om_problem_fn *fn, void *ctx, struct om_verify_counts *counts,
+		     struct om_err *err);
 
 /* ---- for the rest of libom ---- */
 

@@ -1,4 +1,4 @@
--- spec/store.sql - an empty om server store (store format 1).
+-- spec/store.sql - an empty om server store (store format 2).
 --
 -- Run in an empty database:  psql -v ON_ERROR_STOP=1 -f spec/store.sql DBNAME
 -- then record the master key with `om-store init` (spec/store.md).
@@ -27,7 +27,7 @@ CREATE TABLE server (
 	-- NULL until `om-store init` records one.
 	master_key_check text
 );
-INSERT INTO server (store_format, server_version) VALUES (1, '2024.4.4121');
+INSERT INTO server (store_format, server_version) VALUES (2, '2024.4.4121');
 
 -- The Id allocator: the next number per kind whose Ids are prefix-number.
 CREATE TABLE id_allocator (

@@ -14,13 +14,18 @@
 
 #include "../format/bundlecheck.h"
 #include "../format/model.h"
+#include "../format/rekey.h"
 #include "../format/seal.h"
 #include "../format/store.h"
+#include "../format/upgrade.h"
 #include "common.h"
 
 static const char usage_text[] =
 	"usage: om-store init [--db CONNINFO] --master-key-file FILE [--new-key]\n"
 	"       om-store check [--db CONNINFO] [--master-key-file FILE] [--home DIR]\n"
+	"       om-store rekey [--db CONNINFO] --master-key-file OLD\n"
+	"                      --new-master-key-file NEW [--new-key] [--dry-run]\n"
+	"       om-store upgrade [--db CONNINFO] --master-key-file FILE [--home DIR]\n"
 	"       om-store check-bundle BUNDLE\n"
 	"       om-store keygen FILE\n"
 	"       om-store key-check --master-key-file FILE\n"
@@ -30,8 +35,10 @@ static const char usage_text[] =
 	"\n"
 	"  --db CONNINFO           libpq connection string or URI (default: PG* variables)\n"
 	"  --master-key-file FILE  the server's master key (or OM_MASTER_KEY_FILE)\n"
-	"  --new-key               init: create FILE with a new random key first\n"
-	"  --home DIR              check: the server's home directory, for its files\n"
+	"  --new-master-key-file NEW  rekey: the key to seal the secrets with\n"
+	"  --new-key               init: create FILE, rekey: create NEW, with a new random key\n"
+	"  --dry-run               rekey: do and check everything, then roll back\n"
+	"  --home DIR              check, upgrade: the server's home directory, for its files\n"
 	"  -h, --help              show this help and exit\n"
 	"  -V, --version           show the version and exit\n";
 
@@ -39,8 +46,10 @@ struct opts {
 	const char *cmd;
 	const char *db;
 	const char *keyfile;
+	const char *newkeyfile;
 	const char *home;
 	int new_key;
+	int dry_run;
 	const char *arg; /* keygen FILE */
 };
 
@@ -63,6 +72,8 @@ static PGconn *connect_db(const struct opts *o)
 
 	if (!conn)
 		om_die(2, "%s", err.msg);
+	/* Shown in pg_stat_activity, as om-import shows itself. */
+	PQclear(PQexec(conn, "SET application_name = 'om-store'"));
 	return conn;
 }
 
@@ -102,33 +113,104 @@ static int cmd_check(const struct opts *o)
 	struct om_err err;
 	struct om_key *key = o->keyfile ? load_key(o) : NULL;
 	PGconn *conn = connect_db(o);
+	struct om_verify_counts c;
+	int wrong_key = 0;
 	long n;
 
 	if (om_store_open(conn, &err) < 0)
 		goto trouble;
-	if (key) {
-		int r = om_store_check_key(conn, key, &err);
-		if (r < 0)
-			goto trouble;
-		if (r > 0) {
-			om_key_free(key);
-			PQfinish(conn);
-			om_die(2, "%s: %s", o->keyfile, err.msg);
-		}
-	}
-	n = om_store_verify(conn, key, o->home, print_problem, NULL, &err);
+	if (key && (wrong_key = om_store_check_key(conn, key, &err)) < 0)
+		goto trouble;
+	/* With a wrong key too: every secret it does not open is named. */
+	n = om_store_verify(conn, key, o->home, print_problem, NULL, &c, &err);
 	if (n < 0)
 		goto trouble;
 	om_key_free(key);
 	PQfinish(conn);
 	om_close_stdout();
+	if (wrong_key)
+		om_die(2, "'%s' is not this server's master key (the store records another): "
+		       "%lu of %lu secrets do not open with it; the key is wrong, not the data",
+		       o->keyfile, c.unopened, c.secrets);
 	if (n > 0)
 		fprintf(stderr, "om-store: %ld problem%s found\n", n, n == 1 ? "" : "s");
+	if (c.unopened)
+		fprintf(stderr, "om-store: %lu secret%s do%s not open with the server's own master "
+			"key: damaged, or sealed under another key\n", c.unopened,
+			c.unopened == 1 ? "" : "s", c.unopened == 1 ? "es" : "");
 	return n > 0 ? 1 : 0;
 trouble:
 	om_key_free(key);
 	PQfinish(conn);
 	om_die(2, "%s", err.msg);
+}
+
+/* The secrets under a new master key, in one transaction. */
+static int cmd_rekey(const struct opts *o)
+{
+	struct om_err err;
+	struct om_rekey_result res;
+	struct om_key *old, *new;
+	PGconn *conn;
+	int rc;
+
+	if (!o->newkeyfile)
+		om_die_usage("rekey needs --new-master-key-file");
+	old = load_key(o);
+	conn = connect_db(o);
+	if (o->new_key && om_key_create(o->newkeyfile, &err) < 0)
+		om_die(2, "%s", err.msg);
+	if (!(new = om_key_load(o->newkeyfile, &err)))
+		om_die(2, "%s", err.msg);
+	rc = om_store_rekey(conn, old, new, o->dry_run, &res, &err);
+	om_key_free(old);
+	om_key_free(new);
+	PQfinish(conn);
+	/* A key made for a rekey that did not happen would only mislead; one
+	 * the store may be under is kept. */
+	if (o->new_key && (rc < 0 || o->dry_run) && !res.in_doubt)
+		unlink(o->newkeyfile);
+	if (rc < 0)
+		om_die(2, "%s", err.msg);
+	printf("%s %lu secret%s in %lu document%s%s\n", o->dry_run ? "would re-seal" : "re-sealed",
+	       res.secrets, res.secrets == 1 ? "" : "s", res.docs, res.docs == 1 ? "" : "s",
+	       o->dry_run ? " (dry run: nothing changed)" : " under the new master key");
+	om_close_stdout();
+	return 0;
+}
+
+static void print_step(int from, int to, unsigned long moved, void *ctx)
+{
+	printf("upgraded database '%s' from store format %d to %d (%lu home file%s moved)\n",
+	       (const char *)ctx, from, to, moved, moved == 1 ? "" : "s");
+}
+
+static void print_missing(const char *path, void *ctx)
+{
+	(void)ctx;
+	fflush(stdout);
+	fprintf(stderr, "om-store: warning: file %s is missing from the home directory: "
+		"not moved\n", path);
+}
+
+/* The store brought to the format this om reads, a step at a time. */
+static int cmd_upgrade(const struct opts *o)
+{
+	struct om_err err;
+	struct om_key *key = load_key(o);
+	PGconn *conn = connect_db(o);
+	struct om_upgrade_opts u = {key, o->home, print_step, print_missing, (void *)PQdb(conn)};
+	int n = om_store_upgrade(conn, &u, &err);
+
+	if (n == 0)
+		printf("database '%s' is at store format %d already: nothing to do\n", PQdb(conn),
+		       OM_STORE_FORMAT);
+	om_key_free(key);
+	PQfinish(conn);
+	if (n < 0)
+		om_die(2, "%s", err.msg);
+	om_close_stdout();
+	return 0;
 }
 
 static void print_usage_line(const struct om_kind *k, const char *what, const char *path,
@@ -265,6 +347,8 @@ static int cmd_model(void)
 		print_paths("volatile", k->volatiles);
 		if (k->file)
 			printf("  file %s\n", k->file);
+		if (om_kind_file_size(k))
+			printf("  file size %s\n", om_kind_file_size(k));
 		if (k->dir)
 			printf("  bundle dir %s\n", k->dir);
 		printf("  bundle path %s\n", k->path);
@@ -290,6 +374,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"master-key-file", required_argument, NULL, 'k'},
+		{"new-master-key-file", required_argument, NULL, 'K'},
+		{"dry-run", no_argument, NULL, 'D'},
 		{"home", required_argument, NULL, 'H'},
 		{"new-key", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
@@ -308,6 +394,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd': o.db = optarg; break;
 		case 'k': o.keyfile = optarg; break;
+		case 'K': o.newkeyfile = optarg; break;
+		case 'D': o.dry_run = 1; break;
 		case 'H': o.home = optarg; break;
 		case 'n': o.new_key = 1; break;
 		case 'h': fputs(usage_text, stdout); om_close_stdout(); return 0;
@@ -330,6 +418,10 @@ int main(int argc, char **argv)
 		return cmd_init(&o);
 	if (strcmp(o.cmd, "check") == 0)
 		return cmd_check(&o);
+	if (strcmp(o.cmd, "rekey") == 0)
+		return cmd_rekey(&o);
+	if (strcmp(o.cmd, "upgrade") == 0)
+		return cmd_upgrade(&o);
 	if (strcmp(o.cmd, "keygen") == 0)
 		return cmd_keygen(&o);
 	if (strcmp(o.cmd, "check-bundle") == 0)

@@ -11,6 +11,8 @@ createdb b -T a
 psql_q -d b -c "UPDATE spaces SET doc = jsonb_set(doc, '{Name}', to_jsonb('Other ' || name))"
 cp -R "$OM_FIXTURES/acme-home" bhome
 echo "another build" >bhome/Packages/Feeds-1/Acme.Web/Acme.Web.1.5.0.zip
+psql_q -d b -c "UPDATE packages SET doc = jsonb_set(doc, '{PackageSizeBytes}', '14')
+	WHERE package_id = 'Acme.Web' AND version = '1.5.0'"
 # (Without history: server tasks are unique server-wide in the store.)
 x() { db=$1; shift; om-export --db "dbname=$db" --master-key-file "$k" --allow-clear-secrets \
 	--ignore-history --ignore-deployments --include-packages "$@"; }
