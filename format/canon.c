@@ -806,10 +806,13 @@ static int plain_number(const char *s, size_t n)
 		long x = 0;
 		if (p < end && (*p == '+' || *p == '-'))
 			p++;
-		for (; p < end; p++)
+		/* Stop as soon as the exponent is out of range: 19 digits
+		 * would overflow x. */
+		for (; p < end; p++) {
 			x = x * 10 + (*p - '0');
-		if (x > 280)
-			return 0;
+			if (x > 280)
+				return 0;
+		}
 	}
 	return 1;
 }
