@@ -19,6 +19,7 @@
 #include "bundle.h"
 #include "bundlecheck.h"
 #include "canon.h"
+#include "jsonout.h"
 #include "model.h"
 #include "names.h"
 #include "pwcrypt.h"
@@ -649,7 +650,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 			/* --space-map: the space is the target's TO from here on. */
 			x->maps_used |= 1ul << (space_map_index(x, nm) & 63);
 			json_object_set_new(doc, "Name", json_string(to));
-			if (!(mapped_text = json_dumps(doc, JSON_COMPACT))) {
+			if (!(mapped_text = om_json_dumps(doc, JSON_COMPACT))) {
 				oom(x);
 				goto out;
 			}
@@ -2219,7 +2220,7 @@ static int copy_line(struct imp *x, struct om_buf *b, const char *id, json_t *do
 		buf_str(b, id);
 		buf_str(b, "\t");
 	}
-	if (json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
+	if (om_json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
 		return oom(x);
 	return buf_str(b, "\n") < 0 ? oom(x) : 0;
 }
