@@ -1,3 +1,5 @@
+/* O_TMPFILE, linkat(AT_EMPTY_PATH), flock(). */
+#define _GNU_SOURCE
 #include "bundle.h"
 #include "sigs.h"
 #include "tarw.h"
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +36,10 @@
 #define CHUNK 65536
 /* A dot name: readers skip it and the update rule never removes it. */
 #define STAGE_NAME ".om-tmp-XXXXXX"
+#define STAGE_PREFIX ".om-tmp-"
 #define JOURNAL "journal"
+/* Where the old manifest waits during a commit. */
+#define HELD_MARKER "manifest"
 /* Open writers at once; a program has one or two. */
 #define SLOTS 16
 
@@ -747,12 +753,15 @@ struct om_bundle_writer {
 	int fd, own_fd;
 	mode_t mode;		/* of the files created: the archive, staged files */
 	char *tmp, *dest;
+	int unnamed;		/* fd is an O_TMPFILE file, tmp its future name */
 	/* The directory form. */
 	char *root;
 	int rootfd, stagefd, created_root;
 	char *stage;
 	FILE *journal;
-	long nstaged;
+	long nstaged, marker_staged;
+	int marker_gone;	/* the old manifest is not in the new bundle */
+	int committed;
 	struct walk *old;
 	int old_has;
 };
@@ -935,6 +944,24 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 		om_err_set(err, "out of memory");
 		return -1;
 	}
+	/* Unnamed until the commit: a kill, even SIGKILL, leaves nothing. */
+	if (dirlen) {
+		char *dir = strndup(path, dirlen);
+		if (!dir) {
+			om_err_set(err, "out of memory");
+			return -1;
+		}
+		w->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, w->mode);
+		free(dir);
+	} else {
+		w->fd = open(".", O_TMPFILE | O_WRONLY | O_CLOEXEC, w->mode);
+	}
+	if (w->fd >= 0) {
+		w->own_fd = w->unnamed = 1;
+		sprintf(w->tmp, "%.*s.%.*s.tmp-", (int)dirlen, path, (int)baselen, base);
+		return 0;
+	}
+	/* Else (a file system without O_TMPFILE) a named temporary file. */
 	sigset_t held;
 	om_signals_hold(&held);
 	for (int tries = 0; tries < 100; tries++) {
@@ -957,11 +984,61 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 	return w->slot < 0 ? -1 : 0;
 }
 
+/*
+ * Remove the staging directories at the top of the bundle that a killed
+ * writer left: ours by their name, and dead because no process holds the
+ * flock() that every writer keeps on its staging directory while it lives
+ * (a live writer's is left alone).  They hold only files.  1 when one was
+ * removed, 0 when none, -1 on error.
+ */
+static int remove_stale_stages(struct om_bundle_writer *w, struct om_err *err)
+{
+	int dfd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0), found = 0;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		om_err_set(err, "%s: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		int sfd;
+		DIR *sd;
+		struct dirent *f;
+
+		if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) != 0 ||
+		    strlen(de->d_name) != strlen(STAGE_NAME))
+			continue;
+		sfd = openat(w->rootfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0)
+			continue;
+		if (flock(sfd, LOCK_EX | LOCK_NB) < 0 || !(sd = fdopendir(sfd))) {
+			close(sfd);
+			continue;
+		}
+		while ((f = readdir(sd)))
+			if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+				unlinkat(dirfd(sd), f->d_name, 0);
+		closedir(sd);
+		if (unlinkat(w->rootfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			om_err_set(err, "%s: cannot remove the staging directory '%s' left by a "
+				   "killed writer: %s", w->disp, de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
 /* Open a directory bundle for updating (see the spec's update rule). */
 static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err *err)
 {
 	struct level *top;
-	int has_marker = 0, fd;
+	int has_marker = 0, stale, fd;
 
 	if (!(w->root = strdup(path))) {
 		om_err_set(err, "out of memory");
@@ -986,6 +1063,8 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 			   : "a parent is not a directory");
 		return -1;
 	}
+	if ((stale = remove_stale_stages(w, err)) < 0)
+		return -1;
 	/* The walk of the old bundle closes its descriptors as it goes. */
 	if ((fd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		om_err_set(err, "%s: %s", w->disp, strerror(errno));
@@ -994,12 +1073,13 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 	if (!(w->old = walk_open(fd, w->disp, err)))
 		return -1;
 	/* Updating deletes what the new bundle lacks: never do that to a
-	 * directory that does not hold a bundle. */
+	 * directory that does not hold a bundle, or the remains of one whose
+	 * writer was killed (its staging directory was still there). */
 	top = &w->old->lv[0];
 	for (size_t i = 0; i < top->n; i++)
 		if (!top->v[i].dir && strcmp(top->v[i].key, OM_BUNDLE_MARKER) == 0)
 			has_marker = 1;
-	if (top->n && !has_marker) {
+	if (top->n && !has_marker && !stale) {
 		om_err_set(err, "%s is not empty and holds no bundle (no %s)", w->disp,
 			   OM_BUNDLE_MARKER);
 		return -1;
@@ -1024,6 +1104,15 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 	if (w->slot < 0)
 		return -1;
 	w->stagefd = open(w->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Held while we live: the mark of a live writer for the next run's
+	 * remove_stale_stages().  (Another run finding the directory in the
+	 * instant before the lock takes it for stale; the journal's creation
+	 * below then fails, and so does this run, cleanly.) */
+	if (w->stagefd >= 0 && flock(w->stagefd, LOCK_EX | LOCK_NB) < 0) {
+		om_err_set(err, "%s: cannot lock the staging directory: %s", w->disp,
+			   strerror(errno));
+		return -1;
+	}
 	fd = w->stagefd < 0 ? -1 :
 	     openat(w->stagefd, JOURNAL, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || !(w->journal = fdopen(fd, "w+"))) {
@@ -1053,6 +1142,10 @@ static void dir_cleanup(struct om_bundle_writer *w)
 			unlinkat(w->stagefd, name, 0);
 		}
 		unlinkat(w->stagefd, JOURNAL, 0);
+		/* After a commit: an old manifest that was replaced.  (A commit
+		 * that failed after moving it aside keeps it: see dir_commit.) */
+		if (w->committed)
+			unlinkat(w->stagefd, HELD_MARKER, 0);
 		close(w->stagefd);
 		w->stagefd = -1;
 	}
@@ -1076,8 +1169,51 @@ static void tar_cleanup(struct om_bundle_writer *w)
 	if (w->own_fd && w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
-	if (w->tmp)
+	if (w->tmp && !w->unnamed)
 		unlink(w->tmp);
+}
+
+/*
+ * Give the O_TMPFILE file its temporary name, .NAME.tmp-XXXXXX, registered
+ * for the signal handler like a named one, for the instant before the
+ * rename.  linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; /proc/self/fd
+ * does the same for anyone.
+ */
+static int tmpfile_link(struct om_bundle_writer *w, struct om_err *err)
+{
+	size_t n = strlen(w->tmp);
+	char proc[64], suffix[7];
+	sigset_t held;
+	int rc = -1;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
+	om_signals_hold(&held);
+	for (int tries = 0; tries < 100; tries++) {
+		tmp_suffix(suffix);
+		memcpy(w->tmp + n, suffix, 7);
+		rc = linkat(w->fd, "", AT_FDCWD, w->tmp, AT_EMPTY_PATH);
+		if (rc < 0 && errno != EEXIST)
+			rc = linkat(AT_FDCWD, proc, AT_FDCWD, w->tmp, AT_SYMLINK_FOLLOW);
+		if (rc == 0 || errno != EEXIST)
+			break;
+		w->tmp[n] = 0;
+	}
+	if (rc == 0) {
+		w->unnamed = 0;
+		w->slot = slot_take(SLOT_FILE, w->tmp, NULL, w->disp, err);
+		if (w->slot < 0)
+			unlink(w->tmp);
+	} else {
+		om_err_set(err, "%s: cannot name the temporary file: %s", w->disp,
+			   strerror(errno));
+	}
+	om_signals_release(&held);
+	if (rc < 0 || w->slot < 0) {
+		free(w->tmp);
+		w->tmp = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void om_bundle_writer_abort(struct om_bundle_writer *w)
@@ -1151,6 +1287,8 @@ struct om_bundle_writer *om_bundle_writer_open_private(const char *path, struct 
  * is 'R' or 'D', the path, and a NUL. */
 static int journal_add(struct om_bundle_writer *w, char op, const char *path, struct om_err *err)
 {
+	if (op == 'D' && strcmp(path, OM_BUNDLE_MARKER) == 0)
+		w->marker_gone = 1;
 	if (fputc(op, w->journal) == EOF || fputs(path, w->journal) == EOF ||
 	    fputc(0, w->journal) == EOF) {
 		om_err_set(err, "%s: cannot write the staging journal: %s", w->disp,
@@ -1263,6 +1401,8 @@ static int dir_add(struct om_bundle_writer *w, const char *path, uint64_t size,
 		}
 		if (journal_add(w, 'R', path, err) < 0)
 			goto out;
+		if (strcmp(path, OM_BUNDLE_MARKER) == 0)
+			w->marker_staged = w->nstaged;
 	}
 	rc = 0;
 out:
@@ -1406,6 +1546,18 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 			   strerror(errno));
 		return -1;
 	}
+	/*
+	 * No manifest at the top until the bundle is whole: the old one (if
+	 * anything changes) waits in the staging directory, the new one comes
+	 * last.  A commit cut short by a kill leaves no manifest, which readers
+	 * refuse; the next run takes the directory as its own (the staging
+	 * directory is still there) and finishes the job.
+	 */
+	if (ftell(w->journal) > 0 &&
+	    renameat(w->rootfd, OM_BUNDLE_MARKER, w->stagefd, HELD_MARKER) < 0 && errno != ENOENT) {
+		entry_err(err, w->disp, OM_BUNDLE_MARKER, "cannot move aside: %s", strerror(errno));
+		goto fail;
+	}
 	/* Removals first: a file may replace a directory that they empty. */
 	for (int pass = 0; pass < 2; pass++) {
 		rewind(w->journal);
@@ -1416,9 +1568,9 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 
 			if (pass == 0 && rec[0] == 'D' && dir_remove(w, rec + 1, err) < 0)
 				goto fail;
-			if (pass == 0 || rec[0] != 'R')
+			if (pass == 0 || rec[0] != 'R' || ++k == w->marker_staged)
 				continue;
-			snprintf(name, sizeof name, "%ld", ++k);
+			snprintf(name, sizeof name, "%ld", k);
 			if ((pfd = open_parent(w->rootfd, rec + 1, 1, &leaf)) < 0) {
 				entry_err(err, w->disp, rec + 1, "cannot create its directory: %s",
 					  strerror(errno));
@@ -1437,11 +1589,25 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 			goto fail;
 		}
 	}
+	/* The new manifest, or the old one back when it did not change; an
+	 * old one the new bundle lacks stays removed. */
+	if (w->marker_staged)
+		snprintf(name, sizeof name, "%ld", w->marker_staged);
+	else
+		snprintf(name, sizeof name, "%s", HELD_MARKER);
+	if ((w->marker_staged || !w->marker_gone) &&
+	    renameat(w->stagefd, name, w->rootfd, OM_BUNDLE_MARKER) < 0 &&
+	    (errno != ENOENT || w->marker_staged)) {
+		entry_err(err, w->disp, OM_BUNDLE_MARKER, "cannot rename into place: %s",
+			  strerror(errno));
+		goto fail;
+	}
 	free(rec);
 	/* The bundle may be empty: its directory stays all the same.  And
 	 * the staged files are all gone. */
 	w->created_root = 0;
 	w->nstaged = 0;
+	w->committed = 1;
 	return 0;
 fail:
 	free(rec);
@@ -1463,7 +1629,13 @@ static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
 		return 0;
 	/* Data on disk before the name: else a crash could leave an empty
 	 * file under the final name. */
-	if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+	if (fsync(w->fd) < 0) {
+		om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	if (w->unnamed && tmpfile_link(w, err) < 0)
+		return -1;
+	if (close(w->fd) < 0) {
 		w->fd = -1;
 		om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
 		return -1;
