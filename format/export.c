@@ -461,7 +461,8 @@ static int collide_flush(struct collide_group *g)
 {
 	int rc = 0;
 
-	qsort(g->v, g->n, sizeof *g->v, cname_cmp);
+	if (g->n > 1)
+		qsort(g->v, g->n, sizeof *g->v, cname_cmp);
 	for (size_t i = 0; i < g->n && rc == 0; i++)
 		if ((i > 0 && strcmp(g->v[i - 1].key, g->v[i].key) == 0) ||
 		    (i + 1 < g->n && strcmp(g->v[i + 1].key, g->v[i].key) == 0))
