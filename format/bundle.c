@@ -23,6 +23,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zstd.h>
 
 /* The fixed tar metadata (spec/bundle-container.md, "Tar form"). */
 #define TAR_MTIME 0
@@ -34,6 +35,9 @@
 /* The unit of streaming: a writer or reader holds two or three of these,
  * whatever the size of the files. */
 #define CHUNK 65536
+/* The most header bytes (pax and GNU special headers, then the entry's
+ * own) kept in view for one entry. */
+#define TAR_VIEW_MAX ((size_t)8 << 20)
 /* A dot name: readers skip it and the update rule never removes it. */
 #define STAGE_NAME ".om-tmp-XXXXXX"
 #define STAGE_PREFIX ".om-tmp-"
@@ -1697,8 +1701,33 @@ struct om_bundle_reader {
 	 * being checked (a directory's with its '/'). */
 	struct archive *a;
 	unsigned char *rbuf;
+	/*
+	 * The plain tar stream, as handed to libarchive, is kept in view so
+	 * that the headers are read as they are (see tar_view_check): the
+	 * last two blocks (libarchive holds no unconsumed byte older than
+	 * that between entries), and, while a header is being read, every
+	 * byte from its start in win.  zstd is decompressed here, not by
+	 * libarchive, so that the view is of the tar.
+	 */
+	unsigned char *blk[2];
+	size_t blk_len[2];
+	uint64_t blk_off[2];
+	int cur_blk;
+	uint64_t handed;	/* plain bytes handed to libarchive */
+	unsigned char *win;
+	size_t win_len, win_cap;
+	uint64_t win_off;
+	int in_header, win_over;
+	unsigned char pre[4];	/* read to tell tar from zstd */
+	size_t pre_len;
+	ZSTD_DStream *zd;
+	unsigned char *zin;
+	ZSTD_inBuffer zib;
+	size_t zret;
+	int zin_eof;
 	struct order ord;
 	char norm[OM_BUNDLE_PATH_MAX + 3];
+	char raw[OM_BUNDLE_PATH_MAX + 3];	/* the entry's path as stored */
 	/* Directories. */
 	struct walk *walk;
 	int cur_fd, checked_end;
@@ -1710,23 +1739,129 @@ struct om_bundle_reader {
 	size_t at_n;
 };
 
-/* Our own callback rather than archive_read_open_fd(): the descriptor
- * stays ours to drain, and nothing tries to seek a pipe. */
-static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+/* Read the descriptor, retrying on EINTR. */
+static ssize_t read_retry(int fd, void *buf, size_t n)
 {
-	struct om_bundle_reader *r = ctx;
-
 	for (;;) {
-		ssize_t n = read(r->fd, r->rbuf, CHUNK);
-		if (n >= 0) {
-			*buf = r->rbuf;
-			return n;
-		}
-		if (errno != EINTR) {
+		ssize_t k = read(fd, buf, n);
+		if (k >= 0 || errno != EINTR)
+			return k;
+	}
+}
+
+/* The next bytes of the plain tar stream into buf (CHUNK): the count, 0 at
+ * the end, -1 with libarchive's error set. */
+static ssize_t plain_read(struct archive *a, struct om_bundle_reader *r, unsigned char *buf)
+{
+	if (!r->zd) {
+		size_t pre = r->pre_len;
+		ssize_t n;
+		memcpy(buf, r->pre, pre);
+		r->pre_len = 0;
+		n = read_retry(r->fd, buf + pre, CHUNK - pre);
+		if (n < 0) {
 			archive_set_error(a, errno, "cannot read: %s", strerror(errno));
 			return -1;
 		}
+		return n + (ssize_t)pre;
 	}
+	for (;;) {
+		ZSTD_outBuffer out = {buf, CHUNK, 0};
+		if (r->zib.pos == r->zib.size && !r->zin_eof) {
+			ssize_t n = read_retry(r->fd, r->zin, CHUNK);
+			if (n < 0) {
+				archive_set_error(a, errno, "cannot read: %s", strerror(errno));
+				return -1;
+			}
+			r->zib.src = r->zin;
+			r->zib.size = (size_t)n;
+			r->zib.pos = 0;
+			r->zin_eof = n == 0;
+		}
+		if (r->zib.pos == r->zib.size && r->zin_eof) {
+			/* zret is 0 only where a frame ended. */
+			if (r->zret != 0) {
+				archive_set_error(a, EIO, "truncated zstd input");
+				return -1;
+			}
+			return 0;
+		}
+		r->zret = ZSTD_decompressStream(r->zd, &out, &r->zib);
+		if (ZSTD_isError(r->zret)) {
+			archive_set_error(a, EIO, "zstd: %s",
+					  ZSTD_getErrorName(r->zret));
+			return -1;
+		}
+		if (out.pos > 0)
+			return (ssize_t)out.pos;
+	}
+}
+
+/* Keep len bytes at p, just handed out, in the header window. */
+static void win_add(struct om_bundle_reader *r, const unsigned char *p, size_t len)
+{
+	if (r->win_over)
+		return;
+	if (r->win_len + len > r->win_cap) {
+		size_t cap = r->win_cap ? r->win_cap : 4 * CHUNK;
+		unsigned char *q;
+		while (cap < r->win_len + len)
+			cap *= 2;
+		/* libarchive's own bound is 1 MiB a special header. */
+		if (cap > TAR_VIEW_MAX || !(q = realloc(r->win, cap))) {
+			r->win_over = 1;
+			return;
+		}
+		r->win = q;
+		r->win_cap = cap;
+	}
+	memcpy(r->win + r->win_len, p, len);
+	r->win_len += len;
+}
+
+/* Our own callback rather than archive_read_open_fd(): the descriptor
+ * stays ours to drain, nothing tries to seek a pipe, and the plain stream
+ * is in view.  The two blocks alternate: libarchive is done with a block
+ * when it asks for the next but one. */
+static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+	struct om_bundle_reader *r = ctx;
+	int b = r->cur_blk ^ 1;
+	ssize_t n = plain_read(a, r, r->blk[b]);
+
+	if (n < 0)
+		return -1;
+	r->cur_blk = b;
+	r->blk_off[b] = r->handed;
+	r->blk_len[b] = (size_t)n;
+	r->handed += (uint64_t)n;
+	if (r->in_header)
+		win_add(r, r->blk[b], (size_t)n);
+	*buf = r->blk[b];
+	return n;
+}
+
+/* Start the header window at plain offset pos (a header's start), from
+ * the blocks in hand: 0, or -1 when they no longer hold it. */
+static int win_start(struct om_bundle_reader *r, uint64_t pos)
+{
+	r->win_len = 0;
+	r->win_off = pos;
+	r->win_over = 0;
+	r->in_header = 1;
+	for (int k = 0; k < 2; k++) {
+		int b = r->cur_blk ^ 1 ^ k;	/* the older block first */
+		uint64_t end = r->blk_off[b] + r->blk_len[b];
+		if (end <= pos)
+			continue;
+		if (r->blk_off[b] > pos && r->win_len == 0)
+			return -1;
+		uint64_t from = pos > r->blk_off[b] ? pos - r->blk_off[b] : 0;
+		win_add(r, r->blk[b] + from, (size_t)(end - r->blk_off[b] - from));
+	}
+	if (r->win_len == 0 && r->handed > pos)
+		return -1;
+	return 0;
 }
 
 void om_bundle_reader_close(struct om_bundle_reader *r)
@@ -1747,6 +1882,11 @@ void om_bundle_reader_close(struct om_bundle_reader *r)
 		close(r->fd);
 	order_free(&r->ord);
 	free(r->rbuf);
+	free(r->blk[0]);
+	free(r->blk[1]);
+	free(r->win);
+	free(r->zin);
+	ZSTD_freeDStream(r->zd);
 	free(r->disp);
 	free(r);
 }
@@ -1791,15 +1931,46 @@ static struct om_bundle_reader *reader_from_fd(int fd, int own, const char *name
 	r->is_pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 	if (!(r->loc = get_utf8_locale(err)))
 		goto fail;
-	if (!(r->rbuf = malloc(CHUNK)) || !(r->a = archive_read_new())) {
+	if (!(r->rbuf = malloc(CHUNK)) || !(r->blk[0] = malloc(CHUNK)) ||
+	    !(r->blk[1] = malloc(CHUNK)) || !(r->a = archive_read_new())) {
 		om_err_set(err, "out of memory");
 		goto fail;
 	}
+	/* A zstd frame (or a skippable one) first: the stream is decompressed
+	 * here, and what it holds must be a tar (zstd inside zstd is not). */
+	{
+		unsigned char magic[4];
+		ssize_t n = read_full(fd, magic, 4);
+		uint32_t m = n == 4 ? (uint32_t)magic[0] | (uint32_t)magic[1] << 8 |
+				      (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24 : 0;
+		if (n < 0) {
+			om_err_set(err, "cannot read %s: %s", r->disp, strerror(errno));
+			goto fail;
+		}
+		if (m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START) {
+			if (!(r->zd = ZSTD_createDStream()) || !(r->zin = malloc(CHUNK))) {
+				om_err_set(err, "out of memory");
+				goto fail;
+			}
+			ZSTD_initDStream(r->zd);
+			r->zret = 1;
+			r->form = OM_FORM_TAR_ZST;
+		} else {
+			r->form = OM_FORM_TAR;
+		}
+		/* The bytes read go first, through the one path. */
+		if (r->zd) {
+			memcpy(r->zin, magic, (size_t)n);
+			r->zib.src = r->zin;
+			r->zib.size = (size_t)n;
+		} else {
+			r->pre_len = (size_t)n;
+			memcpy(r->pre, magic, (size_t)n);
+		}
+	}
 	old = uselocale(r->loc);
-	/* Only tar, and only zstd: anything else is not a bundle. */
-	rc = archive_read_support_filter_zstd(r->a);
-	if (rc == ARCHIVE_OK)
-		rc = archive_read_support_format_tar(r->a);
+	/* Only tar: anything else, compressed or not, is not a bundle. */
+	rc = archive_read_support_format_tar(r->a);
 	if (rc == ARCHIVE_OK)
 		rc = archive_read_open(r->a, r, NULL, tar_read_cb, NULL);
 	uselocale(old);
@@ -1811,7 +1982,6 @@ static struct om_bundle_reader *reader_from_fd(int fd, int own, const char *name
 			om_err_set(err, "%s: %s", r->disp, msg);
 		goto fail;
 	}
-	r->form = archive_filter_code(r->a, 0) == ARCHIVE_FILTER_ZSTD ? OM_FORM_TAR_ZST : OM_FORM_TAR;
 	return r;
 fail:
 	om_bundle_reader_close(r);
@@ -1897,6 +2067,164 @@ static const char *tar_type_problem(struct archive_entry *e)
 	}
 }
 
+/* ---- the tar headers as they are ---- */
+
+/*
+ * libarchive converts a pax path from UTF-8, composing it (NFC), cuts it at
+ * a NUL, and reads entry types it does not know ('7', 'Z') as files.  So
+ * the reader takes each entry's path and type from the headers' own bytes,
+ * kept in view while libarchive reads them (r->win): the special headers
+ * (pax 'x', GNU 'L' long names, ...) and then the entry's header.
+ */
+
+/* A header's size field (12 bytes): octal, or base-256 when its first bit
+ * is set; UINT64_MAX when malformed or too big. */
+static uint64_t tar_size(const unsigned char *f)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (f[0] & 0x80) {
+		if (f[0] != 0x80)
+			return UINT64_MAX;
+		for (i = 1; i < 12; i++) {
+			if (v >> 55)
+				return UINT64_MAX;
+			v = v << 8 | f[i];
+		}
+		return v;
+	}
+	while (i < 12 && f[i] == ' ')
+		i++;
+	for (; i < 12 && f[i] >= '0' && f[i] <= '7'; i++)
+		v = v << 3 | (uint64_t)(f[i] - '0');
+	for (; i < 12; i++)
+		if (f[i] != ' ' && f[i] != 0)
+			return UINT64_MAX;
+	return v;
+}
+
+/* The records of a pax extended header: NULL, or why they are refused;
+ * a "path" record's value in *path. */
+static const char *pax_records(const unsigned char *p, size_t n, const unsigned char **path,
+			       size_t *plen)
+{
+	while (n > 0) {
+		size_t len = 0, i = 0;
+		const unsigned char *eq;
+		while (i < n && p[i] >= '0' && p[i] <= '9' && len < n)
+			len = len * 10 + (size_t)(p[i++] - '0');
+		if (i == 0 || i >= n || p[i] != ' ' || len <= i + 1 || len > n || p[len - 1] != '\n')
+			return "malformed pax header";
+		if (!(eq = memchr(p + i + 1, '=', len - i - 2)))
+			return "malformed pax header";
+		if ((size_t)(eq - p) - i - 1 == 4 && memcmp(p + i + 1, "path", 4) == 0) {
+			*path = eq + 1;
+			*plen = (size_t)(p + len - 1 - *path);
+			if (memchr(*path, 0, *plen))
+				return "NUL in the pax path";
+		}
+		p += len;
+		n -= len;
+	}
+	return NULL;
+}
+
+/*
+ * Read the headers at p (n bytes): special headers, then the entry's
+ * header, which ends them when whole is set.  The entry's path (pax, GNU
+ * long name, or ustar prefix and name) goes to path (room for
+ * OM_BUNDLE_PATH_MAX + 2 bytes and a NUL; *plen 0 when none was found), its
+ * type flag to *type.  NULL, or why the headers are refused.  With whole
+ * unset (after libarchive failed), only the path is looked for.
+ */
+static const char *tar_view(const unsigned char *p, size_t n, int whole, char *path, size_t *plen,
+			    int *type)
+{
+	const unsigned char *pax = NULL, *gnu = NULL, *name = NULL;
+	size_t paxlen = 0, gnulen = 0, off = 0, k;
+	const char *bad = NULL;
+
+	*plen = 0;
+	*type = -1;
+	while (off + 512 <= n) {
+		const unsigned char *h = p + off;
+		uint64_t size = tar_size(h + 124);
+		int t = h[156];
+		if (t == 'x' || t == 'X' || t == 'g' || t == 'L' || t == 'K') {
+			/* A special header that does not fit: named by its own
+			 * name, for want of the entry's. */
+			if (size > n - off - 512) {
+				if (!name && !pax && !gnu)
+					name = h;
+				break;
+			}
+			/* Refused, once the entry's name is known. */
+			if ((t == 'x' || t == 'X') && !bad &&
+			    (bad = pax_records(h + 512, (size_t)size, &pax, &paxlen)))
+				pax = NULL;
+			if (t == 'L') {
+				gnu = h + 512;
+				gnulen = strnlen((const char *)gnu, (size_t)size);
+			}
+			off += 512 + (size_t)((size + 511) & ~(uint64_t)511);
+			continue;
+		}
+		*type = t;
+		name = h;
+		break;
+	}
+	if (pax || gnu) {
+		k = pax ? paxlen : gnulen;
+		if (k > OM_BUNDLE_PATH_MAX + 2)
+			k = OM_BUNDLE_PATH_MAX + 2;
+		memcpy(path, pax ? pax : gnu, k);
+		*plen = k;
+	} else if (name) {
+		size_t pre = memcmp(name + 257, "ustar", 5) == 0 ? strnlen((const char *)name + 345, 155) : 0;
+		size_t nm = strnlen((const char *)name, 100);
+		memcpy(path, name + 345, pre);
+		k = pre;
+		if (pre)
+			path[k++] = '/';
+		memcpy(path + k, name, nm);
+		*plen = k + nm;
+	}
+	path[*plen] = 0;
+	if (bad)
+		return bad;
+	if (whole && (!name || off + 512 != n))
+		return "unexpected tar headers";
+	return NULL;
+}
+
+/* Why an entry of type flag t cannot be in a bundle, or NULL. */
+static const char *tar_flag_problem(int t, char *buf, size_t size)
+{
+	switch (t) {
+	case '0':
+	case 0:
+	case '5':
+		return NULL;
+	case '1':
+		return "hard links are not allowed";
+	case '2':
+		return "symbolic links are not allowed";
+	case '3':
+	case '4':
+		return "devices are not allowed";
+	case '6':
+		return "fifos are not allowed";
+	case 'S':
+		return "sparse files are not allowed";
+	}
+	if (t > 0x20 && t < 0x7f)
+		snprintf(buf, size, "entry type '%c' is not allowed", t);
+	else
+		snprintf(buf, size, "entry type 0x%02x is not allowed", (unsigned)t);
+	return buf;
+}
+
 /* Read the rest of a pipe so that the writer upstream is not cut off. */
 static void drain(int fd, unsigned char *buf)
 {
@@ -1915,20 +2243,27 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 	for (;;) {
 		const char *name, *problem;
 		size_t len, conflict = 0;
-		int64_t pos0, size;
-		int dir, rc;
+		int64_t pos0, pos1, size;
+		int dir, rc, t;
 
 		/* Skipping first makes the position below the next header's. */
 		if (r->ord.have && archive_read_data_skip(r->a) != ARCHIVE_OK)
 			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
 		pos0 = archive_filter_bytes(r->a, 0);
+		if (win_start(r, (uint64_t)pos0) < 0)
+			return tar_fail(r, err, "tar headers out of view");
 		rc = archive_read_next_header(r->a, &e);
+		r->in_header = 0;
+		pos1 = archive_filter_bytes(r->a, 0);
 		if (rc == ARCHIVE_EOF) {
 			/* libarchive takes an end of input at a header boundary
 			 * for the end; a bundle must have its end-of-archive
-			 * marker, or it was cut short. */
-			if (archive_filter_bytes(r->a, 0) == pos0)
+			 * marker, both of its zero blocks, or it was cut short. */
+			if (pos1 == pos0)
 				return tar_fail(r, err, "truncated archive: no end-of-archive marker");
+			if (pos1 - pos0 != 1024)
+				return tar_fail(r, err,
+						"truncated archive: incomplete end-of-archive marker");
 			if (r->is_pipe)
 				drain(r->fd, r->rbuf);
 			r->done = 1;
@@ -1936,13 +2271,23 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 		}
 		/* A warning (say, a name libarchive cannot convert) is judged
 		 * by the checks below. */
-		if (rc < ARCHIVE_WARN)
-			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
-		name = archive_entry_pathname(e);
-		if (!name)
-			name = archive_entry_pathname_utf8(e);
-		if (!name || !*name)
+		if (rc < ARCHIVE_WARN) {
+			/* Name the entry whose headers libarchive refused, when
+			 * they tell. */
+			la_msg(r->a, msg, sizeof msg);
+			tar_view(r->win, r->win_len, 0, r->raw, &len, &t);
+			return len ? entry_fail(r, err, r->raw, msg) : tar_fail(r, err, msg);
+		}
+		if (r->win_over || pos1 < pos0 || (uint64_t)(pos1 - pos0) > r->win_len)
+			return tar_fail(r, err, "tar headers too large");
+		problem = tar_view(r->win, (size_t)(pos1 - pos0), 1, r->raw, &len, &t);
+		name = r->raw;
+		if (problem)
+			return len ? entry_fail(r, err, name, problem) : tar_fail(r, err, problem);
+		if (!*name)
 			return tar_fail(r, err, "an entry has no name");
+		if ((problem = tar_flag_problem(t, why, sizeof why)))
+			return entry_fail(r, err, name, problem);
 		if (++r->count > r->lim.max_entries) {
 			snprintf(why, sizeof why, "too many entries (the limit is %llu)",
 				 (unsigned long long)r->lim.max_entries);
@@ -1950,7 +2295,9 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 		}
 		if ((problem = tar_type_problem(e)))
 			return entry_fail(r, err, name, problem);
-		dir = archive_entry_filetype(e) == AE_IFDIR;
+		dir = t == '5';
+		if (dir != (archive_entry_filetype(e) == AE_IFDIR))
+			return entry_fail(r, err, name, "entry type not allowed");
 		/* A directory is named with a final '/', as we write it; the
 		 * path rules apply to the name without it. */
 		len = strlen(name);
