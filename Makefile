@@ -15,7 +15,7 @@ MANDIR     = $(PREFIX)/share/man
 COMPDIR    = $(PREFIX)/share/bash-completion/completions
 CC        ?= cc
 CFLAGS    ?= -O2 -g
-PKGS       = libarchive libsodium libzstd libpq jansson
+PKGS       = libarchive libsodium libzstd libpq jansson libutf8proc
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

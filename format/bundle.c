@@ -1,3 +1,5 @@
+/* O_TMPFILE, linkat(AT_EMPTY_PATH), flock(). */
+#define _GNU_SOURCE
 #include "bundle.h"
 #include "sigs.h"
 #include "tarw.h"
@@ -14,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zstd.h>
 
 /* The fixed tar metadata (spec/bundle-container.md, "Tar form"). */
 #define TAR_MTIME 0
@@ -31,9 +35,15 @@
 /* The unit of streaming: a writer or reader holds two or three of these,
  * whatever the size of the files. */
 #define CHUNK 65536
+/* The most header bytes (pax and GNU special headers, then the entry's
+ * own) kept in view for one entry. */
+#define TAR_VIEW_MAX ((size_t)8 << 20)
 /* A dot name: readers skip it and the update rule never removes it. */
 #define STAGE_NAME ".om-tmp-XXXXXX"
+#define STAGE_PREFIX ".om-tmp-"
 #define JOURNAL "journal"
+/* Where the old manifest waits during a commit. */
+#define HELD_MARKER "manifest"
 /* Open writers at once; a program has one or two. */
 #define SLOTS 16
 
@@ -747,12 +757,15 @@ struct om_bundle_writer {
 	int fd, own_fd;
 	mode_t mode;		/* of the files created: the archive, staged files */
 	char *tmp, *dest;
+	int unnamed;		/* fd is an O_TMPFILE file, tmp its future name */
 	/* The directory form. */
 	char *root;
 	int rootfd, stagefd, created_root;
 	char *stage;
 	FILE *journal;
-	long nstaged;
+	long nstaged, marker_staged;
+	int marker_gone;	/* the old manifest is not in the new bundle */
+	int committed;
 	struct walk *old;
 	int old_has;
 };
@@ -935,6 +948,24 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 		om_err_set(err, "out of memory");
 		return -1;
 	}
+	/* Unnamed until the commit: a kill, even SIGKILL, leaves nothing. */
+	if (dirlen) {
+		char *dir = strndup(path, dirlen);
+		if (!dir) {
+			om_err_set(err, "out of memory");
+			return -1;
+		}
+		w->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, w->mode);
+		free(dir);
+	} else {
+		w->fd = open(".", O_TMPFILE | O_WRONLY | O_CLOEXEC, w->mode);
+	}
+	if (w->fd >= 0) {
+		w->own_fd = w->unnamed = 1;
+		sprintf(w->tmp, "%.*s.%.*s.tmp-", (int)dirlen, path, (int)baselen, base);
+		return 0;
+	}
+	/* Else (a file system without O_TMPFILE) a named temporary file. */
 	sigset_t held;
 	om_signals_hold(&held);
 	for (int tries = 0; tries < 100; tries++) {
@@ -957,11 +988,61 @@ static int archive_file_open(struct om_bundle_writer *w, const char *path, struc
 	return w->slot < 0 ? -1 : 0;
 }
 
+/*
+ * Remove the staging directories at the top of the bundle that a killed
+ * writer left: ours by their name, and dead because no process holds the
+ * flock() that every writer keeps on its staging directory while it lives
+ * (a live writer's is left alone).  They hold only files.  1 when one was
+ * removed, 0 when none, -1 on error.
+ */
+static int remove_stale_stages(struct om_bundle_writer *w, struct om_err *err)
+{
+	int dfd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0), found = 0;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		om_err_set(err, "%s: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		int sfd;
+		DIR *sd;
+		struct dirent *f;
+
+		if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) != 0 ||
+		    strlen(de->d_name) != strlen(STAGE_NAME))
+			continue;
+		sfd = openat(w->rootfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0)
+			continue;
+		if (flock(sfd, LOCK_EX | LOCK_NB) < 0 || !(sd = fdopendir(sfd))) {
+			close(sfd);
+			continue;
+		}
+		while ((f = readdir(sd)))
+			if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+				unlinkat(dirfd(sd), f->d_name, 0);
+		closedir(sd);
+		if (unlinkat(w->rootfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			om_err_set(err, "%s: cannot remove the staging directory '%s' left by a "
+				   "killed writer: %s", w->disp, de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
 /* Open a directory bundle for updating (see the spec's update rule). */
 static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err *err)
 {
 	struct level *top;
-	int has_marker = 0, fd;
+	int has_marker = 0, stale, fd;
 
 	if (!(w->root = strdup(path))) {
 		om_err_set(err, "out of memory");
@@ -986,6 +1067,8 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 			   : "a parent is not a directory");
 		return -1;
 	}
+	if ((stale = remove_stale_stages(w, err)) < 0)
+		return -1;
 	/* The walk of the old bundle closes its descriptors as it goes. */
 	if ((fd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		om_err_set(err, "%s: %s", w->disp, strerror(errno));
@@ -994,12 +1077,13 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 	if (!(w->old = walk_open(fd, w->disp, err)))
 		return -1;
 	/* Updating deletes what the new bundle lacks: never do that to a
-	 * directory that does not hold a bundle. */
+	 * directory that does not hold a bundle, or the remains of one whose
+	 * writer was killed (its staging directory was still there). */
 	top = &w->old->lv[0];
 	for (size_t i = 0; i < top->n; i++)
 		if (!top->v[i].dir && strcmp(top->v[i].key, OM_BUNDLE_MARKER) == 0)
 			has_marker = 1;
-	if (top->n && !has_marker) {
+	if (top->n && !has_marker && !stale) {
 		om_err_set(err, "%s is not empty and holds no bundle (no %s)", w->disp,
 			   OM_BUNDLE_MARKER);
 		return -1;
@@ -1024,6 +1108,15 @@ static int dir_open(struct om_bundle_writer *w, const char *path, struct om_err 
 	if (w->slot < 0)
 		return -1;
 	w->stagefd = open(w->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Held while we live: the mark of a live writer for the next run's
+	 * remove_stale_stages().  (Another run finding the directory in the
+	 * instant before the lock takes it for stale; the journal's creation
+	 * below then fails, and so does this run, cleanly.) */
+	if (w->stagefd >= 0 && flock(w->stagefd, LOCK_EX | LOCK_NB) < 0) {
+		om_err_set(err, "%s: cannot lock the staging directory: %s", w->disp,
+			   strerror(errno));
+		return -1;
+	}
 	fd = w->stagefd < 0 ? -1 :
 	     openat(w->stagefd, JOURNAL, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || !(w->journal = fdopen(fd, "w+"))) {
@@ -1053,6 +1146,10 @@ static void dir_cleanup(struct om_bundle_writer *w)
 			unlinkat(w->stagefd, name, 0);
 		}
 		unlinkat(w->stagefd, JOURNAL, 0);
+		/* After a commit: an old manifest that was replaced.  (A commit
+		 * that failed after moving it aside keeps it: see dir_commit.) */
+		if (w->committed)
+			unlinkat(w->stagefd, HELD_MARKER, 0);
 		close(w->stagefd);
 		w->stagefd = -1;
 	}
@@ -1076,8 +1173,51 @@ static void tar_cleanup(struct om_bundle_writer *w)
 	if (w->own_fd && w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
-	if (w->tmp)
+	if (w->tmp && !w->unnamed)
 		unlink(w->tmp);
+}
+
+/*
+ * Give the O_TMPFILE file its temporary name, .NAME.tmp-XXXXXX, registered
+ * for the signal handler like a named one, for the instant before the
+ * rename.  linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; /proc/self/fd
+ * does the same for anyone.
+ */
+static int tmpfile_link(struct om_bundle_writer *w, struct om_err *err)
+{
+	size_t n = strlen(w->tmp);
+	char proc[64], suffix[7];
+	sigset_t held;
+	int rc = -1;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
+	om_signals_hold(&held);
+	for (int tries = 0; tries < 100; tries++) {
+		tmp_suffix(suffix);
+		memcpy(w->tmp + n, suffix, 7);
+		rc = linkat(w->fd, "", AT_FDCWD, w->tmp, AT_EMPTY_PATH);
+		if (rc < 0 && errno != EEXIST)
+			rc = linkat(AT_FDCWD, proc, AT_FDCWD, w->tmp, AT_SYMLINK_FOLLOW);
+		if (rc == 0 || errno != EEXIST)
+			break;
+		w->tmp[n] = 0;
+	}
+	if (rc == 0) {
+		w->unnamed = 0;
+		w->slot = slot_take(SLOT_FILE, w->tmp, NULL, w->disp, err);
+		if (w->slot < 0)
+			unlink(w->tmp);
+	} else {
+		om_err_set(err, "%s: cannot name the temporary file: %s", w->disp,
+			   strerror(errno));
+	}
+	om_signals_release(&held);
+	if (rc < 0 || w->slot < 0) {
+		free(w->tmp);
+		w->tmp = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void om_bundle_writer_abort(struct om_bundle_writer *w)
@@ -1151,6 +1291,8 @@ struct om_bundle_writer *om_bundle_writer_open_private(const char *path, struct 
  * is 'R' or 'D', the path, and a NUL. */
 static int journal_add(struct om_bundle_writer *w, char op, const char *path, struct om_err *err)
 {
+	if (op == 'D' && strcmp(path, OM_BUNDLE_MARKER) == 0)
+		w->marker_gone = 1;
 	if (fputc(op, w->journal) == EOF || fputs(path, w->journal) == EOF ||
 	    fputc(0, w->journal) == EOF) {
 		om_err_set(err, "%s: cannot write the staging journal: %s", w->disp,
@@ -1263,6 +1405,8 @@ static int dir_add(struct om_bundle_writer *w, const char *path, uint64_t size,
 		}
 		if (journal_add(w, 'R', path, err) < 0)
 			goto out;
+		if (strcmp(path, OM_BUNDLE_MARKER) == 0)
+			w->marker_staged = w->nstaged;
 	}
 	rc = 0;
 out:
@@ -1406,6 +1550,18 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 			   strerror(errno));
 		return -1;
 	}
+	/*
+	 * No manifest at the top until the bundle is whole: the old one (if
+	 * anything changes) waits in the staging directory, the new one comes
+	 * last.  A commit cut short by a kill leaves no manifest, which readers
+	 * refuse; the next run takes the directory as its own (the staging
+	 * directory is still there) and finishes the job.
+	 */
+	if (ftell(w->journal) > 0 &&
+	    renameat(w->rootfd, OM_BUNDLE_MARKER, w->stagefd, HELD_MARKER) < 0 && errno != ENOENT) {
+		entry_err(err, w->disp, OM_BUNDLE_MARKER, "cannot move aside: %s", strerror(errno));
+		goto fail;
+	}
 	/* Removals first: a file may replace a directory that they empty. */
 	for (int pass = 0; pass < 2; pass++) {
 		rewind(w->journal);
@@ -1416,9 +1572,9 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 
 			if (pass == 0 && rec[0] == 'D' && dir_remove(w, rec + 1, err) < 0)
 				goto fail;
-			if (pass == 0 || rec[0] != 'R')
+			if (pass == 0 || rec[0] != 'R' || ++k == w->marker_staged)
 				continue;
-			snprintf(name, sizeof name, "%ld", ++k);
+			snprintf(name, sizeof name, "%ld", k);
 			if ((pfd = open_parent(w->rootfd, rec + 1, 1, &leaf)) < 0) {
 				entry_err(err, w->disp, rec + 1, "cannot create its directory: %s",
 					  strerror(errno));
@@ -1437,11 +1593,25 @@ static int dir_commit(struct om_bundle_writer *w, struct om_err *err)
 			goto fail;
 		}
 	}
+	/* The new manifest, or the old one back when it did not change; an
+	 * old one the new bundle lacks stays removed. */
+	if (w->marker_staged)
+		snprintf(name, sizeof name, "%ld", w->marker_staged);
+	else
+		snprintf(name, sizeof name, "%s", HELD_MARKER);
+	if ((w->marker_staged || !w->marker_gone) &&
+	    renameat(w->stagefd, name, w->rootfd, OM_BUNDLE_MARKER) < 0 &&
+	    (errno != ENOENT || w->marker_staged)) {
+		entry_err(err, w->disp, OM_BUNDLE_MARKER, "cannot rename into place: %s",
+			  strerror(errno));
+		goto fail;
+	}
 	free(rec);
 	/* The bundle may be empty: its directory stays all the same.  And
 	 * the staged files are all gone. */
 	w->created_root = 0;
 	w->nstaged = 0;
+	w->committed = 1;
 	return 0;
 fail:
 	free(rec);
@@ -1463,7 +1633,13 @@ static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
 		return 0;
 	/* Data on disk before the name: else a crash could leave an empty
 	 * file under the final name. */
-	if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+	if (fsync(w->fd) < 0) {
+		om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
+		return -1;
+	}
+	if (w->unnamed && tmpfile_link(w, err) < 0)
+		return -1;
+	if (close(w->fd) < 0) {
 		w->fd = -1;
 		om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
 		return -1;
@@ -1525,8 +1701,33 @@ struct om_bundle_reader {
 	 * being checked (a directory's with its '/'). */
 	struct archive *a;
 	unsigned char *rbuf;
+	/*
+	 * The plain tar stream, as handed to libarchive, is kept in view so
+	 * that the headers are read as they are (see tar_view_check): the
+	 * last two blocks (libarchive holds no unconsumed byte older than
+	 * that between entries), and, while a header is being read, every
+	 * byte from its start in win.  zstd is decompressed here, not by
+	 * libarchive, so that the view is of the tar.
+	 */
+	unsigned char *blk[2];
+	size_t blk_len[2];
+	uint64_t blk_off[2];
+	int cur_blk;
+	uint64_t handed;	/* plain bytes handed to libarchive */
+	unsigned char *win;
+	size_t win_len, win_cap;
+	uint64_t win_off;
+	int in_header, win_over;
+	unsigned char pre[4];	/* read to tell tar from zstd */
+	size_t pre_len;
+	ZSTD_DStream *zd;
+	unsigned char *zin;
+	ZSTD_inBuffer zib;
+	size_t zret;
+	int zin_eof;
 	struct order ord;
 	char norm[OM_BUNDLE_PATH_MAX + 3];
+	char raw[OM_BUNDLE_PATH_MAX + 3];	/* the entry's path as stored */
 	/* Directories. */
 	struct walk *walk;
 	int cur_fd, checked_end;
@@ -1538,23 +1739,129 @@ struct om_bundle_reader {
 	size_t at_n;
 };
 
-/* Our own callback rather than archive_read_open_fd(): the descriptor
- * stays ours to drain, and nothing tries to seek a pipe. */
-static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+/* Read the descriptor, retrying on EINTR. */
+static ssize_t read_retry(int fd, void *buf, size_t n)
 {
-	struct om_bundle_reader *r = ctx;
-
 	for (;;) {
-		ssize_t n = read(r->fd, r->rbuf, CHUNK);
-		if (n >= 0) {
-			*buf = r->rbuf;
-			return n;
-		}
-		if (errno != EINTR) {
+		ssize_t k = read(fd, buf, n);
+		if (k >= 0 || errno != EINTR)
+			return k;
+	}
+}
+
+/* The next bytes of the plain tar stream into buf (CHUNK): the count, 0 at
+ * the end, -1 with libarchive's error set. */
+static ssize_t plain_read(struct archive *a, struct om_bundle_reader *r, unsigned char *buf)
+{
+	if (!r->zd) {
+		size_t pre = r->pre_len;
+		ssize_t n;
+		memcpy(buf, r->pre, pre);
+		r->pre_len = 0;
+		n = read_retry(r->fd, buf + pre, CHUNK - pre);
+		if (n < 0) {
 			archive_set_error(a, errno, "cannot read: %s", strerror(errno));
 			return -1;
 		}
+		return n + (ssize_t)pre;
 	}
+	for (;;) {
+		ZSTD_outBuffer out = {buf, CHUNK, 0};
+		if (r->zib.pos == r->zib.size && !r->zin_eof) {
+			ssize_t n = read_retry(r->fd, r->zin, CHUNK);
+			if (n < 0) {
+				archive_set_error(a, errno, "cannot read: %s", strerror(errno));
+				return -1;
+			}
+			r->zib.src = r->zin;
+			r->zib.size = (size_t)n;
+			r->zib.pos = 0;
+			r->zin_eof = n == 0;
+		}
+		if (r->zib.pos == r->zib.size && r->zin_eof) {
+			/* zret is 0 only where a frame ended. */
+			if (r->zret != 0) {
+				archive_set_error(a, EIO, "truncated zstd input");
+				return -1;
+			}
+			return 0;
+		}
+		r->zret = ZSTD_decompressStream(r->zd, &out, &r->zib);
+		if (ZSTD_isError(r->zret)) {
+			archive_set_error(a, EIO, "zstd: %s",
+					  ZSTD_getErrorName(r->zret));
+			return -1;
+		}
+		if (out.pos > 0)
+			return (ssize_t)out.pos;
+	}
+}
+
+/* Keep len bytes at p, just handed out, in the header window. */
+static void win_add(struct om_bundle_reader *r, const unsigned char *p, size_t len)
+{
+	if (r->win_over)
+		return;
+	if (r->win_len + len > r->win_cap) {
+		size_t cap = r->win_cap ? r->win_cap : 4 * CHUNK;
+		unsigned char *q;
+		while (cap < r->win_len + len)
+			cap *= 2;
+		/* libarchive's own bound is 1 MiB a special header. */
+		if (cap > TAR_VIEW_MAX || !(q = realloc(r->win, cap))) {
+			r->win_over = 1;
+			return;
+		}
+		r->win = q;
+		r->win_cap = cap;
+	}
+	memcpy(r->win + r->win_len, p, len);
+	r->win_len += len;
+}
+
+/* Our own callback rather than archive_read_open_fd(): the descriptor
+ * stays ours to drain, nothing tries to seek a pipe, and the plain stream
+ * is in view.  The two blocks alternate: libarchive is done with a block
+ * when it asks for the next but one. */
+static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+	struct om_bundle_reader *r = ctx;
+	int b = r->cur_blk ^ 1;
+	ssize_t n = plain_read(a, r, r->blk[b]);
+
+	if (n < 0)
+		return -1;
+	r->cur_blk = b;
+	r->blk_off[b] = r->handed;
+	r->blk_len[b] = (size_t)n;
+	r->handed += (uint64_t)n;
+	if (r->in_header)
+		win_add(r, r->blk[b], (size_t)n);
+	*buf = r->blk[b];
+	return n;
+}
+
+/* Start the header window at plain offset pos (a header's start), from
+ * the blocks in hand: 0, or -1 when they no longer hold it. */
+static int win_start(struct om_bundle_reader *r, uint64_t pos)
+{
+	r->win_len = 0;
+	r->win_off = pos;
+	r->win_over = 0;
+	r->in_header = 1;
+	for (int k = 0; k < 2; k++) {
+		int b = r->cur_blk ^ 1 ^ k;	/* the older block first */
+		uint64_t end = r->blk_off[b] + r->blk_len[b];
+		if (end <= pos)
+			continue;
+		if (r->blk_off[b] > pos && r->win_len == 0)
+			return -1;
+		uint64_t from = pos > r->blk_off[b] ? pos - r->blk_off[b] : 0;
+		win_add(r, r->blk[b] + from, (size_t)(end - r->blk_off[b] - from));
+	}
+	if (r->win_len == 0 && r->handed > pos)
+		return -1;
+	return 0;
 }
 
 void om_bundle_reader_close(struct om_bundle_reader *r)
@@ -1575,6 +1882,11 @@ void om_bundle_reader_close(struct om_bundle_reader *r)
 		close(r->fd);
 	order_free(&r->ord);
 	free(r->rbuf);
+	free(r->blk[0]);
+	free(r->blk[1]);
+	free(r->win);
+	free(r->zin);
+	ZSTD_freeDStream(r->zd);
 	free(r->disp);
 	free(r);
 }
@@ -1619,15 +1931,46 @@ static struct om_bundle_reader *reader_from_fd(int fd, int own, const char *name
 	r->is_pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 	if (!(r->loc = get_utf8_locale(err)))
 		goto fail;
-	if (!(r->rbuf = malloc(CHUNK)) || !(r->a = archive_read_new())) {
+	if (!(r->rbuf = malloc(CHUNK)) || !(r->blk[0] = malloc(CHUNK)) ||
+	    !(r->blk[1] = malloc(CHUNK)) || !(r->a = archive_read_new())) {
 		om_err_set(err, "out of memory");
 		goto fail;
 	}
+	/* A zstd frame (or a skippable one) first: the stream is decompressed
+	 * here, and what it holds must be a tar (zstd inside zstd is not). */
+	{
+		unsigned char magic[4];
+		ssize_t n = read_full(fd, magic, 4);
+		uint32_t m = n == 4 ? (uint32_t)magic[0] | (uint32_t)magic[1] << 8 |
+				      (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24 : 0;
+		if (n < 0) {
+			om_err_set(err, "cannot read %s: %s", r->disp, strerror(errno));
+			goto fail;
+		}
+		if (m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START) {
+			if (!(r->zd = ZSTD_createDStream()) || !(r->zin = malloc(CHUNK))) {
+				om_err_set(err, "out of memory");
+				goto fail;
+			}
+			ZSTD_initDStream(r->zd);
+			r->zret = 1;
+			r->form = OM_FORM_TAR_ZST;
+		} else {
+			r->form = OM_FORM_TAR;
+		}
+		/* The bytes read go first, through the one path. */
+		if (r->zd) {
+			memcpy(r->zin, magic, (size_t)n);
+			r->zib.src = r->zin;
+			r->zib.size = (size_t)n;
+		} else {
+			r->pre_len = (size_t)n;
+			memcpy(r->pre, magic, (size_t)n);
+		}
+	}
 	old = uselocale(r->loc);
-	/* Only tar, and only zstd: anything else is not a bundle. */
-	rc = archive_read_support_filter_zstd(r->a);
-	if (rc == ARCHIVE_OK)
-		rc = archive_read_support_format_tar(r->a);
+	/* Only tar: anything else, compressed or not, is not a bundle. */
+	rc = archive_read_support_format_tar(r->a);
 	if (rc == ARCHIVE_OK)
 		rc = archive_read_open(r->a, r, NULL, tar_read_cb, NULL);
 	uselocale(old);
@@ -1639,7 +1982,6 @@ static struct om_bundle_reader *reader_from_fd(int fd, int own, const char *name
 			om_err_set(err, "%s: %s", r->disp, msg);
 		goto fail;
 	}
-	r->form = archive_filter_code(r->a, 0) == ARCHIVE_FILTER_ZSTD ? OM_FORM_TAR_ZST : OM_FORM_TAR;
 	return r;
 fail:
 	om_bundle_reader_close(r);
@@ -1725,6 +2067,164 @@ static const char *tar_type_problem(struct archive_entry *e)
 	}
 }
 
+/* ---- the tar headers as they are ---- */
+
+/*
+ * libarchive converts a pax path from UTF-8, composing it (NFC), cuts it at
+ * a NUL, and reads entry types it does not know ('7', 'Z') as files.  So
+ * the reader takes each entry's path and type from the headers' own bytes,
+ * kept in view while libarchive reads them (r->win): the special headers
+ * (pax 'x', GNU 'L' long names, ...) and then the entry's header.
+ */
+
+/* A header's size field (12 bytes): octal, or base-256 when its first bit
+ * is set; UINT64_MAX when malformed or too big. */
+static uint64_t tar_size(const unsigned char *f)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (f[0] & 0x80) {
+		if (f[0] != 0x80)
+			return UINT64_MAX;
+		for (i = 1; i < 12; i++) {
+			if (v >> 55)
+				return UINT64_MAX;
+			v = v << 8 | f[i];
+		}
+		return v;
+	}
+	while (i < 12 && f[i] == ' ')
+		i++;
+	for (; i < 12 && f[i] >= '0' && f[i] <= '7'; i++)
+		v = v << 3 | (uint64_t)(f[i] - '0');
+	for (; i < 12; i++)
+		if (f[i] != ' ' && f[i] != 0)
+			return UINT64_MAX;
+	return v;
+}
+
+/* The records of a pax extended header: NULL, or why they are refused;
+ * a "path" record's value in *path. */
+static const char *pax_records(const unsigned char *p, size_t n, const unsigned char **path,
+			       size_t *plen)
+{
+	while (n > 0) {
+		size_t len = 0, i = 0;
+		const unsigned char *eq;
+		while (i < n && p[i] >= '0' && p[i] <= '9' && len < n)
+			len = len * 10 + (size_t)(p[i++] - '0');
+		if (i == 0 || i >= n || p[i] != ' ' || len <= i + 1 || len > n || p[len - 1] != '\n')
+			return "malformed pax header";
+		if (!(eq = memchr(p + i + 1, '=', len - i - 2)))
+			return "malformed pax header";
+		if ((size_t)(eq - p) - i - 1 == 4 && memcmp(p + i + 1, "path", 4) == 0) {
+			*path = eq + 1;
+			*plen = (size_t)(p + len - 1 - *path);
+			if (memchr(*path, 0, *plen))
+				return "NUL in the pax path";
+		}
+		p += len;
+		n -= len;
+	}
+	return NULL;
+}
+
+/*
+ * Read the headers at p (n bytes): special headers, then the entry's
+ * header, which ends them when whole is set.  The entry's path (pax, GNU
+ * long name, or ustar prefix and name) goes to path (room for
+ * OM_BUNDLE_PATH_MAX + 2 bytes and a NUL; *plen 0 when none was found), its
+ * type flag to *type.  NULL, or why the headers are refused.  With whole
+ * unset (after libarchive failed), only the path is looked for.
+ */
+static const char *tar_view(const unsigned char *p, size_t n, int whole, char *path, size_t *plen,
+			    int *type)
+{
+	const unsigned char *pax = NULL, *gnu = NULL, *name = NULL;
+	size_t paxlen = 0, gnulen = 0, off = 0, k;
+	const char *bad = NULL;
+
+	*plen = 0;
+	*type = -1;
+	while (off + 512 <= n) {
+		const unsigned char *h = p + off;
+		uint64_t size = tar_size(h + 124);
+		int t = h[156];
+		if (t == 'x' || t == 'X' || t == 'g' || t == 'L' || t == 'K') {
+			/* A special header that does not fit: named by its own
+			 * name, for want of the entry's. */
+			if (size > n - off - 512) {
+				if (!name && !pax && !gnu)
+					name = h;
+				break;
+			}
+			/* Refused, once the entry's name is known. */
+			if ((t == 'x' || t == 'X') && !bad &&
+			    (bad = pax_records(h + 512, (size_t)size, &pax, &paxlen)))
+				pax = NULL;
+			if (t == 'L') {
+				gnu = h + 512;
+				gnulen = strnlen((const char *)gnu, (size_t)size);
+			}
+			off += 512 + (size_t)((size + 511) & ~(uint64_t)511);
+			continue;
+		}
+		*type = t;
+		name = h;
+		break;
+	}
+	if (pax || gnu) {
+		k = pax ? paxlen : gnulen;
+		if (k > OM_BUNDLE_PATH_MAX + 2)
+			k = OM_BUNDLE_PATH_MAX + 2;
+		memcpy(path, pax ? pax : gnu, k);
+		*plen = k;
+	} else if (name) {
+		size_t pre = memcmp(name + 257, "ustar", 5) == 0 ? strnlen((const char *)name + 345, 155) : 0;
+		size_t nm = strnlen((const char *)name, 100);
+		memcpy(path, name + 345, pre);
+		k = pre;
+		if (pre)
+			path[k++] = '/';
+		memcpy(path + k, name, nm);
+		*plen = k + nm;
+	}
+	path[*plen] = 0;
+	if (bad)
+		return bad;
+	if (whole && (!name || off + 512 != n))
+		return "unexpected tar headers";
+	return NULL;
+}
+
+/* Why an entry of type flag t cannot be in a bundle, or NULL. */
+static const char *tar_flag_problem(int t, char *buf, size_t size)
+{
+	switch (t) {
+	case '0':
+	case 0:
+	case '5':
+		return NULL;
+	case '1':
+		return "hard links are not allowed";
+	case '2':
+		return "symbolic links are not allowed";
+	case '3':
+	case '4':
+		return "devices are not allowed";
+	case '6':
+		return "fifos are not allowed";
+	case 'S':
+		return "sparse files are not allowed";
+	}
+	if (t > 0x20 && t < 0x7f)
+		snprintf(buf, size, "entry type '%c' is not allowed", t);
+	else
+		snprintf(buf, size, "entry type 0x%02x is not allowed", (unsigned)t);
+	return buf;
+}
+
 /* Read the rest of a pipe so that the writer upstream is not cut off. */
 static void drain(int fd, unsigned char *buf)
 {
@@ -1743,20 +2243,27 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 	for (;;) {
 		const char *name, *problem;
 		size_t len, conflict = 0;
-		int64_t pos0, size;
-		int dir, rc;
+		int64_t pos0, pos1, size;
+		int dir, rc, t;
 
 		/* Skipping first makes the position below the next header's. */
 		if (r->ord.have && archive_read_data_skip(r->a) != ARCHIVE_OK)
 			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
 		pos0 = archive_filter_bytes(r->a, 0);
+		if (win_start(r, (uint64_t)pos0) < 0)
+			return tar_fail(r, err, "tar headers out of view");
 		rc = archive_read_next_header(r->a, &e);
+		r->in_header = 0;
+		pos1 = archive_filter_bytes(r->a, 0);
 		if (rc == ARCHIVE_EOF) {
 			/* libarchive takes an end of input at a header boundary
 			 * for the end; a bundle must have its end-of-archive
-			 * marker, or it was cut short. */
-			if (archive_filter_bytes(r->a, 0) == pos0)
+			 * marker, both of its zero blocks, or it was cut short. */
+			if (pos1 == pos0)
 				return tar_fail(r, err, "truncated archive: no end-of-archive marker");
+			if (pos1 - pos0 != 1024)
+				return tar_fail(r, err,
+						"truncated archive: incomplete end-of-archive marker");
 			if (r->is_pipe)
 				drain(r->fd, r->rbuf);
 			r->done = 1;
@@ -1764,13 +2271,23 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 		}
 		/* A warning (say, a name libarchive cannot convert) is judged
 		 * by the checks below. */
-		if (rc < ARCHIVE_WARN)
-			return tar_fail(r, err, la_msg(r->a, msg, sizeof msg));
-		name = archive_entry_pathname(e);
-		if (!name)
-			name = archive_entry_pathname_utf8(e);
-		if (!name || !*name)
+		if (rc < ARCHIVE_WARN) {
+			/* Name the entry whose headers libarchive refused, when
+			 * they tell. */
+			la_msg(r->a, msg, sizeof msg);
+			tar_view(r->win, r->win_len, 0, r->raw, &len, &t);
+			return len ? entry_fail(r, err, r->raw, msg) : tar_fail(r, err, msg);
+		}
+		if (r->win_over || pos1 < pos0 || (uint64_t)(pos1 - pos0) > r->win_len)
+			return tar_fail(r, err, "tar headers too large");
+		problem = tar_view(r->win, (size_t)(pos1 - pos0), 1, r->raw, &len, &t);
+		name = r->raw;
+		if (problem)
+			return len ? entry_fail(r, err, name, problem) : tar_fail(r, err, problem);
+		if (!*name)
 			return tar_fail(r, err, "an entry has no name");
+		if ((problem = tar_flag_problem(t, why, sizeof why)))
+			return entry_fail(r, err, name, problem);
 		if (++r->count > r->lim.max_entries) {
 			snprintf(why, sizeof why, "too many entries (the limit is %llu)",
 				 (unsigned long long)r->lim.max_entries);
@@ -1778,7 +2295,9 @@ static int tar_next(struct om_bundle_reader *r, struct om_bundle_entry *out, str
 		}
 		if ((problem = tar_type_problem(e)))
 			return entry_fail(r, err, name, problem);
-		dir = archive_entry_filetype(e) == AE_IFDIR;
+		dir = t == '5';
+		if (dir != (archive_entry_filetype(e) == AE_IFDIR))
+			return entry_fail(r, err, name, "entry type not allowed");
 		/* A directory is named with a final '/', as we write it; the
 		 * path rules apply to the name without it. */
 		len = strlen(name);

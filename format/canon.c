@@ -1,5 +1,6 @@
 #include "canon.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -758,10 +759,13 @@ static int plain_number(const char *s, size_t n)
 		long x = 0;
 		if (p < end && (*p == '+' || *p == '-'))
 			p++;
-		for (; p < end; p++)
+		/* Stop as soon as the exponent is out of range: 19 digits
+		 * would overflow x. */
+		for (; p < end; p++) {
 			x = x * 10 + (*p - '0');
-		if (x > 280)
-			return 0;
+			if (x > 280)
+				return 0;
+		}
 	}
 	return 1;
 }
@@ -778,6 +782,51 @@ int om_canon_plain(const struct om_canon *c)
 			return 0;
 	}
 	return c->nnodes != 0;
+}
+
+static om_canon_node find_prefix(const struct om_canon *c, om_canon_node n, const char *prefix,
+				 size_t plen, char *where, size_t size, size_t at)
+{
+	enum om_canon_type t = om_canon_type(c, n);
+	size_t len = 0;
+
+	if (t == OM_CANON_STRING) {
+		const char *s = om_canon_str(c, n, &len);
+		return s && len >= plen && memcmp(s, prefix, plen) == 0 ? n : OM_CANON_NONE;
+	}
+	if (t != OM_CANON_ARRAY && t != OM_CANON_OBJECT)
+		return OM_CANON_NONE;
+	for (size_t i = 0; i < om_canon_len(c, n); i++) {
+		om_canon_node m = om_canon_at(c, n, i), hit;
+		int k;
+		if (t == OM_CANON_OBJECT) {
+			const char *key = om_canon_key(c, m, &len);
+			if (!key)
+				key = "", len = 0;
+			k = snprintf(where + at, size - at, "%s%.*s", at ? "/" : "",
+				     len > INT_MAX ? INT_MAX : (int)len, key);
+		} else {
+			k = snprintf(where + at, size - at, "[%zu]", i);
+		}
+		hit = find_prefix(c, m, prefix, plen, where, size,
+				  k < 0 || (size_t)k >= size - at ? size - 1 : at + (size_t)k);
+		if (hit != OM_CANON_NONE)
+			return hit;
+		where[at] = 0;
+	}
+	return OM_CANON_NONE;
+}
+
+om_canon_node om_canon_find_prefix(const struct om_canon *c, const char *prefix, char *where,
+				   size_t size)
+{
+	om_canon_node root = om_canon_root(c);
+
+	if (size == 0)
+		return OM_CANON_NONE;
+	where[0] = 0;
+	return root == OM_CANON_NONE ? root
+				     : find_prefix(c, root, prefix, strlen(prefix), where, size, 0);
 }
 
 int om_canon_drop(struct om_canon *c, om_canon_node obj, const char *name)

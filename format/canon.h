@@ -150,6 +150,12 @@ const char *om_canon_str(const struct om_canon *c, om_canon_node n, size_t *len)
  */
 int om_canon_plain(const struct om_canon *c);
 
+/* The first string value (member names aside) of the tree that begins
+ * with prefix, in canonical order, or OM_CANON_NONE; its location, like
+ * "Steps[0]/Actions[1]/Name", goes to where (cut to size). */
+om_canon_node om_canon_find_prefix(const struct om_canon *c, const char *prefix, char *where,
+				   size_t size);
+
 /*
  * Remove member name from object obj, so that it is not written (volatile
  * fields such as "LastModifiedOn").  1 when removed, 0 when obj is not an

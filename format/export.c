@@ -362,6 +362,19 @@ static int export_row(PGresult *r, int row, void *vctx)
 		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
 	if (tokenize_secrets(x, x->path.p) < 0)
 		return -1;
+	/* Every secret place now holds a clear or redacted token; a sealed
+	 * token left is in a member the model does not call secret, which
+	 * would go out as the store's ciphertext, useless elsewhere and not
+	 * what the manifest says the bundle holds. */
+	if (strstr(PQgetvalue(r, row, 0), OM_SEALED_PREFIX)) {
+		char where[512];
+		if (om_canon_find_prefix(x->canon, OM_SEALED_PREFIX, where, sizeof where) !=
+		    OM_CANON_NONE) {
+			om_err_set(x->err, "%s: %s: sealed token in a member that is not secret",
+				   x->path.p, where);
+			return -1;
+		}
+	}
 	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
 		return -1;
 	x->out.len = 0;

@@ -284,17 +284,72 @@ void exp_sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
 		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
 }
 
-/* ---- names equal but for case ---- */
+/* ---- names that collide: equal but for case, or under normalization ---- */
 
+/* The names of one directory (rows of one partition), as they come. */
+struct collide_group {
+	struct exporter *x;
+	char *part;		/* the partition's key */
+	struct cname {
+		char *id, *key;
+	} *v;
+	size_t n, cap;
+};
+
+static int cname_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cname *)a)->key, ((const struct cname *)b)->key);
+}
+
+/* Put the Ids of the group's colliding names in x->collide; empty it. */
+static int collide_flush(struct collide_group *g)
+{
+	int rc = 0;
+
+	if (g->n > 1)
+		qsort(g->v, g->n, sizeof *g->v, cname_cmp);
+	for (size_t i = 0; i < g->n && rc == 0; i++)
+		if ((i > 0 && strcmp(g->v[i - 1].key, g->v[i].key) == 0) ||
+		    (i + 1 < g->n && strcmp(g->v[i + 1].key, g->v[i].key) == 0))
+			rc = om_idmap_put(g->x->collide, g->v[i].id, NULL, NULL);
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->v[i].id);
+		free(g->v[i].key);
+	}
+	g->n = 0;
+	if (rc < 0)
+		om_err_set(g->x->err, "out of memory");
+	return rc;
+}
+
+/* Rows (id, partition, name), sorted by partition. */
 static int load_collide(PGresult *r, int row, void *vctx)
 {
-	struct exporter *x = vctx;
+	struct collide_group *g = vctx;
+	const char *part = PQgetvalue(r, row, 1), *name = PQgetvalue(r, row, 2);
+	struct cname *c;
 
-	if (om_idmap_put(x->collide, PQgetvalue(r, row, 0), NULL, NULL) < 0) {
-		om_err_set(x->err, "out of memory");
-		return -1;
+	if (!g->part || strcmp(g->part, part) != 0) {
+		if (collide_flush(g) < 0)
+			return -1;
+		free(g->part);
+		if (!(g->part = strdup(part)))
+			goto oom;
 	}
+	if (om_array_grow(&g->v, &g->cap, g->n, 1, sizeof *g->v) < 0)
+		goto oom;
+	c = &g->v[g->n];
+	/* A name that is no UTF-8 has no key: itself stands for it. */
+	if (!(c->id = strdup(PQgetvalue(r, row, 0))) ||
+	    (!(c->key = om_name_collide_key(name)) && !(c->key = strdup(name)))) {
+		free(c->id);
+		goto oom;
+	}
+	g->n++;
 	return 0;
+oom:
+	om_err_set(g->x->err, "out of memory");
+	return -1;
 }
 
 /* Does the pattern make a component that starts with {member} and ends
@@ -314,36 +369,44 @@ static int names_component(const char *pat, const char *member)
 }
 
 /*
- * Fill x->collide with the documents whose name equals another's of the
- * same kind in the same directory (the same space and the same other
- * identity members, which hold the owner) but for ASCII case.  Only names
- * that make a path component of their own are looked at; the whole store
- * is, so a partial export names a document as a whole export does.
+ * Fill x->collide with the documents whose name collides with another's of
+ * the same kind in the same directory (the same space and the same other
+ * identity members, which hold the owner): om_name_collide(), equal but
+ * for ASCII case or canonically equivalent in Unicode.  Only names that
+ * make a path component of their own are looked at; the whole store is, so
+ * a partial export names a document as a whole export does.  The store
+ * sorts the names by directory; utf8proc gives each its key here.
  */
 int exp_load_collisions(struct exporter *x)
 {
+	struct collide_group g = {x, NULL, NULL, 0, 0};
 	char sql[1024];
+	int rc = 0;
 
-	for (size_t i = 0; i < om_nkinds; i++) {
+	for (size_t i = 0; i < om_nkinds && rc == 0; i++) {
 		const struct om_kind *k = &om_kinds[i];
 		const char *nm = om_kind_name_member(k);
 		size_t n = 0;
 		if (om_ref_of_member(k, nm, strlen(nm)) ||
 		    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
 			continue;
-		exp_sql_put(sql, sizeof sql, &n,
-			"SELECT id FROM (SELECT id, count(*) OVER (PARTITION BY %s",
-			k->scope == OM_SERVER ? "1" : "doc->>'" OM_MEMBER_SPACE "'");
+		/* The partition as one text: each value quoted (NULL apart). */
+		exp_sql_put(sql, sizeof sql, &n, "SELECT id, concat_ws(',', %s",
+			k->scope == OM_SERVER ? "''" : "quote_nullable(doc->>'" OM_MEMBER_SPACE "')");
 		for (size_t j = 0; j < 5 && k->identity[j] && k->identity[j] != nm; j++)
-			exp_sql_put(sql, sizeof sql, &n, ", doc->>'%s'", k->identity[j]);
+			exp_sql_put(sql, sizeof sql, &n, ", quote_nullable(doc->>'%s')", k->identity[j]);
 		exp_sql_put(sql, sizeof sql, &n,
-			", translate(doc->>'%s', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
-			"'abcdefghijklmnopqrstuvwxyz')) AS n FROM %s) t WHERE n > 1",
-			nm, k->table);
-		if (om_store_each_row(x->conn, sql, load_collide, x, x->err) < 0)
-			return -1;
+			") AS p, coalesce(doc->>'%s', '') FROM %s ORDER BY 2", nm,
+			k->table);
+		rc = om_store_each_row(x->conn, sql, load_collide, &g, x->err);
+		if (rc == 0)
+			rc = collide_flush(&g);
+		free(g.part);
+		g.part = NULL;
 	}
-	return 0;
+	collide_flush(&g);
+	free(g.v);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Columns for the plain-member placeholders of a pattern of kind a,

@@ -17,6 +17,7 @@
 #include "seal.h"
 
 #include "import_int.h"
+#include "jsonout.h"
 
 /* ---- reading the bundles ---- */
 
@@ -329,7 +330,7 @@ static int add_doc(struct imp *x, struct bundle *b, const char *path, json_t *do
 			/* --space-map: the space is the target's TO from here on. */
 			x->maps_used |= 1ul << (space_map_index(x, nm) & 63);
 			json_object_set_new(doc, om_kind_name_member(k), json_string(to));
-			if (!(mapped_text = json_dumps(doc, JSON_COMPACT))) {
+			if (!(mapped_text = om_json_dumps(doc, JSON_COMPACT))) {
 				imp_oom(x);
 				goto out;
 			}

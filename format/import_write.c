@@ -9,6 +9,7 @@
 #include "bundlecheck.h"
 
 #include "import_int.h"
+#include "jsonout.h"
 
 /* ---- writing ---- */
 
@@ -40,7 +41,7 @@ static int copy_line(struct imp *x, struct om_buf *b, const char *id, json_t *do
 		om_buf_adds(b, id);
 		om_buf_adds(b, "\t");
 	}
-	if (json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
+	if (om_json_dump_callback(doc, copy_dump, b, JSON_COMPACT) != 0)
 		return imp_oom(x);
 	return om_buf_adds(b, "\n") < 0 ? imp_oom(x) : 0;
 }

@@ -1,5 +1,7 @@
 #include "names.h"
 
+#include <utf8proc.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,19 +120,33 @@ size_t om_name_fit(char *comp, size_t len, size_t stem)
 	return n + 3 + HASH_HEX + tail;
 }
 
+char *om_name_collide_key(const char *name)
+{
+	utf8proc_uint8_t *nfc = NULL;
+
+	/* utf8proc refuses invalid UTF-8 (and surrogates), as a path does. */
+	if (utf8proc_map((const utf8proc_uint8_t *)name, 0, &nfc,
+			 UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE) < 0)
+		return NULL;
+	for (utf8proc_uint8_t *p = nfc; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 32;
+	return (char *)nfc;
+}
+
 int om_name_collide(const char *a, const char *b)
 {
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-		if (x >= 'A' && x <= 'Z')
-			x += 32;
-		if (y >= 'A' && y <= 'Z')
-			y += 32;
-		if (x != y)
-			return 0;
-		if (!x)
-			return 1;
-	}
+	char *ka = om_name_collide_key(a), *kb = om_name_collide_key(b);
+	int r;
+
+	/* A name that has no key (not UTF-8) collides with itself only. */
+	if (ka && kb)
+		r = strcmp(ka, kb) == 0;
+	else
+		r = strcmp(a, b) == 0;
+	free(ka);
+	free(kb);
+	return r;
 }
 
 static int hexval(char c)

@@ -20,9 +20,10 @@
 
 /* Flags of om_name_component(). */
 enum {
-	/* Another name in the same directory is equal to this one but for ASCII
-	 * case: a suffix made from the exact name keeps the two apart on
-	 * case-insensitive file systems. */
+	/* Another name in the same directory collides with this one (equal but
+	 * for ASCII case, or under Unicode normalization: om_name_collide): a
+	 * suffix made from the exact name keeps the two apart on
+	 * case-insensitive or normalizing file systems and tar readers. */
 	OM_NAME_COLLIDES = 1,
 	/* The name goes inside a component, after other text ("{Version}" then
 	 * "{FileExtension}"): the rules for a component's first character (a
@@ -46,7 +47,17 @@ char *om_name_component(const char *name, size_t len, int flags, struct om_err *
  */
 size_t om_name_fit(char *comp, size_t len, size_t stem);
 
-/* Are a and b equal but for ASCII case?  (Then they collide.) */
+/*
+ * The key under which names collide: the name in Unicode normalization
+ * form C (utf8proc), then ASCII upper case made lower, as a malloc()ed
+ * string; NULL when out of memory or the name is not valid UTF-8 (it then
+ * collides only with itself: use the name).  Two names collide when their
+ * keys are equal: equal but for ASCII case ("Hotfix", "HotFix") or
+ * canonically equivalent ("Caf\u00e9" and "Cafe\u0301").
+ */
+char *om_name_collide_key(const char *name);
+
+/* Do a and b collide (their keys are equal)? */
 int om_name_collide(const char *a, const char *b);
 
 /*

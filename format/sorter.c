@@ -67,6 +67,7 @@ struct src {
 	struct run run;
 	uint64_t off, recs;	/* next offset to read; records not yet parsed */
 	unsigned char *buf, *big;
+	size_t big_len;
 	size_t pos, end;
 	struct rec **v;
 	size_t i, n;
@@ -196,10 +197,24 @@ static void *arena_alloc(struct om_sorter *s, size_t n)
 	return b->data + b->used - n;
 }
 
-static void free_blocks(struct block *b)
+/*
+ * Free a buffer of n bytes, first wiped when the sorter is encrypted: its
+ * records hold secrets in the clear, which must not outlive the sorter in
+ * freed memory either.
+ */
+static void wipe_free(const struct om_sorter *s, void *p, size_t n)
+{
+	if (p && s->key)
+		sodium_memzero(p, n);
+	free(p);
+}
+
+static void free_blocks(const struct om_sorter *s, struct block *b)
 {
 	while (b) {
 		struct block *next = b->next;
+		if (s->key)
+			sodium_memzero(b->data, b->size);
 		free(b);
 		b = next;
 	}
@@ -217,7 +232,7 @@ static void arena_reset(struct om_sorter *s)
 		b = next;
 	}
 	s->blocks = NULL;
-	free_blocks(s->bigs);
+	free_blocks(s, s->bigs);
 	s->bigs = NULL;
 	s->nrecs = 0;
 	s->used = 0;
@@ -493,7 +508,7 @@ static int src_next(struct om_sorter *s, struct src *src, struct om_err *err)
 		src->plen = r->plen;
 		return 1;
 	}
-	free(src->big);
+	wipe_free(s, src->big, src->big_len);
 	src->big = NULL;
 	if (src->recs == 0) {
 		if (src->pos != src->end || src->off != src->run.bytes)
@@ -521,6 +536,7 @@ static int src_next(struct om_sorter *s, struct src *src, struct om_err *err)
 		size_t have = src->end - src->pos;
 		if (!(src->big = malloc(need)))
 			return oom(s, err);
+		src->big_len = need;
 		memcpy(src->big, src->buf + src->pos, have);
 		src->pos = src->end = 0;
 		if (src_read(s, src, src->big + have, need - have, err) < 0)
@@ -536,13 +552,13 @@ static int src_next(struct om_sorter *s, struct src *src, struct om_err *err)
 	return 1;
 }
 
-static void src_release(struct src *src)
+static void src_release(const struct om_sorter *s, struct src *src)
 {
 	if (src->run.fd >= 0)
 		close(src->run.fd);
 	src->run.fd = -1;
-	free(src->buf);
-	free(src->big);
+	wipe_free(s, src->buf, src->buf ? s->iosize : 0);
+	wipe_free(s, src->big, src->big_len);
 	src->buf = src->big = NULL;
 }
 
@@ -606,7 +622,7 @@ static int merge_open(struct om_sorter *s, const struct run *in, size_t k, int m
 		if (r)
 			heap[n++] = src;
 		else
-			src_release(src);
+			src_release(s, src);
 	}
 	for (size_t i = n / 2; i-- > 0;)
 		sift_down(heap, n, i);
@@ -623,7 +639,7 @@ static int heap_advance(struct om_sorter *s, struct src **heap, size_t *n, struc
 		return -1;
 	/* A finished run gives back its descriptor and buffer at once. */
 	if (r == 0) {
-		src_release(heap[0]);
+		src_release(s, heap[0]);
 		heap[0] = heap[--*n];
 	}
 	if (*n)
@@ -677,7 +693,7 @@ done:
 			close(out.fd);
 	}
 	for (size_t i = 0; i < k; i++)
-		src_release(&srcs[i]);
+		src_release(s, &srcs[i]);
 	free(srcs);
 	free(heap);
 	return rc;
@@ -803,12 +819,12 @@ int om_sorter_finish(struct om_sorter *s, struct om_err *err)
 	/* The last run stays in memory: its records are merged from there. */
 	if (mem)
 		qsort(s->recs, s->nrecs, sizeof *s->recs, rec_cmp);
-	free_blocks(s->spare);
+	free_blocks(s, s->spare);
 	s->spare = NULL;
 	if (reduce(s, FAN_IN, err) < 0)
 		return -1;
 	/* Nothing is written from here on. */
-	free(s->wbuf);
+	wipe_free(s, s->wbuf, s->iosize);
 	s->wbuf = NULL;
 	s->srcs = calloc(s->nruns + 1, sizeof *s->srcs);
 	s->heap = calloc(s->nruns + 1, sizeof *s->heap);
@@ -876,16 +892,16 @@ void om_sorter_free(struct om_sorter *s)
 	for (size_t i = 0; i < s->nruns; i++)
 		close(s->runs[i].fd);
 	for (size_t i = 0; i < s->nsrcs; i++)
-		src_release(&s->srcs[i]);
-	free_blocks(s->blocks);
-	free_blocks(s->spare);
-	free_blocks(s->bigs);
+		src_release(s, &s->srcs[i]);
+	free_blocks(s, s->blocks);
+	free_blocks(s, s->spare);
+	free_blocks(s, s->bigs);
 	free(s->recs);
 	free(s->runs);
-	free(s->wbuf);
+	wipe_free(s, s->wbuf, s->iosize);
 	free(s->srcs);
 	free(s->heap);
-	free(s->prev);
+	wipe_free(s, s->prev, s->prev_cap);
 	free(s->tmpdir);
 	sodium_free(s->key);
 	free(s);

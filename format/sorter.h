@@ -43,7 +43,10 @@
  * the sorter (freed with sodium_free() by om_sorter_free()) and a random
  * nonce per file; the nonces stay in memory.  For records that hold
  * secrets in the clear.  Integrity is not the point (the files are
- * unlinked and the sorter's own length checks catch a damaged run).
+ * unlinked and the sorter's own length checks catch a damaged run).  An
+ * encrypted sorter also wipes (sodium_memzero) every buffer that held
+ * records before freeing it: the records in memory, the run read and write
+ * buffers, a big record's own buffer.
  *
  * Errors follow err.h.  Any failure (out of memory, a temporary file that
  * cannot be written or reads back short, a duplicate key) is final: every

@@ -666,6 +666,66 @@ static int check_secret(const struct om_hit *hit, void *vctx)
 	return 0;
 }
 
+/*
+ * A sealed token anywhere but at a secret place of the kind: the first
+ * such string's location into where, 1; else 0.  secret[] holds the
+ * values om_secrets_each() found.
+ */
+struct stray {
+	json_t **secret;
+	size_t n, cap;
+};
+
+static int note_secret(const struct om_hit *hit, void *vctx)
+{
+	struct stray *s = vctx;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		json_t **p = realloc(s->secret, cap * sizeof *p);
+		if (!p)
+			return -1;
+		s->secret = p;
+		s->cap = cap;
+	}
+	s->secret[s->n++] = hit->value;
+	return 0;
+}
+
+static int stray_token(const struct stray *s, json_t *j, char *where, size_t size, size_t at)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	int k;
+
+	if (json_is_string(j)) {
+		if (strncmp(json_string_value(j), OM_SEALED_PREFIX, strlen(OM_SEALED_PREFIX)) != 0)
+			return 0;
+		for (i = 0; i < s->n; i++)
+			if (s->secret[i] == j)
+				return 0;
+		return 1;
+	}
+	if (json_is_object(j)) {
+		json_object_foreach(j, key, v) {
+			k = snprintf(where + at, size - at, "%s%s", at ? "/" : "", key);
+			if (stray_token(s, v, where, size,
+					k < 0 || (size_t)k >= size - at ? size - 1 : at + (size_t)k))
+				return 1;
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v) {
+			k = snprintf(where + at, size - at, "[%zu]", i);
+			if (stray_token(s, v, where, size,
+					k < 0 || (size_t)k >= size - at ? size - 1 : at + (size_t)k))
+				return 1;
+		}
+	}
+	where[at] = 0;
+	return 0;
+}
+
 /* The home file of a document, from the kind's pattern; 0 and a problem
  * when a member it needs is missing or would leave the directory. */
 static int home_path(struct verify *v, json_t *doc, char *out, size_t outlen)
@@ -760,6 +820,16 @@ static int check_doc(PGresult *r, int row, void *vctx)
 	}
 	if (rc == 0)
 		rc = om_secrets_each(v->kind, doc, check_secret, v, v->err);
+	if (rc == 0 && strstr(PQgetvalue(r, row, 0), OM_SEALED_PREFIX)) {
+		struct stray st = {0};
+		char where[512] = "";
+		rc = om_secrets_each(v->kind, doc, note_secret, &st, v->err);
+		if (rc == 0 && stray_token(&st, doc, where, sizeof where, 0))
+			problem(v, "%s: sealed token in a member that is not secret", where);
+		else if (rc != 0) /* the walk's paths worked just above */
+			om_err_set(v->err, "out of memory");
+		free(st.secret);
+	}
 	if (rc == 0 && v->home && v->kind->file) {
 		char rel[1024], path[4096];
 		struct stat st;

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct om_err err;
 	json_error_t jerr;
 	json_t *j;
-	int ok;
+	int ok, j_ok;
 
 	if (!c && !(c = om_canon_new(&err)))
 		abort();
@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	j = json_loadb((const char *)data, size,
 		       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	j_ok = j != NULL;
 	if (ok && !j)
 		FUZZ_ASSERT(strstr(jerr.text, "too big") || strstr(jerr.text, "overflow") ||
 			    strstr(jerr.text, "NUL byte in object key"));
@@ -75,6 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	walk(om_canon_root(c), 0);
+	/* What om_canon_plain() accepts, jansson loads exactly. */
+	if (om_canon_plain(c))
+		FUZZ_ASSERT(j_ok);
 
 	w1.len = 0;
 	FUZZ_ASSERT(om_canon_write(c, &w1, &err) == 0);

@@ -22,7 +22,7 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,17 +52,78 @@ struct tree {
 
 static char root[PATH_MAX];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/*
+ * Empty the directory open as top, holding no descriptor per level: a tree
+ * made from the input may be deeper than PATH_MAX (a path of 4094 bytes
+ * below root), where a path-based remover (nftw, remove) fails with
+ * ENAMETOOLONG.  Descend by name, come back by "..": the tree is ours and
+ * holds no links to directories.  Each pass over a directory removes its
+ * non-directories and enters its first subdirectory.
+ */
+static void rm_tree(int top)
 {
-	(void)st, (void)flag, (void)ftw;
-	if (remove(path) < 0 && errno != ENOENT)
+	struct {
+		char **v;
+		size_t n, cap;
+	} up = {0};
+	int fd = dup(top);
+
+	if (fd < 0)
 		abort();
-	return 0;
+	for (;;) {
+		int dfd = dup(fd), nfd;
+		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+		struct dirent *de;
+		char *sub = NULL;
+
+		if (!d)
+			abort();
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT)
+				continue;
+			if (errno != EISDIR && errno != EPERM)
+				abort();
+			if (!sub && !(sub = strdup(de->d_name)))
+				abort();
+		}
+		closedir(d);
+		if (sub) {
+			if ((nfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+				abort();
+			if (up.n == up.cap) {
+				up.cap = up.cap ? 2 * up.cap : 64;
+				if (!(up.v = realloc(up.v, up.cap * sizeof *up.v)))
+					abort();
+			}
+			up.v[up.n++] = sub;
+		} else if (up.n) {
+			if ((nfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			    unlinkat(nfd, up.v[up.n - 1], AT_REMOVEDIR) < 0)
+				abort();
+			free(up.v[--up.n]);
+		} else {
+			break;
+		}
+		close(fd);
+		fd = nfd;
+	}
+	close(fd);
+	free(up.v);
 }
 
 static void rm_root(void)
 {
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		abort();
+	rm_tree(fd);
+	close(fd);
+	if (rmdir(root) < 0)
+		abort();
 }
 
 /*

@@ -30,7 +30,13 @@ interrupt() {
 		--redact-secrets -o "$out" 2>export.err &
 	pid=$!
 	n=0
-	until ls -d $ready >/dev/null 2>&1; do
+	# An archive is written unnamed (O_TMPFILE): ready once the export
+	# holds such a file in this directory open.
+	until if [ "$ready" = unnamed ]; then
+		ls -l /proc/$pid/fd 2>/dev/null | grep -q " $PWD/#[0-9]* (deleted)"
+	else
+		ls -d $ready >/dev/null 2>&1
+	fi; do
 		n=$((n + 1))
 		if [ $n -ge 6000 ]; then
 			echo "export-interrupt: $ready never appeared" >&2
@@ -52,8 +58,8 @@ interrupt() {
 	test -z "$(ls -A tmp)"
 	echo "$sig during export to $out, $when: status 2, nothing left"
 }
-interrupt INT out.tar "at its start" '.out.tar.tmp-*'
-interrupt TERM out.tar.zst "at its start" '.out.tar.zst.tmp-*'
+interrupt INT out.tar "at its start" unnamed
+interrupt TERM out.tar.zst "at its start" unnamed
 interrupt TERM outdir "at its start" 'outdir/.om-tmp-*'
 interrupt INT outdir "while writing files" 'outdir/.om-tmp-*/2000'
 interrupt INT newdir "at its start" 'newdir/.om-tmp-*'

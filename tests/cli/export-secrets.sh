@@ -25,3 +25,11 @@ new=$(echo 'rotated-key' | om-store seal --master-key-file "$k")
 psql_q -d a -c "UPDATE feeds SET doc = jsonb_set(doc, '{SecretKey}', to_jsonb('$new'::text)) WHERE name = 'Acme ECR'"
 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o r2
 diff -r r1 r2 | grep '^[<>]' | sed 's/om-redacted-1:[0-9a-f]*/om-redacted-1:X/'
+# A sealed token in a member the model does not call secret (here an
+# environment's Description): om-store check reports it, om-export refuses
+# the export rather than copy the store's ciphertext out.
+tok=$(echo 'stray' | om-store seal --master-key-file "$k")
+psql_q -d a -c "UPDATE environments SET doc = doc || jsonb_build_object('Description', '$tok', 'Extra', jsonb_build_array('x', '$tok')) WHERE name = 'Test' AND space_id = 'Spaces-1'"
+must_fail 1 om-store check --db dbname=a --master-key-file "$k"
+must_fail 2 om-export --db dbname=a --master-key-file "$k" --redact-secrets -o r3
+test ! -e r3

@@ -77,6 +77,15 @@ static void test_collisions_and_long_names(void)
 	CHECK(om_name_collide("Hotfix", "HotFix"));
 	CHECK(!om_name_collide("Hotfix", "Hotfixes"));
 	CHECK(!om_name_collide("Zürich", "ZÜrich")); /* ASCII folding only */
+	/* Canonically equivalent names collide (NFC against NFD), with case
+	 * folded too; compatibility equivalents do not (the ligature fi). */
+	CHECK(om_name_collide("Caf\xc3\xa9", "Cafe\xcc\x81"));
+	CHECK(om_name_collide("CAF\xc3\xa9", "cafe\xcc\x81"));
+	CHECK(om_name_collide("\xe1\x84\x80\xe1\x85\xa1", "\xea\xb0\x80")); /* Hangul */
+	CHECK(!om_name_collide("\xef\xac\x81", "fi"));
+	CHECK(!om_name_collide("Caf\xc3\xa9", "Cafe"));
+	/* A name that is not UTF-8 collides only with itself. */
+	CHECK(om_name_collide("a\xff", "a\xff") && !om_name_collide("a\xff", "A\xff"));
 	c = comp("Hotfix", 1);
 	CHECK(strncmp(c, "Hotfix%~", 8) == 0 && strlen(c) == 6 + 2 + 16);
 	char first[64];
