@@ -23,7 +23,7 @@ _om_opts()
 	om-import) echo "--db --master-key-file --password-file --password-fd --overwrite
 		--dry-run --json --online --ignore-version-check --space-map --home
 		--quiet --verbose --help --version" ;;
-	om-snapshot) echo "--db --master-key-file --password-file --kdf --redact-secrets
+	om-snapshot) echo "--db --master-key-file --password-file --kdf --redact-secrets --report-lines --syslog
 		--quiet --help --version" ;;
 	esac
 }
