@@ -216,6 +216,10 @@ int main(int argc, char **argv)
 	if (out.verbose && !out.json && !(out.kinds = calloc(om_nkinds, sizeof *out.kinds)))
 		om_die(2, "out of memory");
 	out.dry_run = o.dry_run;
+	/* A dry run rolls back: it changes nothing, so it needs neither
+	 * maintenance mode nor --online. */
+	if (o.dry_run)
+		o.online = 1;
 	if (out.json && !(out.docs = json_array()))
 		om_die(2, "out of memory");
 
