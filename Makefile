@@ -7,24 +7,37 @@
 #   make bench                the benchmarks (docs/performance.md)
 #   make demo                 the whole pipeline on the sample instance (demo/demo.sh)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make uninstall PREFIX=/usr/local DESTDIR=
+#   make DEVELOPER=1          warnings are errors (-Werror; .ci/run sets it)
+#
+# CC, CPPFLAGS, CFLAGS, LDFLAGS and PKG_CONFIG are honoured.
 
 VERSION    = 0.1.0
 PREFIX    ?= /usr/local
 BINDIR     = $(PREFIX)/bin
 MANDIR     = $(PREFIX)/share/man
 COMPDIR    = $(PREFIX)/share/bash-completion/completions
+DOCDIR     = $(PREFIX)/share/doc/om
 CC        ?= cc
 CFLAGS    ?= -O2 -g
+PKG_CONFIG ?= pkg-config
 PKGS       = libarchive libsodium libzstd libpq jansson libutf8proc
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Asked once, when a compile or link first needs them, so that make check
+# can install the packages first; pkg-config's own errors are shown by the
+# flags rule below.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -pthread)$(PKG_LIBS)
 
-WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
+# Warnings stop the build only for developers and CI: a user's newer
+# compiler may warn about what this one does not.
+ifneq ($(DEVELOPER),)
+WARN += -Werror
+endif
 ALL_CFLAGS = -std=c17 -D_POSIX_C_SOURCE=200809L -DOM_VERSION='"$(VERSION)"' \
-	     $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
-PKG_LIBS  += -pthread
+	     $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -pthread
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=$(SANITIZE)
@@ -53,6 +66,8 @@ all: $(PROGS) $(SCRIPTS)
 # Objects depend on the flags they were built with, so that switching
 # SANITIZE or CFLAGS rebuilds everything.
 $(B)/flags: FORCE
+	@$(PKG_CONFIG) --exists --print-errors $(PKGS) || \
+		{ echo "om: $(PKG_CONFIG) cannot find $(PKGS) (tests/deps.sh installs them)" >&2; exit 2; }
 	@mkdir -p $(B)
 	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 
@@ -135,7 +150,7 @@ bench/om-gen: $(B)/bench/om-gen.o $(TOOL_OBJ) $(LIB)
 
 # om_canon against jansson and yajl (docs/performance.md); yajl only here.
 bench/canon-bench: $(B)/bench/canon-bench.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs yajl)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $$($(PKG_CONFIG) --libs yajl)
 
 $(B)/bench/%.o: bench/%.c tools/*.h format/*.h $(B)/flags
 	@mkdir -p $(@D)
@@ -154,17 +169,33 @@ bench:
 
 # Programs, om-snapshot, man pages, and the bash completion: one file that
 # bash-completion loads by the command's name, so one link per program.
+# The guides, the specification and the systemd examples go to DOCDIR.
+DOCS     = README.md $(wildcard docs/*.md)
+SPEC     = $(wildcard spec/*)
+EXAMPLES = $(wildcard docs/examples/*)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR) \
+		$(DESTDIR)$(DOCDIR)/spec $(DESTDIR)$(DOCDIR)/examples
 	install -m 755 $(PROGS) $(SCRIPTS) $(DESTDIR)$(BINDIR)/
-	$(if $(MAN),install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/)
+	install -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 completion/om.bash $(DESTDIR)$(COMPDIR)/om-export
 	for p in $(filter-out om-export,$(PROGS) $(SCRIPTS)); do \
 		ln -sf om-export $(DESTDIR)$(COMPDIR)/$$p || exit 2; done
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(SPEC) $(DESTDIR)$(DOCDIR)/spec/
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+
+# What install put there; the shared directories (bin, man1, ...) stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) $(SCRIPTS)) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN))) \
+		$(addprefix $(DESTDIR)$(COMPDIR)/,$(PROGS) $(SCRIPTS))
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(B) $(PROGS) $(SCRIPTS) bench/om-gen bench/canon-bench
 
 FORCE:
-.PHONY: all check demo bench install clean tests fuzz fuzz-targets FORCE
+.PHONY: all check demo bench install uninstall clean tests fuzz fuzz-targets FORCE
 .SECONDARY:

@@ -1256,9 +1256,31 @@ static struct om_bundle_writer *writer_open(const char *path, enum om_bundle_for
 					    mode_t mode, struct om_err *err)
 {
 	struct om_bundle_writer *w;
+	struct stat st;
 
 	if (strcmp(path, "-") == 0)
 		return om_bundle_writer_open_fd(STDOUT_FILENO, form, path, err);
+	if (stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+		/* A device (-o /dev/null): a stream written into it, never
+		 * replaced by a file; a tar when the name asks for no form. */
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			om_err_set(err, "cannot open '%s': %s", path, strerror(errno));
+			return NULL;
+		}
+		if (isatty(fd)) {
+			close(fd);
+			om_err_set(err, "'%s' is a terminal: no bundle written to it", path);
+			return NULL;
+		}
+		if (!(w = om_bundle_writer_open_fd(fd, form == OM_FORM_DIR ? OM_FORM_TAR : form,
+						   path, err))) {
+			close(fd);
+			return NULL;
+		}
+		w->own_fd = 1;
+		return w;
+	}
 	if (!(w = writer_new(form, path, err)))
 		return NULL;
 	w->mode = mode;
@@ -1629,8 +1651,17 @@ static int tar_commit(struct om_bundle_writer *w, struct om_err *err)
 		om_err_set(err, "%s: cannot write: %s", w->disp, msg_style(why.msg));
 		return -1;
 	}
-	if (!w->tmp)
+	if (!w->tmp) {
+		/* A device opened here: its close can fail too. */
+		if (w->own_fd && close(w->fd) < 0) {
+			w->fd = -1;
+			om_err_set(err, "%s: cannot write: %s", w->disp, strerror(errno));
+			return -1;
+		}
+		if (w->own_fd)
+			w->fd = -1;
 		return 0;
+	}
 	/* Data on disk before the name: else a crash could leave an empty
 	 * file under the final name. */
 	if (fsync(w->fd) < 0) {

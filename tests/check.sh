@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh - run every test against a throwaway PostgreSQL (tests/pg.sh):
 # the unit tests of libom, then the CLI cases of tests/cli/.  Ends with the
-# line "N passed, N failed"; exit 0 only when nothing failed.
+# line "N passed, N failed, N skipped" after one line per skipped test;
+# exit 0 only when nothing failed.
 #
 #   sh tests/check.sh [--update] [CASE...]
 #

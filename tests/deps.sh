@@ -7,7 +7,7 @@ set -u
 
 pkgs="make gcc pkg-config libarchive-dev libsodium-dev libzstd-dev libpq-dev
       libjansson-dev libutf8proc-dev postgresql postgresql-client git tar zstd procps perl time jq strace
-      bsdutils"
+      bsdutils systemd tmux"
 [ $# -gt 0 ] && pkgs="$*"
 
 missing=

@@ -40,6 +40,25 @@ must_fail() {
 	return 0
 }
 
+# skip WHY: end the case here as skipped (not passed, not failed): run.sh
+# counts it and prints WHY at the end, or counts it as a failure under
+# OM_NO_SKIP=1.  For what the machine or the checkout lacks, never for a
+# result the case does not like.
+skip() {
+	printf '%s\n' "$*" >"$OM_SKIP_FILE"
+	exit 77
+}
+
+# need_testdata PATH...: skip unless each PATH is in $OM_TESTDATA, the
+# third-party data (JSONTestSuite, a real Octopus export) kept beside the
+# repository, not in it.
+need_testdata() {
+	for _p; do
+		[ -e "$OM_TESTDATA/$_p" ] ||
+			skip "needs $OM_TESTDATA/$_p (third-party test data, not in the repository; set OM_TESTDATA)"
+	done
+}
+
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 # new_acme NAME: a fresh database NAME holding the sample instance, copied

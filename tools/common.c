@@ -98,6 +98,40 @@ void om_progress(const char *fmt, ...)
 	fflush(stderr);
 }
 
+/* The phase om_progress_rate() measures, and since when. */
+static const char *rate_phase;
+static struct timespec rate_start;
+
+const char *om_progress_rate(const char *phase, unsigned long done, unsigned long total)
+{
+	static char buf[96];
+	struct timespec now;
+	double secs, rate;
+	int n = 0;
+
+	buf[0] = 0;
+	if (!progress_on)
+		return buf;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (phase != rate_phase) {
+		rate_phase = phase;
+		rate_start = now;
+	}
+	if (total && done <= total)
+		n = snprintf(buf, sizeof buf, ", %lu%%", (unsigned long)(100.0 * done / total));
+	secs = (double)(now.tv_sec - rate_start.tv_sec) + (now.tv_nsec - rate_start.tv_nsec) / 1e9;
+	/* A rate means something after half a second, not before. */
+	if (secs < 0.5 || !done)
+		return buf;
+	rate = done / secs;
+	n += snprintf(buf + n, sizeof buf - (size_t)n, ", %.0f/s", rate);
+	if (total > done) {
+		unsigned long left = (unsigned long)((total - done) / rate + 0.5);
+		snprintf(buf + n, sizeof buf - (size_t)n, ", %lu:%02lu left", left / 60, left % 60);
+	}
+	return buf;
+}
+
 void om_progress_end(void)
 {
 	if (progress_shown) {

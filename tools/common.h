@@ -34,5 +34,12 @@ void om_print_version(void);
 void om_progress_init(int quiet);
 void om_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void om_progress_end(void);
+/* ", 45%, 1200/s, 0:03 left" for done of total (0: not known) in phase (a
+ * string constant: a new pointer starts a new measure); the percentage
+ * only when total is known, the rate after half a second, the time left
+ * when both are.  A static buffer, "" when no progress is shown. */
+const char *om_progress_rate(const char *phase, unsigned long done, unsigned long total);
+/* "document" or "documents", as n asks. */
+#define OM_DOCUMENTS(n) ((n) == 1 ? "document" : "documents")
 
 #endif

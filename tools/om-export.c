@@ -88,9 +88,11 @@ static void progress(void *ctx, const char *phase, const char *kind, unsigned lo
 		nfiles_written = total;
 	}
 	if (total)
-		om_progress("%s %lu of %lu files", phase, done, total);
+		om_progress("%s %lu of %lu %s%s", phase, done, total, total == 1 ? "file" : "files",
+			    om_progress_rate(phase, done, total));
 	else
-		om_progress("%s %lu documents (%s)", phase, done, kind);
+		om_progress("%s %lu %s (%s%s)", phase, done, OM_DOCUMENTS(done), kind,
+			    om_progress_rate(phase, done, 0));
 }
 
 int main(int argc, char **argv)

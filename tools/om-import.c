@@ -56,6 +56,9 @@ static const char *get_password(void *ctx, size_t *len, struct om_err *err)
 {
 	struct out *o = ctx;
 
+	/* A prompt on a line of its own, not after the progress. */
+	if (!o->pw.p && !om_password_given(&o->pwsrc))
+		om_progress_end();
 	if (!o->pw.p && om_password_get(&o->pwsrc, 0, &o->pw, err) < 0)
 		return NULL;
 	*len = o->pw.len;
@@ -80,11 +83,14 @@ static void on_progress(void *ctx, const char *phase, const char *kind, unsigned
 	if (!kind)
 		om_progress("%s", phase);
 	else if (!total)
-		om_progress("%s %lu documents (%s)", phase, done, kind);
+		om_progress("%s %lu %s (%s%s)", phase, done, OM_DOCUMENTS(done), kind,
+			    om_progress_rate(phase, done, 0));
 	else if (strcmp(phase, "matching") == 0)
-		om_progress("%s kind %lu of %lu (%s)", phase, done, total, kind);
+		om_progress("%s kind %lu of %lu (%s%s)", phase, done, total, kind,
+			    om_progress_rate(phase, done, total));
 	else
-		om_progress("%s %lu of %lu documents (%s)", phase, done, total, kind);
+		om_progress("%s %lu of %lu %s (%s%s)", phase, done, total, OM_DOCUMENTS(total),
+			    kind, om_progress_rate(phase, done, total));
 }
 
 static void on_item(const struct om_import_item *it, void *ctx)
@@ -216,6 +222,10 @@ int main(int argc, char **argv)
 	if (out.verbose && !out.json && !(out.kinds = calloc(om_nkinds, sizeof *out.kinds)))
 		om_die(2, "out of memory");
 	out.dry_run = o.dry_run;
+	/* A dry run rolls back: it changes nothing, so it needs neither
+	 * maintenance mode nor --online. */
+	if (o.dry_run)
+		o.online = 1;
 	if (out.json && !(out.docs = json_array()))
 		om_die(2, "out of memory");
 

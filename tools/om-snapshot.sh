@@ -3,8 +3,9 @@
 #
 # Exports the server (secrets encrypted under a password, or redacted) into
 # a directory bundle inside a git working tree, and commits it only when
-# something changed, with om-diff's summary as the commit message.
-# Exit status: 0 nothing changed, 1 a change was committed, 2 trouble.
+# something changed, with om-diff's report by name as the commit message.
+# Exit status: 0 nothing changed, 1 a change was committed, 2 trouble,
+# 3 another snapshot of the same repository is running.
 # A thin POSIX sh wrapper around om-export, om-encrypt, om-diff and git.
 set -u
 
@@ -17,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd) && PATH=$here:$PATH
 export PATH
 
 usage() {
-	cat <<EOF
+	say <<EOF
 usage: om-snapshot [options] DIR [-- om-export options]
 
   DIR                     the bundle directory, inside a git working tree
@@ -26,15 +27,33 @@ usage: om-snapshot [options] DIR [-- om-export options]
   --password-file FILE    encrypt the secrets under this password (om-encrypt)
   --kdf LEVEL             om-encrypt's key derivation limits for a new salt
   --redact-secrets        keyed fingerprints instead of secrets (the default)
+  --report-lines N        at most N lines of om-diff's report in the commit
+                          message (default 200)
+  --syslog                a one-line summary of each run to syslog (logger)
   -q, --quiet             print nothing, say it with the exit status only
   -h, --help              show this help and exit
   -V, --version           show the version and exit
 
-Exit status: 0 nothing changed, 1 a change was committed, 2 trouble.
+Exit status: 0 nothing changed, 1 a change was committed, 2 trouble,
+3 another snapshot of the same repository is running.
 EOF
 }
 
-die() { echo "$prog: $*" >&2; exit 2; }
+syslog=0 dir=
+# note PRIORITY LINE: with --syslog, LINE to syslog, tagged om-snapshot.
+note() {
+	[ "$syslog" = 1 ] || return 0
+	logger -t "$prog" -p "user.$1" -- "$2" 9>&- ||
+		echo "$prog: logger failed; the line was: $2" >&2
+}
+die() { echo "$prog: $*" >&2; note err "${dir:+$dir: }$*"; exit 2; }
+# say: standard input to standard output; a failed write (>/dev/full) is
+# trouble, as for the om programs.
+say() {
+	{ _err=$(cat 2>&1 >&3); } 3>&1 && return 0
+	echo "$prog: cannot write standard output: ${_err##*: }" >&2
+	exit 2
+}
 die_usage() {
 	echo "$prog: $*" >&2
 	echo "Try 'om-snapshot --help' for more information." >&2
@@ -42,7 +61,7 @@ die_usage() {
 }
 need_arg() { [ $# -ge 2 ] || die_usage "option '$1' needs an argument"; }
 
-db= key= pwfile= kdf= redact=0 quiet=0 dir=
+db= key= pwfile= kdf= redact=0 quiet=0 lines=200
 while [ $# -gt 0 ]; do
 	case $1 in
 	--db) need_arg "$@"; db=$2; shift ;;
@@ -54,9 +73,12 @@ while [ $# -gt 0 ]; do
 	--kdf) need_arg "$@"; kdf=$2; shift ;;
 	--kdf=*) kdf=${1#*=} ;;
 	--redact-secrets) redact=1 ;;
+	--report-lines) need_arg "$@"; lines=$2; shift ;;
+	--report-lines=*) lines=${1#*=} ;;
+	--syslog) syslog=1 ;;
 	-q|--quiet) quiet=1 ;;
 	-h|--help) usage; exit 0 ;;
-	-V|--version) echo "om-snapshot (om) $version"; exit 0 ;;
+	-V|--version) echo "om-snapshot (om) $version" | say || exit 2; exit 0 ;;
 	--) shift; break ;;
 	-?*) die_usage "unknown option '$1'" ;;
 	*)
@@ -74,6 +96,9 @@ for a in "$@"; do
 	esac
 done
 [ -n "$dir" ] || die_usage "no directory given"
+case $lines in
+''|*[!0-9]*) die_usage "option '--report-lines': '$lines' is not a number of lines" ;;
+esac
 [ -n "$pwfile" ] && [ "$redact" = 1 ] && die_usage "--password-file and --redact-secrets exclude each other"
 [ -z "$kdf" ] || [ -n "$pwfile" ] || die_usage "--kdf goes with --password-file"
 # A new directory in a working tree is made (a server added to a repository).
@@ -85,6 +110,21 @@ fi
 [ "$(git -C "$dir" rev-parse --is-inside-work-tree 2>/dev/null)" = true ] ||
 	die "'$dir': not inside a git working tree (git init '$dir')"
 
+# One snapshot at a time per repository: a lock on a file in its git
+# directory, held on descriptor 9 until this script ends, also when it is
+# killed.  A slow run may overlap the next one (cron, a systemd timer and a
+# run by hand); the second one says so and exits 3 before it touches the
+# tree.  Commands that may outlive the script (git's background gc) get 9
+# closed, so that they cannot hold the lock.
+gitdir=$(git -C "$dir" rev-parse --absolute-git-dir 2>/dev/null) || die "'$dir': no git directory"
+lock=$gitdir/om-snapshot.lock
+exec 9>>"$lock" || die "'$lock': cannot open the lock file"
+if ! flock -n 9; then
+	echo "$prog: '$dir': another snapshot is running (lock '$lock')" >&2
+	note warning "$dir: another snapshot is running"
+	exit 3
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/om-snapshot.XXXXXX") || die "cannot make a temporary directory"
 trap 'rm -rf "$tmp"' EXIT
 trap 'rm -rf "$tmp"; exit 130' INT
@@ -92,7 +132,7 @@ trap 'rm -rf "$tmp"; exit 143' TERM
 trap 'rm -rf "$tmp"; exit 129' HUP
 
 # git in the bundle directory; paths "." mean the bundle directory only.
-g() { git -C "$dir" "$@"; }
+g() { git -C "$dir" "$@" 9>&-; }
 has_head=0
 g rev-parse -q --verify HEAD >/dev/null && has_head=1
 had_tree=0
@@ -143,6 +183,7 @@ fi
 # ---- commit when something changed ----
 g add -A -- . || die "git add failed"
 if g diff --cached --quiet -- .; then
+	note info "$dir: no change"
 	exit 0
 fi
 
@@ -150,7 +191,7 @@ if [ "$had_tree" = 1 ]; then
 	# The last commit's tree of DIR, archived from the top (git archive in a
 	# subdirectory archives only that path of the tree it is given).
 	tree=$(g rev-parse HEAD:./) && top=$(g rev-parse --show-toplevel) &&
-		git -C "$top" archive --format=tar "$tree" >"$tmp/old.tar" || die "git archive failed"
+		git -C "$top" archive --format=tar "$tree" >"$tmp/old.tar" 9>&- || die "git archive failed"
 	om-diff --color=never --stat "$tmp/old.tar" "$dir" >"$tmp/stat"
 	r1=$?
 	om-diff --color=never "$tmp/old.tar" "$dir" >"$tmp/diff"
@@ -162,10 +203,9 @@ if [ "$had_tree" = 1 ]; then
 		for (i = 1; i <= n; i++) if ($(i + 1) > 0) s = s (s == "" ? "" : ", ") $(i + 1) " " w[i]
 		print s }' "$tmp/stat")
 	# The changed documents by kind and name: om-diff's unindented lines.
-	grep -v '^ ' "$tmp/diff" >"$tmp/names" || true
-	n=$(wc -l <"$tmp/names")
+	n=$(grep -c -v '^ ' "$tmp/diff")
 	if [ "$n" -eq 1 ]; then
-		subject=$(sed 's/ (.*)$//' "$tmp/names")
+		subject=$(grep -v '^ ' "$tmp/diff" | sed 's/ (.*)$//')
 	else
 		# The kinds of om-diff --stat's table, between its header and total.
 		kinds=$(awk 'NR > 1 && $1 != "total" { printf "%s%s", (n++ ? ", " : ""), $1 }' "$tmp/stat")
@@ -176,8 +216,24 @@ if [ "$had_tree" = 1 ]; then
 		echo
 		cat "$tmp/stat"
 		echo
-		head -n 100 "$tmp/names"
-		[ "$n" -le 100 ] || echo "... and $((n - 100)) more"
+		# om-diff's report, so that git log reads by name (references as
+		# names, not Ids): whole documents, in om-diff's order, as long as
+		# they fit in $lines lines; then how many more there are.
+		awk -v max="$lines" '
+			function flush(i) {
+				if (!full && shown + m <= max)
+					for (i = 1; i <= m; i++) { print buf[i]; shown++ }
+				else
+					full = 1
+				m = 0
+			}
+			!/^ / && m { flush() }
+			{ buf[++m] = $0 }
+			END { if (m) flush() }' "$tmp/diff" >"$tmp/report"
+		cat "$tmp/report"
+		more=$((n - $(grep -c -v '^ ' "$tmp/report")))
+		[ "$more" = 0 ] ||
+			echo "... and $more more changed documents (om-diff shows them all)"
 	} >"$tmp/msg"
 else
 	total=$(sed -n '/^  "Counts": {/,/^  }/s/^    "[^"]*": \([0-9][0-9]*\),*$/\1/p' "$dir/manifest.json" |
@@ -189,6 +245,7 @@ fi
 set --
 g config user.email >/dev/null || set -- -c user.email="om-snapshot@$(hostname 2>/dev/null || echo localhost)"
 g config user.name >/dev/null || set -- "$@" -c user.name=om-snapshot
-git -C "$dir" "$@" commit -q --no-verify -F "$tmp/msg" -- . || die "git commit failed"
-[ "$quiet" = 1 ] || cat "$tmp/msg"
+git -C "$dir" "$@" commit -q --no-verify -F "$tmp/msg" -- . 9>&- || die "git commit failed"
+note notice "$dir: committed $(g rev-parse --short HEAD): $(sed -n '1s/^om-snapshot: //p' "$tmp/msg")"
+[ "$quiet" = 1 ] || say <"$tmp/msg"
 exit 1

@@ -29,11 +29,24 @@ void om_password_restore_tty(void)
 		tcsetattr(saved_tty_fd, TCSAFLUSH, &saved_tty);
 }
 
+/* The value of the variable src->env with "_FILE" after its name
+ * (OM_PASSWORD_FILE): a password file named in the environment. */
+static const char *env_file(const struct om_pwsource *src)
+{
+	char name[128];
+	const char *v;
+
+	if (!src->env || snprintf(name, sizeof name, "%s_FILE", src->env) >= (int)sizeof name)
+		return NULL;
+	v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
 int om_password_given(const struct om_pwsource *src)
 {
 	const char *env = src->env ? getenv(src->env) : NULL;
 
-	return src->file || src->fd >= 0 || (env && *env);
+	return src->file || src->fd >= 0 || env_file(src) || (env && *env);
 }
 
 int om_password_parse_fd(const char *s)
@@ -97,7 +110,8 @@ static int prompt(const char *text, struct om_password *pw, struct om_err *err)
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
 	if (fd < 0) {
-		om_err_set(err, "no password: give --password-file, --password-fd or OM_PASSWORD "
+		om_err_set(err, "no password: give --password-file, --password-fd, OM_PASSWORD_FILE "
+				"or OM_PASSWORD "
 				"(no terminal to ask on)");
 		return -1;
 	}
@@ -140,14 +154,16 @@ int om_password_get(const struct om_pwsource *src, int confirm, struct om_passwo
 {
 	const char *env = src->env ? getenv(src->env) : NULL;
 
+	const char *file = src->file ? src->file : src->fd < 0 ? env_file(src) : NULL;
+
 	pw->p = NULL;
 	pw->len = 0;
-	if (src->file) {
+	if (file) {
 		char what[4200];
-		int fd = open(src->file, O_RDONLY | O_CLOEXEC), r;
-		snprintf(what, sizeof what, "'%s'", src->file);
+		int fd = open(file, O_RDONLY | O_CLOEXEC), r;
+		snprintf(what, sizeof what, "'%s'", file);
 		if (fd < 0) {
-			om_err_set(err, "cannot open password file '%s': %s", src->file,
+			om_err_set(err, "cannot open password file '%s': %s", file,
 				   strerror(errno));
 			return -1;
 		}

@@ -1,7 +1,8 @@
 /*
  * password.h - where the om programs get a bundle password from: a file
- * (--password-file), a descriptor (--password-fd), an environment variable
- * (OM_PASSWORD), else a prompt on the terminal without echo.  Never from
+ * (--password-file), a descriptor (--password-fd), a file named by an
+ * environment variable (OM_PASSWORD_FILE), an environment variable
+ * (OM_PASSWORD), else a prompt on the terminal without echo, in that order.  Never from
  * the command line.  The password lives in sodium_malloc() memory, wiped
  * when freed.  A variable's value is copied and the environment left as it
  * is: POSIX forbids writing into getenv()'s string, and /proc/PID/environ
@@ -27,7 +28,7 @@ struct om_password {
 struct om_pwsource {
 	const char *file;
 	int fd;           /* -1: none */
-	const char *env;  /* the variable's name */
+	const char *env;  /* the variable's name; NAME_FILE names a file */
 	const char *prompt;
 };
 

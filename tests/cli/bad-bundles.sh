@@ -3,8 +3,8 @@
 # server) and om-diff, the status and the one-line message of
 # fixtures/bad/expected, and writes nothing: the working directory holds the
 # same files after, and a refused import leaves the server as pg_dump showed
-# it before.  Then every n_*.json of JSONTestSuite as a document of a
-# directory bundle, through om-store check-bundle, om-encrypt and om-import.
+# it before.  (jsontestsuite-bundles.sh: JSONTestSuite's refused documents
+# in a bundle.)
 echo 'a password' >pw
 # An empty server in maintenance mode to import into, t, made again from
 # t0 once something was imported.
@@ -82,43 +82,6 @@ while IFS=$tab read -r f tool st msg; do
 	echo "$f: $tool $st"
 done <"$OM_FIXTURES/bad/expected"
 
-# JSONTestSuite: every document that must be refused is refused, naming the
-# bundle and the entry, by om-store check-bundle, and with the same message
-# by om-encrypt (good.tar's secrets are redacted: om-encrypt copies its
-# documents through, and so needs no key to get to them) and by om-import.
-mkdir b
-tar -xf "$OM_FIXTURES/bad/good.tar" -C b
-d=b/spaces/Default/environments/Dev.json
-ls -A b >before
-for n in "$OM_TESTDATA"/jsontestsuite/n_*.json; do
-	cp "$n" "$d"
-	run store b
-	if [ "$rc" -ne 2 ] || [ "$(wc -l <err)" -ne 1 ] || [ -s out ] ||
-	   ! grep -q "^om-store: 'b': entry 'spaces/Default/environments/Dev.json': " err; then
-		echo "$(basename "$n"): exit status $rc:" >&2
-		cat err >&2
-		bad=1
-	fi
-	printf '%s: %s\n' "$(basename "$n")" "$(sed "s/^om-store: 'b': entry '[^']*': //" err)"
-	sed 's/^om-store: //' err >want
-	run encrypt b
-	if [ "$rc" -ne 2 ] || [ -s out ] || [ -e out.tar ] ||
-	   [ "$(sed 's/^om-encrypt: //' err)" != "$(cat want)" ]; then
-		echo "$(basename "$n") (encrypt): exit status $rc:" >&2
-		cat err >&2
-		bad=1
-	fi
-	set +e
-	om-import --db dbname=t --master-key-file t.key b >out 2>err
-	rc=$?
-	set -e
-	if [ "$rc" -ne 2 ] || [ -s out ] || [ "$(sed 's/^om-import: //' err)" != "$(cat want)" ]; then
-		echo "$(basename "$n") (import): exit status $rc:" >&2
-		cat err >&2
-		bad=1
-	fi
-done
-[ "$(ls -A b)" = "$(cat before)" ] || bad=1
 dump >db.after
 cmp db.before db.after || bad=1
 test "$bad" = 0

@@ -40,3 +40,14 @@ om-diff --textconv acme.tar.zst >t1
 om-diff --textconv d >t2
 cmp t1 t2
 must_fail 1 grep -e om-redacted -e om-clear t1
+echo "== an external diff driver: git diff and git log -p by name"
+# The line of README, docs/guide-git.md and docs/om-diff.1.
+git config diff.om.command 'f() { om-diff --color=never "$2" "$5" || [ $? = 1 ]; }; f'
+git diff -- acme.tar.zst >ext.txt
+must_fail 1 om-diff --color=never ../old.tar.zst acme.tar.zst | diff - ext.txt
+git commit -qam two
+git log -p -1 --ext-diff -- acme.tar.zst | sed -n '/^  ~/p'
+# Trouble in om-diff is trouble for git too.
+printf 'not a bundle' >acme.tar.zst
+must_fail 128 git diff -- acme.tar.zst >/dev/null 2>err
+grep -c "^om-diff: .*is not a bundle" err

@@ -43,6 +43,8 @@ psql_q -d t -c "UPDATE server SET server_version = '2024.4.4121', maintenance_mo
 dump >dump0
 must_fail 2 imp good; same
 imp --online --dry-run good | tail -1; same
+# A dry run changes nothing: it needs neither maintenance mode nor --online.
+imp --dry-run good | tail -1; same
 psql_q -d t -c "UPDATE server SET maintenance_mode = true"
 dump >dump0
 

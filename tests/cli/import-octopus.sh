@@ -4,7 +4,7 @@
 # documents up to Id remapping, every reference resolving in the target and
 # every secret opening with the target's key.
 src=$OM_TESTDATA/octopus-export-2024.4
-test -f "$src/manifest.json"
+need_testdata octopus-export-2024.4/manifest.json
 
 om-store keygen k
 createdb o

@@ -3,7 +3,7 @@
 # suffix taken off their Ids and their secrets sealed with a test key, load
 # into the store unchanged and check clean against the model.
 src=$OM_TESTDATA/octopus-export-2024.4
-test -f "$src/manifest.json"
+need_testdata octopus-export-2024.4/manifest.json
 
 om-store keygen k
 createdb o

@@ -28,6 +28,17 @@ psql_q -d a -c "UPDATE projects SET doc = jsonb_set(doc, '{Description}', '\"Ren
 must_fail 1 snap audit -- --ignore-history >two.txt
 head -n 1 two.txt
 git -C audit log --format=%s | wc -l
+echo "== the body reads by name: a reference shows as the name it points to"
+psql_q -d a -c "UPDATE projects SET doc = jsonb_set(doc, '{LifecycleId}', '\"Lifecycles-2\"') WHERE name = 'Acme Web' AND space_id = 'Spaces-1'"
+must_fail 1 snap -q audit -- --ignore-history
+git -C audit log -1 --format=%B
+# where the lines of the files hold Ids
+git -C audit show HEAD | grep '^[-+] *"LifecycleId"'
+echo "== a long report is cut between documents, saying how many more"
+psql_q -d a -c "UPDATE projects SET doc = jsonb_set(doc, '{LifecycleId}', '\"Lifecycles-2\"') WHERE space_id = 'Spaces-1'"
+must_fail 1 snap -q --report-lines 5 audit -- --ignore-history
+git -C audit log -1 --format=%B | sed '1,/^total/d'
+must_fail 2 snap --report-lines=many audit
 
 echo "== password-encrypted, in a subdirectory; the repository's other files are left alone"
 git init -q repo
