@@ -25,6 +25,10 @@
  *
  * Not thread-safe: one thread uses a writer or reader at a time, and only
  * one thread creates writers (they register in a static table, below).
+ *
+ * Implemented in bundle.c (the shared entry checks and directory walk),
+ * bundle_write.c (the writers) and bundle_read.c (the readers), which share
+ * bundle_int.h; this header is the only one the rest of om includes.
  */
 #ifndef OM_BUNDLE_H
 #define OM_BUNDLE_H
