@@ -897,6 +897,33 @@ static int add_record(struct exporter *x, const char *path, char tag, const void
 	return r;
 }
 
+/* The document in x->canon, of kind x->kind, whose path is x->path (its
+ * parent directory the first parentlen bytes): volatile members out,
+ * secrets as tokens, scripts where asked, then into the sort. */
+static int emit_doc(struct exporter *x, size_t parentlen)
+{
+	const struct om_kind *k = x->kind;
+
+	for (const char *const *v = k->volatiles; v && *v; v++)
+		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
+	if (tokenize_secrets(x, x->path.p) < 0)
+		return -1;
+	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
+		return -1;
+	x->out.len = 0;
+	if (om_canon_write(x->canon, &x->out, x->err) < 0)
+		return -1;
+	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
+		return -1;
+	x->counts[k - om_kinds]++;
+	if (x->o->progress) {
+		pthread_mutex_lock(&x->sh->mu);
+		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->sh->ndocs, 0);
+		pthread_mutex_unlock(&x->sh->mu);
+	}
+	return 0;
+}
+
 static int export_row(PGresult *r, int row, void *vctx)
 {
 	struct exporter *x = vctx;
@@ -947,24 +974,7 @@ static int export_row(PGresult *r, int row, void *vctx)
 			return -1;
 	}
 
-	for (const char *const *v = k->volatiles; v && *v; v++)
-		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
-	if (tokenize_secrets(x, x->path.p) < 0)
-		return -1;
-	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
-		return -1;
-	x->out.len = 0;
-	if (om_canon_write(x->canon, &x->out, x->err) < 0)
-		return -1;
-	if (add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
-		return -1;
-	x->counts[k - om_kinds]++;
-	if (x->o->progress) {
-		pthread_mutex_lock(&x->sh->mu);
-		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->sh->ndocs, 0);
-		pthread_mutex_unlock(&x->sh->mu);
-	}
-	return 0;
+	return emit_doc(x, parentlen);
 }
 
 /* ---- the manifest ---- */
@@ -998,19 +1008,15 @@ static json_t *name_set(const char *const *names)
 	return a;
 }
 
-static int add_manifest(struct exporter *x)
+/* The manifest, for a server of that version and store format. */
+static int add_manifest(struct exporter *x, const char *server_version, int store_format)
 {
 	const struct om_export_opts *o = x->o;
 	json_t *m = json_object(), *exp = json_object(), *ign = json_array(),
 	       *files = json_array(), *counts = json_object(), *sec = json_object();
-	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
 	char *text = NULL;
 	int rc = -1;
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		om_err_set(x->err, "cannot read the server row");
-		goto out;
-	}
 	for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
 		if (o->ignore & (1u << h))
 			json_array_append_new(ign, json_string(om_history_name((enum om_history)h)));
@@ -1059,8 +1065,8 @@ static int add_manifest(struct exporter *x)
 	}
 	json_object_set_new(m, "Format", json_string("om-bundle"));
 	json_object_set_new(m, "FormatVersion", json_integer(FORMAT_VERSION));
-	json_object_set_new(m, "ServerVersion", json_string(PQgetvalue(r, 0, 0)));
-	json_object_set_new(m, "StoreFormat", json_integer(atoi(PQgetvalue(r, 0, 1))));
+	json_object_set_new(m, "ServerVersion", json_string(server_version));
+	json_object_set_new(m, "StoreFormat", json_integer(store_format));
 	json_object_set_new(m, "Export", exp);
 	json_object_set_new(m, "Secrets", sec);
 	json_object_set_new(m, "Counts", counts);
@@ -1075,6 +1081,19 @@ static int add_manifest(struct exporter *x)
 out:
 	free(text);
 	json_decref(m);
+	return rc;
+}
+
+/* The manifest of a store's export: the server row gives the versions. */
+static int add_store_manifest(struct exporter *x)
+{
+	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
+	int rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		om_err_set(x->err, "cannot read the server row");
+	else
+		rc = add_manifest(x, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)));
 	PQclear(r);
 	return rc;
 }
@@ -1687,7 +1706,7 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			x.counts[k] += rd[i].counts[k];
 		x.nrecords += rd[i].nrecords;
 	}
-	if (add_manifest(&x) < 0)
+	if (add_store_manifest(&x) < 0)
 		goto rollback;
 	om_store_exec(conn, "COMMIT", "cannot end the snapshot", err);
 	if (om_sorter_finish(sh.sorter, err) < 0 || write_sorted(&x, w) < 0)
@@ -1712,5 +1731,199 @@ out:
 	om_idmap_free(x.include);
 	reader_release(&x);
 	free(x.space_id);
+	return rc;
+}
+
+/* ---- documents held in memory ---- */
+
+/* The key that tells documents whose names collide but for case apart
+ * (load_collisions() does the same in SQL): the kind, the space, the
+ * identity members before the name, and the name in ASCII lowercase.
+ * NULL when the kind's paths do not name it by a plain member. */
+static char *collide_key(const struct om_kind *k, json_t *doc)
+{
+	const char *nm = name_member(k), *v;
+	struct om_buf b = {0};
+	struct om_err e;
+	char sep = '\x1f';
+
+	if (member_ref(k, nm, strlen(nm)) ||
+	    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
+		return NULL;
+	if (!(v = json_string_value(json_object_get(doc, nm))))
+		return NULL;
+	om_buf_append(&b, k->name, strlen(k->name), &e);
+	for (size_t j = 0; j < 5 && k->identity[j] && k->identity[j] != nm; j++) {
+		const char *iv = json_string_value(json_object_get(doc, k->identity[j]));
+		om_buf_append(&b, &sep, 1, &e);
+		om_buf_append(&b, iv ? iv : "", iv ? strlen(iv) : 0, &e);
+	}
+	if (k->scope != OM_SERVER) {
+		const char *sp = json_string_value(json_object_get(doc, "SpaceId"));
+		om_buf_append(&b, &sep, 1, &e);
+		om_buf_append(&b, sp ? sp : "", sp ? strlen(sp) : 0, &e);
+	}
+	om_buf_append(&b, &sep, 1, &e);
+	for (; *v; v++) {
+		char c = *v >= 'A' && *v <= 'Z' ? (char)(*v - 'A' + 'a') : *v;
+		om_buf_append(&b, &c, 1, &e);
+	}
+	if (om_buf_append(&b, "", 1, &e) < 0) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* Names for paths from one document, as load_pattern_names() loads them
+ * from the store: its own name, and the names of the elements that inner
+ * references of other kinds name in it. */
+static int note_names(struct exporter *x, const struct om_kind *k, const char *id, json_t *doc)
+{
+	const char *name = json_string_value(json_object_get(doc, name_member(k)));
+
+	if (name && om_idmap_put_name(x->names, id, name) < 0) {
+		om_err_set(x->err, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < om_nkinds; i++)
+		for (size_t j = 0; j < om_kinds[i].nrefs; j++) {
+			const struct om_ref *r = &om_kinds[i].refs[j];
+			const struct om_kind *h[8];
+			int n = om_ref_holders(&om_kinds[i], r, h, 8), held = 0;
+			for (int a = 0; a < n; a++)
+				held |= h[a] == k;
+			if (r->form != OM_REF_INNER || !held)
+				continue;
+			struct name_load l = {x, r};
+			if (om_path_walk(doc, r->inner, load_inner_elem, &l, x->err) < 0)
+				return -1;
+		}
+	return 0;
+}
+
+static int cmp_kind_order(const void *a, const void *b)
+{
+	const size_t *p = a, *q = b;
+
+	return p[0] < q[0] ? -1 : p[0] > q[0] ? 1 : p[1] < q[1] ? -1 : p[1] > q[1];
+}
+
+int om_export_docs(const struct om_export_opts *o, const char *server_version,
+		   const char *const *docs, size_t ndocs, struct om_bundle_writer *w,
+		   struct om_err *err)
+{
+	struct shared sh = {0};
+	struct exporter x = {0};
+	struct om_idmap *dirs = NULL, *seen = NULL;
+	json_t **parsed = NULL;
+	size_t (*order)[2] = NULL;
+	int rc = -1;
+
+	x.o = o;
+	x.err = err;
+	x.sh = &sh;
+	if (pthread_mutex_init(&sh.mu, NULL) != 0) {
+		om_err_set(err, "cannot make a mutex");
+		return -1;
+	}
+	if (!(x.canon = om_canon_new(err)))
+		goto out;
+	if (!(x.names = om_idmap_new()) || !(x.collide = om_idmap_new()) ||
+	    !(dirs = om_idmap_new()) || !(seen = om_idmap_new()) ||
+	    !(parsed = calloc(ndocs + 1, sizeof *parsed)) ||
+	    !(order = calloc(ndocs + 1, sizeof *order))) {
+		om_err_set(err, "out of memory");
+		goto out;
+	}
+	if (!(sh.sorter = om_sorter_new(o->tmpdir, o->mem_limit, err)))
+		goto out;
+	if (o->secrets == OM_SECRETS_CLEAR && om_sorter_encrypt(sh.sorter, err) < 0)
+		goto out;
+	/* First every name a path may need, and the names that collide. */
+	for (size_t i = 0; i < ndocs; i++) {
+		const char *id;
+		const struct om_kind *k;
+		char *ck;
+		if (!(parsed[i] = json_loads(docs[i], 0, NULL)) ||
+		    !(id = json_string_value(json_object_get(parsed[i], "Id"))) ||
+		    !(k = om_kind_of_id(id))) {
+			om_err_set(err, "document %zu: not a document of a known kind", i + 1);
+			goto out;
+		}
+		order[i][0] = (size_t)(k - om_kinds);
+		order[i][1] = i;
+		if (note_names(&x, k, id, parsed[i]) < 0)
+			goto out;
+		if ((ck = collide_key(k, parsed[i]))) {
+			const struct om_idval *first = om_idmap_get(seen, ck);
+			int r = 0;
+			if (first)
+				r = om_idmap_put(x.collide, first->name, NULL, NULL) < 0 ||
+				    om_idmap_put(x.collide, id, NULL, NULL) < 0;
+			else
+				r = om_idmap_put_name(seen, ck, id) < 0;
+			free(ck);
+			if (r) {
+				om_err_set(err, "out of memory");
+				goto out;
+			}
+		}
+	}
+	/* Owners before what they own: the model lists kinds in that order. */
+	qsort(order, ndocs, sizeof *order, cmp_kind_order);
+	for (size_t n = 0; n < ndocs; n++) {
+		json_t *doc = parsed[order[n][1]];
+		const struct om_kind *k = &om_kinds[order[n][0]];
+		const char *id = json_string_value(json_object_get(doc, "Id"));
+		const char *up = k->owner ? json_string_value(json_object_get(doc, k->owner))
+			       : k->scope != OM_SERVER ? json_string_value(json_object_get(doc, "SpaceId"))
+			       : NULL;
+		const struct om_idval *pd = up ? om_idmap_get(dirs, up) : NULL;
+		struct source self = {&x, k, id, 1, NULL, 0, 0, 0};
+
+		x.kind = k;
+		if (om_canon_parse(x.canon, docs[order[n][1]], strlen(docs[order[n][1]]), err) < 0) {
+			om_err_prefix(err, "%s %s", k->name, id);
+			goto out;
+		}
+		if ((k->owner || k->scope == OM_SPACE) && (!pd || !pd->name)) {
+			om_err_set(err, "%s %s: its %s does not exist", k->name, id,
+				   k->owner ? "owner" : "space");
+			goto out;
+		}
+		x.path.len = 0;
+		if (pd && pd->name && om_buf_append(&x.path, pd->name, strlen(pd->name), err) < 0)
+			goto out;
+		size_t parentlen = x.path.len;
+		if (k->dir && expand(&self, k->dir, &x.path) < 0)
+			goto out;
+		if (om_buf_append(&x.path, "", 1, err) < 0)
+			goto out;
+		if (om_idmap_put_name(dirs, id, x.path.p) < 0) {
+			om_err_set(err, "out of memory");
+			goto out;
+		}
+		x.path.len--;
+		if (expand(&self, k->path, &x.path) < 0 || om_buf_append(&x.path, "", 1, err) < 0 ||
+		    emit_doc(&x, parentlen) < 0)
+			goto out;
+	}
+	if (add_manifest(&x, server_version, OM_STORE_FORMAT) < 0 ||
+	    om_sorter_finish(sh.sorter, err) < 0 || write_sorted(&x, w) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; parsed && i < ndocs; i++)
+		json_decref(parsed[i]);
+	free(parsed);
+	free(order);
+	om_idmap_free(dirs);
+	om_idmap_free(seen);
+	om_sorter_free(sh.sorter);
+	pthread_mutex_destroy(&sh.mu);
+	om_idmap_free(x.names);
+	om_idmap_free(x.collide);
+	reader_release(&x);
 	return rc;
 }

@@ -163,8 +163,17 @@ const struct om_kind *om_kind_by_name(const char *name);
 /* The kind whose table has that name, or NULL. */
 const struct om_kind *om_kind_by_table(const char *table);
 
-/* The kind an Id belongs to, told by its prefix, or NULL. */
+/* The kind an Id belongs to, told by its prefix or as one of Octopus's
+ * fixed Ids ("feeds-builtin", "teams-everyone"), or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
+
+/* Is id one of Octopus's fixed Ids, which a server makes itself rather
+ * than from its allocator? */
+int om_id_is_fixed(const char *id);
+
+/* The kind of an Octopus DocumentType ("StaticDeploymentEnvironment",
+ * "ProjectVariables", "Project"), or NULL when the model has none. */
+const struct om_kind *om_kind_of_octopus_type(const char *type);
 
 /*
  * Could the bundle entry at path be the home-directory file of a document
