@@ -68,13 +68,17 @@ struct om_octopus {
 	size_t ndocs, capdocs;
 	char *space_id;
 	char *server_version;
+	char **warnings;
+	size_t nwarnings;
 };
 
 static void warn(struct om_octopus *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Warnings wait until the whole export was read: an export that is
+ * refused gets its one error line alone. */
 static void warn(struct om_octopus *p, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], **w;
 	va_list ap;
 
 	if (!p->o->warn)
@@ -82,7 +86,11 @@ static void warn(struct om_octopus *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	p->o->warn(p->o->warn_ctx, msg);
+	if ((w = realloc(p->warnings, (p->nwarnings + 1) * sizeof *w))) {
+		p->warnings = w;
+		if ((w[p->nwarnings] = strdup(msg)))
+			p->nwarnings++;
+	}
 }
 
 static int oom(struct om_octopus *p)
@@ -907,6 +915,8 @@ static int finish(struct om_octopus *p, int r, struct om_octopus **out)
 		om_octopus_free(p);
 		return r;
 	}
+	for (size_t i = 0; i < p->nwarnings; i++)
+		p->o->warn(p->o->warn_ctx, p->warnings[i]);
 	/* The files are no longer needed: only the documents are. */
 	for (size_t i = 0; i < p->nfiles; i++) {
 		free(p->files[i].name);
@@ -1008,5 +1018,8 @@ void om_octopus_free(struct om_octopus *p)
 	sodium_memzero(p->aes, sizeof p->aes);
 	free(p->space_id);
 	free(p->server_version);
+	for (size_t i = 0; i < p->nwarnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
 	free(p);
 }
