@@ -36,9 +36,7 @@
 
 /* Limits on what an export may hold: generous for a space's configuration,
  * small enough that a zip bomb stops early. */
-#define MAX_ENTRY (64u << 20)
-#define MAX_TOTAL (512u << 20)
-#define MAX_ENTRIES 100000
+static const struct om_bundle_limits default_limits = {64u << 20, 512u << 20, 100000};
 #define MAX_DEPTH 32
 
 /* The package format this reader knows, and the canary of the password. */
@@ -56,6 +54,7 @@ struct file {
 struct om_octopus {
 	const char *input;
 	const struct om_octopus_opts *o;
+	const struct om_bundle_limits *lim;
 	struct om_err *err;
 	struct file *files;
 	size_t nfiles, cap;
@@ -65,6 +64,7 @@ struct om_octopus {
 	struct om_canon *canon;
 	struct om_idmap *ids;
 	json_t **docs;
+	char **entries; /* the entry each document came from */
 	size_t ndocs, capdocs;
 	char *space_id;
 	char *server_version;
@@ -204,8 +204,9 @@ static int add_file(struct om_octopus *p, const char *name, char *data, size_t l
 		free(data);
 		return -1;
 	}
-	if (p->nfiles >= MAX_ENTRIES) {
-		om_err_set(p->err, "'%s': more than %d entries", p->input, MAX_ENTRIES);
+	if (p->nfiles >= p->lim->max_entries) {
+		om_err_set(p->err, "'%s': more than %llu entries", p->input,
+			   (unsigned long long)p->lim->max_entries);
 		free(data);
 		return -1;
 	}
@@ -240,6 +241,22 @@ static struct file *find_file(struct om_octopus *p, const char *name)
 	struct file key = {(char *)name, NULL, 0, 0};
 
 	return bsearch(&key, p->files, p->nfiles, sizeof *p->files, cmp_file);
+}
+
+/* -1 and the error when an entry of len bytes goes over a limit. */
+static int too_big(struct om_octopus *p, const char *name, uint64_t len)
+{
+	if (len > p->lim->max_entry_size) {
+		om_err_set(p->err, "'%s': entry '%s': over %llu bytes", p->input, name,
+			   (unsigned long long)p->lim->max_entry_size);
+		return -1;
+	}
+	if (p->total + len > p->lim->max_total_size) {
+		om_err_set(p->err, "'%s': entry '%s': the export is over %llu bytes", p->input,
+			   name, (unsigned long long)p->lim->max_total_size);
+		return -1;
+	}
+	return 0;
 }
 
 /* Read a zip from fd: regular files only, within the limits. */
@@ -293,9 +310,7 @@ static int read_zip(struct om_octopus *p, int fd)
 			if ((n = archive_read_data(a, data + len, 65536)) <= 0)
 				break;
 			len += (size_t)n;
-			if (len > MAX_ENTRY || p->total + len > MAX_TOTAL) {
-				om_err_set(p->err, "'%s': entry '%s': over %u MiB", p->input, name,
-					   (len > MAX_ENTRY ? MAX_ENTRY : MAX_TOTAL) >> 20);
+			if (too_big(p, name, len) < 0) {
 				free(data);
 				goto out;
 			}
@@ -368,11 +383,8 @@ static int read_dir(struct om_octopus *p, int dfd, const char *rel, int depth)
 			om_err_set(p->err, "'%s': entry '%s': not a regular file", p->input, name);
 			goto out;
 		}
-		if ((uint64_t)st.st_size > MAX_ENTRY || p->total + (size_t)st.st_size > MAX_TOTAL) {
-			om_err_set(p->err, "'%s': entry '%s': over %u MiB", p->input, name,
-				   ((uint64_t)st.st_size > MAX_ENTRY ? MAX_ENTRY : MAX_TOTAL) >> 20);
+		if (too_big(p, name, (uint64_t)st.st_size) < 0)
 			goto out;
-		}
 		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		size_t len = 0, want = (size_t)st.st_size;
 		char *data = fd >= 0 ? malloc(want + 1) : NULL;
@@ -578,12 +590,19 @@ static int add_doc(struct om_octopus *p, const char *entry, json_t *doc,
 	if (p->ndocs + 1 >= p->capdocs) {
 		size_t cap = p->capdocs ? p->capdocs * 2 : 32;
 		json_t **n = realloc(p->docs, cap * sizeof *n);
-		if (!n) {
+		char **e = n ? realloc(p->entries, cap * sizeof *e) : NULL;
+		if (n)
+			p->docs = n;
+		if (!e) {
 			oom(p);
 			goto fail;
 		}
-		p->docs = n;
+		p->entries = e;
 		p->capdocs = cap;
+	}
+	if (!(p->entries[p->ndocs] = strdup(entry))) {
+		oom(p);
+		goto fail;
 	}
 	p->docs[p->ndocs++] = d;
 	return 0;
@@ -839,6 +858,18 @@ static int add_space(struct om_octopus *p)
 		    json_object_set_new(p->docs[i], "SpaceId", json_string(p->space_id)) < 0)
 			return oom(p);
 	}
+	/* A document's path is below its owner's: the owner must be here. */
+	for (size_t i = 0; i < p->ndocs; i++) {
+		const struct om_kind *k = om_kind_of_id(json_string_value(
+			json_object_get(p->docs[i], "Id")));
+		const char *owner = k->owner ? json_string_value(json_object_get(p->docs[i],
+										  k->owner)) : NULL;
+		if (k->owner && (!owner || !om_idmap_get(p->ids, owner))) {
+			om_err_set(p->err, "'%s': entry '%s': %s '%s' is not in the export", p->input,
+				   p->entries[i], k->owner, owner ? owner : "null");
+			return -1;
+		}
+	}
 	if (om_idmap_get(p->ids, p->space_id)) {
 		om_err_set(p->err, "'%s': the export holds its space '%s'", p->input, p->space_id);
 		return -1;
@@ -847,13 +878,17 @@ static int add_space(struct om_octopus *p)
 		return oom(p);
 	if (p->ndocs + 1 >= p->capdocs) {
 		json_t **n = realloc(p->docs, (p->ndocs + 2) * sizeof *n);
-		if (!n) {
+		char **e = n ? realloc(p->entries, (p->ndocs + 2) * sizeof *e) : NULL;
+		if (n)
+			p->docs = n;
+		if (!e) {
 			json_decref(s);
 			return oom(p);
 		}
-		p->docs = n;
+		p->entries = e;
 		p->capdocs = p->ndocs + 2;
 	}
+	p->entries[p->ndocs] = NULL;
 	p->docs[p->ndocs++] = s;
 	return 0;
 }
@@ -905,6 +940,7 @@ static struct om_octopus *new_reader(const char *name, const struct om_octopus_o
 	}
 	p->input = name;
 	p->o = o;
+	p->lim = o->limits ? o->limits : &default_limits;
 	p->err = err;
 	return p;
 }
@@ -1009,9 +1045,12 @@ void om_octopus_free(struct om_octopus *p)
 		free(p->files[i].data);
 	}
 	free(p->files);
-	for (size_t i = 0; i < p->ndocs; i++)
+	for (size_t i = 0; i < p->ndocs; i++) {
 		json_decref(p->docs[i]);
+		free(p->entries[i]);
+	}
 	free(p->docs);
+	free(p->entries);
 	om_idmap_free(p->ids);
 	om_canon_free(p->canon);
 	om_key_free(p->key);

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 
+#include "bundle.h"
 #include "err.h"
 #include "export.h"
 
@@ -53,6 +54,9 @@ struct om_octopus_opts {
 	size_t password_len;
 	const char *space;    /* the name of the space; NULL: "Default" */
 	int strict;           /* a SHA-1 mismatch is an error, not a warning */
+	/* Bytes in one entry, in the whole export, and entries; NULL: 64 MiB,
+	 * 512 MiB and 100,000. */
+	const struct om_bundle_limits *limits;
 	/* Called with each warning line (a hash that does not match, a file the
 	 * manifest does not list); NULL: none. */
 	void (*warn)(void *ctx, const char *msg);
