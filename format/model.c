@@ -508,18 +508,34 @@ int om_id_is_fixed(const char *id)
 
 /*
  * Octopus's DocumentType values (its Export/Import Projects packages) that
- * are not the name of the kind itself.
+ * are not the name of the kind itself, as seen in a real package
+ * (octopus-formats.md); the others seen there (Project, Channel, Tenant,
+ * ...) are the kinds' own names.
  */
 static const struct {
 	const char *type;
 	const char *kind;
 } octopus_types[] = {
 	{"StaticDeploymentEnvironment", "Environment"},
-	{"DynamicDeploymentEnvironment", "Environment"},
 	{"ProjectVariables", "VariableSet"},
 	{"LibraryVariables", "VariableSet"},
-	{"ActionTemplates", "ActionTemplate"},
 };
+
+const char *om_kind_fixed_id(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(fixed_ids); i++)
+		if (strcmp(fixed_ids[i].kind, k->name) == 0 && n-- == 0)
+			return fixed_ids[i].form;
+	return NULL;
+}
+
+const char *om_kind_octopus_type(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(octopus_types); i++)
+		if (strcmp(octopus_types[i].kind, k->name) == 0 && n-- == 0)
+			return octopus_types[i].type;
+	return NULL;
+}
 
 const struct om_kind *om_kind_of_octopus_type(const char *type)
 {
