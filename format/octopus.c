@@ -240,7 +240,7 @@ static struct file *find_file(struct om_octopus *p, const char *name)
 {
 	struct file key = {(char *)name, NULL, 0, 0};
 
-	return bsearch(&key, p->files, p->nfiles, sizeof *p->files, cmp_file);
+	return p->nfiles ? bsearch(&key, p->files, p->nfiles, sizeof *p->files, cmp_file) : NULL;
 }
 
 /* -1 and the error when an entry of len bytes goes over a limit. */
@@ -418,9 +418,17 @@ out:
 
 /* ---- documents ---- */
 
-/* Take the export suffix off s: each occurrence that ends the string or
- * an Id inside it (before ',' or '/').  A malloc()ed copy, and *left set
- * when the suffix is still in it afterwards. */
+/* Does c end an Id: not a letter, a digit or '-'? */
+static int ends_id(char c)
+{
+	return !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		 c == '-');
+}
+
+/* Take the export suffix off s: each occurrence that ends an Id (the end
+ * of the string, or before ',' in a list, '/' in a tag, or any other
+ * character that cannot be in an Id).  A malloc()ed copy, and *left set
+ * when the suffix is still in it afterwards ("Projects-1-S-S" keeps one). */
 static char *strip(const char *s, int *left)
 {
 	size_t n = strlen(s), sl = strlen(OM_OCTOPUS_SUFFIX), o = 0;
@@ -429,8 +437,7 @@ static char *strip(const char *s, int *left)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n;) {
-		if (n - i >= sl && memcmp(s + i, OM_OCTOPUS_SUFFIX, sl) == 0 &&
-		    (s[i + sl] == 0 || s[i + sl] == ',' || s[i + sl] == '/')) {
+		if (n - i >= sl && memcmp(s + i, OM_OCTOPUS_SUFFIX, sl) == 0 && ends_id(s[i + sl])) {
 			i += sl;
 			continue;
 		}
@@ -898,7 +905,8 @@ static int read_common(struct om_octopus *p)
 	unsigned char raw[32];
 	int r;
 
-	qsort(p->files, p->nfiles, sizeof *p->files, cmp_file);
+	if (p->nfiles)
+		qsort(p->files, p->nfiles, sizeof *p->files, cmp_file);
 	for (size_t i = 1; i < p->nfiles; i++)
 		if (strcmp(p->files[i - 1].name, p->files[i].name) == 0) {
 			om_err_set(p->err, "'%s': entry '%s': a second entry of that name", p->input,

@@ -36,15 +36,7 @@ mkdir T
 tar -xf t.tar -C T
 
 # Every plaintext of the README, and no other secret.
-cat >plain <<'END'
-miEOe//HnxHqyAf/0V3Y06a8RwbT1rkWPHH0vHXtztc=|ttxE6JPEy6hP3jhGLRqslw== sensitive_default
-ex6y/n/pt1LCZ4LCtW65+1taM1ZUM7NZ6es/noGuj/0=|lh3U9I+qBk5R8lDjKdz2jw== sensitive_custom
-MYvFyiIt1aUcvfiORB809w==|yhWcMW1ybrZob9u1mjQkPQ== secret
-DfTegOpMGo/hMxD6EFeCNQ==|VO1czfbhXPAYOGd5v5xq9g== dev_value
-6i1QdExDU7Ba9mdHwv9S+Q==|hiBSQYWq6yc34gMwe7YHyA== prod_value
-phjHKVdsFiqwWOPCBMHtPw==|iCkWNd1b23Zt3XhrXRGbhg== other_value
-W4v/jPKDePNRZB2/8q4IkA==|fNGU2hwJN+Fni/UYYDbQZQ== hellow_world
-END
+cp "$OM_TOP/tests/octopus/plaintexts" plain
 grep -rho '"om-clear-1:[^"]*"' T | tr -d '"' | sed 's/^om-clear-1://' |
 	while read -r b; do printf '%s' "$b" | base64 -d; echo; done | sort >got
 cut -d' ' -f2 plain | sort >want

@@ -28,6 +28,9 @@ put('metadata.json', {'$type': T('Migrations.ServerMetadata'), 'Id': 'ServerMeta
     'Hello': hello})
 put('Environments/Development.json', {'$type': T('Environments.DeploymentEnvironment'),
     'Id': 'Environments-2', 'Name': 'Development', 'SpaceId': 'Spaces-1', 'SortOrder': 0})
+# A name equal to another but for case: escaped in paths as om-export does.
+put('Environments/development.json', {'$type': T('Environments.DeploymentEnvironment'),
+    'Id': 'Environments-5', 'Name': 'development', 'SpaceId': 'Spaces-1', 'SortOrder': 1})
 put('Lifecycles/Default Lifecycle.json', {'$type': T('Lifecycles.Lifecycle'),
     'Id': 'Lifecycles-1', 'Name': 'Default Lifecycle', 'SpaceId': 'Spaces-1', 'Phases': []})
 put('ProjectGroups/All Projects.json', {'$type': T('Projects.ProjectGroup'),
@@ -80,6 +83,11 @@ psql_q -d t -c "UPDATE server SET maintenance_mode = true"
 om-import --db dbname=t --master-key-file t.key m.tar
 om-store check --db dbname=t --master-key-file t.key
 psql_q -d t -c "SELECT id, name FROM feeds"
+# The paths om-export gives the same documents, names that collide included.
+om-export --db dbname=t --master-key-file t.key --redact-secrets -o T
+(cd M && find . -type f | sort) >m.paths
+(cd T && find . -type f | sort) >t.paths
+diff m.paths t.paths
 
 echo '== bad documents'
 cp -r mig bad1
