@@ -1463,8 +1463,9 @@ static int match_kind(struct imp *x, const struct om_kind *k)
 			strcpy(d->dst_id, k->id_prefix);
 			strcat(d->dst_id, o->dst_id);
 		} else if (alloc && !om_id_is_fixed(d->src_id)) {
-			/* Octopus's fixed Ids ("feeds-builtin") are kept: they
-			 * are the same on every server. */
+			/* A new Id from the allocator, but for Octopus's fixed
+			 * Ids ("feeds-builtin"), kept below: they are the same
+			 * on every server. */
 			nnew++;
 		} else if (!(d->dst_id = xstrdup(x, d->src_id))) {
 			goto out;
