@@ -15,7 +15,7 @@ MANDIR     = $(PREFIX)/share/man
 COMPDIR    = $(PREFIX)/share/bash-completion/completions
 CC        ?= cc
 CFLAGS    ?= -O2 -g
-PKGS       = libarchive libsodium libzstd libpq jansson
+PKGS       = libarchive libsodium libzstd libpq jansson nettle
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -35,14 +35,14 @@ B = build
 LIB_SRC  = $(wildcard format/*.c)
 LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o
 LIB      = $(B)/libom.a
-PROGS    = om-store om-export om-encrypt om-diff om-import
+PROGS    = om-store om-export om-encrypt om-diff om-import om-octopus
 # Shell scripts installed next to the programs, built from tools/NAME.sh.
 SCRIPTS  = om-snapshot
 TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 MAN      = $(wildcard docs/*.1)
-FUZZ     = canon names bundle dir
+FUZZ     = canon names bundle dir octopus
 FUZZ_SECONDS ?= 60
 
 all: $(PROGS) $(SCRIPTS)

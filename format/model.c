@@ -515,11 +515,104 @@ const struct om_kind *om_kind_by_table(const char *table)
 	return NULL;
 }
 
+/*
+ * Octopus's fixed Ids: documents the server makes itself, whose Ids are not
+ * prefix + number (from Octopus's documentation, its client libraries and
+ * its Terraform provider; spec/model.md, "Fixed Ids").  A form ending in
+ * '*' stands for a lowercase word ("userroles-projectdeployer"), one ending
+ * in '#' for a space's Id ("teams-spacemanagers-Spaces-1").
+ */
+static const struct {
+	const char *form;
+	const char *kind;
+} fixed_ids[] = {
+	{"feeds-builtin", "Feed"},
+	{"feeds-builtin-releases", "Feed"},
+	{"teams-everyone", "Team"},
+	{"teams-administrators", "Team"},
+	{"teams-managers", "Team"},
+	{"teams-spacemanagers-#", "Team"},
+	{"users-system", "User"},
+	{"userroles-*", "UserRole"},
+};
+
+static const struct om_kind *fixed_kind(const char *id)
+{
+	for (size_t i = 0; i < N(fixed_ids); i++) {
+		const char *f = fixed_ids[i].form;
+		size_t n = strcspn(f, "*#");
+		const char *t = id + n;
+		if (strncmp(id, f, n) != 0)
+			continue;
+		if (f[n] == '*') {
+			while (*t >= 'a' && *t <= 'z')
+				t++;
+			if (t == id + n)
+				continue;
+		} else if (f[n] == '#') {
+			if (strncmp(t, "Spaces-", 7) != 0 || !(t[7] >= '1' && t[7] <= '9'))
+				continue;
+			for (t += 7; *t >= '0' && *t <= '9'; t++)
+				;
+		}
+		if (!*t)
+			return om_kind_by_name(fixed_ids[i].kind);
+	}
+	return NULL;
+}
+
+int om_id_is_fixed(const char *id)
+{
+	return fixed_kind(id) != NULL;
+}
+
+/*
+ * Octopus's DocumentType values (its Export/Import Projects packages) that
+ * are not the name of the kind itself, as seen in a real package
+ * (octopus-formats.md); the others seen there (Project, Channel, Tenant,
+ * ...) are the kinds' own names.
+ */
+static const struct {
+	const char *type;
+	const char *kind;
+} octopus_types[] = {
+	{"StaticDeploymentEnvironment", "Environment"},
+	{"ProjectVariables", "VariableSet"},
+	{"LibraryVariables", "VariableSet"},
+};
+
+const char *om_kind_fixed_id(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(fixed_ids); i++)
+		if (strcmp(fixed_ids[i].kind, k->name) == 0 && n-- == 0)
+			return fixed_ids[i].form;
+	return NULL;
+}
+
+const char *om_kind_octopus_type(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(octopus_types); i++)
+		if (strcmp(octopus_types[i].kind, k->name) == 0 && n-- == 0)
+			return octopus_types[i].type;
+	return NULL;
+}
+
+const struct om_kind *om_kind_of_octopus_type(const char *type)
+{
+	for (size_t i = 0; i < N(octopus_types); i++)
+		if (strcmp(octopus_types[i].type, type) == 0)
+			return om_kind_by_name(octopus_types[i].kind);
+	return om_kind_by_name(type);
+}
+
 const struct om_kind *om_kind_of_id(const char *id)
 {
 	/* The longest matching prefix wins, though no two prefixes nest today. */
-	const struct om_kind *best = NULL;
+	const struct om_kind *best = fixed_kind(id);
 	size_t bestlen = 0;
+
+	if (best)
+		return best;
 
 	for (size_t i = 0; i < om_nkinds; i++) {
 		size_t n = strlen(om_kinds[i].id_prefix);

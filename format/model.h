@@ -221,8 +221,26 @@ const struct om_kind *om_kind_by_name(const char *name);
 /* The kind whose table has that name, or NULL. */
 const struct om_kind *om_kind_by_table(const char *table);
 
-/* The kind an Id belongs to, told by its prefix, or NULL. */
+/* The kind an Id belongs to, told by its prefix or as one of Octopus's
+ * fixed Ids ("feeds-builtin", "teams-everyone"), or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
+
+/* Is id one of Octopus's fixed Ids, which a server makes itself rather
+ * than from its allocator? */
+int om_id_is_fixed(const char *id);
+
+/* The n-th (from 0) of the fixed Id forms of kind k ("feeds-builtin";
+ * "userroles-*": a lowercase word; "teams-spacemanagers-#": a space's Id),
+ * or NULL after the last. */
+const char *om_kind_fixed_id(const struct om_kind *k, size_t n);
+
+/* The n-th (from 0) DocumentType of Octopus's packages, other than the
+ * kind's own name, that is a document of kind k, or NULL after the last. */
+const char *om_kind_octopus_type(const struct om_kind *k, size_t n);
+
+/* The kind of an Octopus DocumentType ("StaticDeploymentEnvironment",
+ * "ProjectVariables", "Project"), or NULL when the model has none. */
+const struct om_kind *om_kind_of_octopus_type(const char *type);
 
 /*
  * Could the bundle entry at path be the home-directory file of a document

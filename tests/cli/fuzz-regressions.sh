@@ -4,7 +4,7 @@
 # through the canon target too (round trip, agreement with jansson), and the
 # directory reader's seeds (fuzz/seeds/dir/: links, fifos, dot-files,
 # names that leave the tree) through the dir target.
-for t in canon names bundle dir; do
+for t in canon names bundle dir octopus; do
 	set -- "$OM_TOP"/fuzz/regressions/$t/*
 	[ -e "$1" ] || set --
 	"$OM_TOP/build/fuzz/replay-$t" "$@"
