@@ -55,7 +55,8 @@ static int note_elem(const struct om_chit *hit, void *vctx)
 
 /* Put each inline script of the document into a sidecar file
  * "scripts/<Action name><ext>" in the document's parent directory
- * (parentlen bytes of x->path); with extract, the JSON names the file. */
+ * (parentlen bytes of x->path, the directory of the document's entry, as
+ * om-import finds them); with extract, the JSON names the file. */
 static int extract_scripts(struct exporter *x, size_t parentlen)
 {
 	struct elems e = {x, NULL, 0, 0};
@@ -296,12 +297,11 @@ int exp_add_record(struct exporter *x, const char *path, char tag, const void *d
 	return r;
 }
 
-/* The document in x->canon, of kind x->kind, whose path is x->path (its
- * parent directory the first parentlen bytes): volatile members out,
- * secrets as tokens, scripts where asked, then into the sort. */
-int exp_emit_doc(struct exporter *x, size_t parentlen)
+int exp_emit_doc(struct exporter *x)
 {
 	const struct om_kind *k = x->kind;
+	const char *slash = strrchr(x->path.p, '/');
+	size_t parentlen = slash ? (size_t)(slash - x->path.p) : 0;
 
 	for (const char *const *v = k->volatiles; v && *v; v++)
 		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
@@ -342,7 +342,6 @@ static int export_row(PGresult *r, int row, void *vctx)
 	}
 	if (parent_dir(x, r, row) < 0)
 		return -1;
-	size_t parentlen = x->path.len;
 	struct source self = {x, k, PQgetvalue(r, row, 1), 1, r, row, 0, 0};
 	if (k->dir && exp_expand(&self, k->dir, &x->path) < 0)
 		return -1;
@@ -373,7 +372,7 @@ static int export_row(PGresult *r, int row, void *vctx)
 			return -1;
 	}
 
-	return exp_emit_doc(x, parentlen);
+	return exp_emit_doc(x);
 }
 
 /* ---- the manifest ---- */

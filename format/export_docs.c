@@ -168,7 +168,6 @@ int om_export_docs(const struct om_export_opts *o, const char *server_version,
 		x.path.len = 0;
 		if (pd && pd->name && exp_buf_append(&x.path, pd->name, strlen(pd->name), err) < 0)
 			goto out;
-		size_t parentlen = x.path.len;
 		if (k->dir && exp_expand(&self, k->dir, &x.path) < 0)
 			goto out;
 		if (exp_buf_append(&x.path, "", 1, err) < 0)
@@ -179,7 +178,7 @@ int om_export_docs(const struct om_export_opts *o, const char *server_version,
 		}
 		x.path.len--;
 		if (exp_expand(&self, k->path, &x.path) < 0 || exp_buf_append(&x.path, "", 1, err) < 0 ||
-		    exp_emit_doc(&x, parentlen) < 0)
+		    exp_emit_doc(&x) < 0)
 			goto out;
 	}
 	if (exp_add_manifest(&x, server_version, OM_STORE_FORMAT) < 0 ||

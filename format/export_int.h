@@ -122,10 +122,10 @@ int exp_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err
 int exp_add_record(struct exporter *x, const char *path, char tag, const void *data,
 		   size_t len);
 
-/* The document in x->canon, of kind x->kind, whose path is x->path (its
- * parent directory the first parentlen bytes): volatile members out,
- * secrets as tokens, scripts where asked, then into the sort. */
-int exp_emit_doc(struct exporter *x, size_t parentlen);
+/* The document in x->canon, of kind x->kind, whose path is x->path (a
+ * string): volatile members out, secrets as tokens, scripts where asked
+ * (into scripts/ in the directory of its entry), then into the sort. */
+int exp_emit_doc(struct exporter *x);
 
 /* The manifest, for a server of that version and store format, into the
  * sort. */

@@ -387,7 +387,7 @@ const struct om_kind om_kinds[] = {
 
 	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL,
-	 NULL, "step-templates/{Name}.json", NULL, NULL, keys_actiontemplate, NULL},
+	 NULL, "step-templates/{Name}.json", NULL, OM_PATH_ROOT, keys_actiontemplate, NULL},
 
 	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
 	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL,
@@ -730,14 +730,31 @@ const struct om_ref *om_ref_of_member(const struct om_kind *k, const char *membe
 	return NULL;
 }
 
+int om_is_binding(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (s[i] == '#' && s[i + 1] == '{')
+			return 1;
+	return 0;
+}
+
 int om_ids_next(const char **s, const char *end, const char **id, size_t *len)
 {
 	const char *p = *s;
 
 	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *a = p, *e = comma ? comma : end;
-		p = comma ? comma + 1 : end;
+		const char *a = p, *e = p;
+		int depth = 0;
+		/* The item ends at a comma outside every "#{...}". */
+		for (; e < end && (depth || *e != ','); e++) {
+			if (*e == '#' && e + 1 < end && e[1] == '{') {
+				depth++;
+				e++;
+			} else if (*e == '}' && depth) {
+				depth--;
+			}
+		}
+		p = e < end ? e + 1 : end;
 		while (a < e && (*a == ' ' || *a == '\t'))
 			a++;
 		while (e > a && (e[-1] == ' ' || e[-1] == '\t'))
@@ -746,11 +763,11 @@ int om_ids_next(const char **s, const char *end, const char **id, size_t *len)
 			*s = p;
 			*id = a;
 			*len = (size_t)(e - a);
-			return 1;
+			return om_is_binding(a, *len) ? OM_IDS_BINDING : OM_IDS_ID;
 		}
 	}
 	*s = end;
-	return 0;
+	return OM_IDS_END;
 }
 
 size_t om_elemsets(struct om_elemset *out, size_t max)
@@ -1175,6 +1192,8 @@ static int path_check(const char *path, struct om_err *err)
 	struct step s;
 	const char *p = path;
 
+	if (strcmp(path, OM_PATH_ROOT) == 0)
+		return 0;
 	do {
 		if (step_parse(p, &s, err, path) < 0)
 			return -1;
@@ -1202,7 +1221,12 @@ int om_path_walk_kind(json_t *doc, const char *path, const struct om_kind *k, om
 	w->fn = fn;
 	w->ctx = ctx;
 	w->err = err;
-	r = walk_at(w, doc, path, (struct loclen){0, 0});
+	if (strcmp(path, OM_PATH_ROOT) == 0) {
+		struct om_hit hit = {doc, NULL, NULL, w->l.where, w->l.loc};
+		r = fn(&hit, ctx);
+	} else {
+		r = walk_at(w, doc, path, (struct loclen){0, 0});
+	}
 	free(w);
 	return r;
 }
@@ -1311,13 +1335,18 @@ static int refs_hit(const struct om_hit *hit, void *vctx)
 	if (!s || !*s)
 		return 0;
 	if (c->ref->form != OM_REF_CSV) {
+		if (om_is_binding(s, strlen(s)))
+			return 0;
 		rh.id = s;
 		return c->fn(&rh, c->ctx);
 	}
 	/* Comma-separated Ids, as Octopus writes them into step properties. */
 	const char *end = s + strlen(s), *id;
 	size_t n;
-	while (om_ids_next(&s, end, &id, &n)) {
+	int t;
+	while ((t = om_ids_next(&s, end, &id, &n))) {
+		if (t == OM_IDS_BINDING)
+			continue;
 		if (n >= sizeof buf) {
 			om_err_set(c->err, "%s: Id too long", hit->where);
 			return -1;
@@ -1510,7 +1539,12 @@ int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
 	w->fn = fn;
 	w->ctx = ctx;
 	w->err = err;
-	r = cwalk_at(w, root, path, (struct loclen){0, 0});
+	if (strcmp(path, OM_PATH_ROOT) == 0) {
+		struct om_chit hit = {root, NULL, 0, w->l.where, w->l.loc};
+		r = fn(&hit, ctx);
+	} else {
+		r = cwalk_at(w, root, path, (struct loclen){0, 0});
+	}
 	free(w);
 	return r;
 }
@@ -1546,6 +1580,7 @@ int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_f
 }
 
 struct crefs {
+	struct om_canon *c;
 	const struct om_ref *ref;
 	om_cref_fn *fn;
 	void *ctx;
@@ -1555,7 +1590,11 @@ static int cref_hit(const struct om_chit *hit, void *vctx)
 {
 	struct crefs *r = vctx;
 	struct om_cref_hit h = {r->ref, hit};
+	size_t len = hit->keylen;
+	const char *s = hit->key ? hit->key : om_canon_str(r->c, hit->node, &len);
 
+	if (s && r->ref->form != OM_REF_CSV && om_is_binding(s, len))
+		return 0;
 	return r->fn(&h, r->ctx);
 }
 
@@ -1563,7 +1602,7 @@ int om_canon_refs_each(const struct om_kind *k, struct om_canon *c, om_cref_fn *
 		       struct om_err *err)
 {
 	for (size_t i = 0; i < k->nrefs; i++) {
-		struct crefs r = {&k->refs[i], fn, ctx};
+		struct crefs r = {c, &k->refs[i], fn, ctx};
 		int rc = om_canon_path_walk(c, om_canon_root(c), k->refs[i].path, k, cref_hit, &r, err);
 		if (rc)
 			return rc;
