@@ -21,7 +21,7 @@ DOCDIR     = $(PREFIX)/share/doc/om
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 PKG_CONFIG ?= pkg-config
-PKGS       = libarchive libsodium libzstd libpq jansson libutf8proc
+PKGS       = libarchive libsodium libzstd libpq jansson libutf8proc nettle
 
 # Asked once, when a compile or link first needs them, so that make check
 # can install the packages first; pkg-config's own errors are shown by the
@@ -51,14 +51,14 @@ LIB_OBJ  = $(LIB_SRC:format/%.c=$(B)/format/%.o) $(B)/format/store_sql.o \
 # The store's upgrade steps: spec/upgrade-N.sql takes format N-1 to N.
 UPGRADE_SQL = $(wildcard spec/upgrade-*.sql)
 LIB      = $(B)/libom.a
-PROGS    = om-store om-export om-encrypt om-diff om-import
+PROGS    = om-store om-export om-encrypt om-diff om-import om-octopus
 # Shell scripts installed next to the programs, built from tools/NAME.sh.
 SCRIPTS  = om-snapshot
 TOOL_OBJ = $(B)/tools/common.o $(B)/tools/password.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT     = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 MAN      = $(wildcard docs/*.1)
-FUZZ     = canon names bundle dir
+FUZZ     = canon names bundle dir octopus
 FUZZ_SECONDS ?= 60
 
 all: $(PROGS) $(SCRIPTS)

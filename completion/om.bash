@@ -1,5 +1,5 @@
 # bash completion for om's programs: om-store, om-export, om-encrypt,
-# om-diff, om-import and om-snapshot.  Installed by `make install` as one
+# om-diff, om-import, om-octopus and om-snapshot.  Installed by `make install` as one
 # file with a link per program (bash-completion loads a command's file by
 # its name), or sourced by hand:  . completion/om.bash
 # The option lists are those of each program's --help; the test
@@ -51,6 +51,8 @@ _om_opts()
 	om-import) echo "--db --master-key-file --password-file --password-fd --overwrite
 		--dry-run --json --online --ignore-version-check --space-map --home
 		--quiet --verbose --help --version" ;;
+	om-octopus) echo "--password-file --password-fd --space --strict --redact-secrets
+		--allow-clear-secrets --output --help --version" ;;
 	om-snapshot) echo "--db --master-key-file --password-file --kdf --redact-secrets --report-lines --syslog
 		--quiet --help --version" ;;
 	esac
@@ -119,4 +121,4 @@ _om()
 	COMPREPLY=($(compgen -f -- "$cur"))
 }
 
-complete -F _om om-store om-export om-encrypt om-diff om-import om-snapshot
+complete -F _om om-store om-export om-encrypt om-diff om-import om-octopus om-snapshot

@@ -167,7 +167,7 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 {
 	const char *p = s, *end = s + len, *id;
 	size_t m;
-	int first = 1;
+	int first = 1, t;
 
 	b->len = 0;
 	if (om_buf_add(b, "\x01", 1) < 0)
@@ -180,10 +180,12 @@ static int ref_marker(struct norm *n, struct om_buf *b, const char *s, size_t le
 			end--;
 		return p < end && ref_item(n, b, p, (size_t)(end - p), form) < 0 ? -1 : 0;
 	}
-	while (om_ids_next(&p, end, &id, &m)) {
+	while ((t = om_ids_next(&p, end, &id, &m))) {
 		if (!first && om_buf_add(b, "\x1f", 1) < 0)
 			return -1;
-		if (ref_item(n, b, id, m, form) < 0)
+		/* A binding is compared as written (model.h, om_is_binding()). */
+		if (t == OM_IDS_BINDING ? om_buf_add(b, "B", 1) < 0 || om_buf_add(b, id, m) < 0
+					: ref_item(n, b, id, m, form) < 0)
 			return -1;
 		first = 0;
 	}

@@ -21,18 +21,6 @@
 
 #include "export_int.h"
 
-/* What the readers share; mu guards all but what is set before they start
- * (units, nunits) and failed. */
-struct shared {
-	pthread_mutex_t mu;
-	struct om_sorter *sorter;
-	struct unit *units;
-	size_t nunits, next; /* the units, and the first one not yet taken */
-	unsigned long ndocs; /* documents read, for progress */
-	atomic_int failed;   /* a reader failed: the others stop */
-	struct om_err err;   /* the first failure */
-};
-
 /* Append n bytes to a buffer. */
 int exp_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err)
 {
@@ -67,7 +55,8 @@ static int note_elem(const struct om_chit *hit, void *vctx)
 
 /* Put each inline script of the document into a sidecar file
  * "scripts/<Action name><ext>" in the document's parent directory
- * (parentlen bytes of x->path); with extract, the JSON names the file. */
+ * (parentlen bytes of x->path, the directory of the document's entry, as
+ * om-import finds them); with extract, the JSON names the file. */
 static int extract_scripts(struct exporter *x, size_t parentlen)
 {
 	struct elems e = {x, NULL, 0, 0};
@@ -308,6 +297,45 @@ int exp_add_record(struct exporter *x, const char *path, char tag, const void *d
 	return r;
 }
 
+int exp_emit_doc(struct exporter *x, int may_hold_sealed)
+{
+	const struct om_kind *k = x->kind;
+	const char *slash = strrchr(x->path.p, '/');
+	size_t parentlen = slash ? (size_t)(slash - x->path.p) : 0;
+
+	for (const char *const *v = k->volatiles; v && *v; v++)
+		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
+	if (tokenize_secrets(x, x->path.p) < 0)
+		return -1;
+	/* Every secret place now holds a clear or redacted token; a sealed
+	 * token left is in a member the model does not call secret, which
+	 * would go out as the store's ciphertext, useless elsewhere and not
+	 * what the manifest says the bundle holds. */
+	if (may_hold_sealed) {
+		char where[512];
+		if (om_canon_find_prefix(x->canon, OM_SEALED_PREFIX, where, sizeof where) !=
+		    OM_CANON_NONE) {
+			om_err_set(x->err, "%s: %s: sealed token in a member that is not secret",
+				   x->path.p, where);
+			return -1;
+		}
+	}
+	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
+		return -1;
+	x->out.len = 0;
+	if (om_canon_write(x->canon, &x->out, x->err) < 0)
+		return -1;
+	if (exp_add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
+		return -1;
+	x->counts[k - om_kinds]++;
+	if (x->o->progress) {
+		pthread_mutex_lock(&x->sh->mu);
+		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->sh->ndocs, 0);
+		pthread_mutex_unlock(&x->sh->mu);
+	}
+	return 0;
+}
+
 static int export_row(PGresult *r, int row, void *vctx)
 {
 	struct exporter *x = vctx;
@@ -327,7 +355,6 @@ static int export_row(PGresult *r, int row, void *vctx)
 	}
 	if (parent_dir(x, r, row) < 0)
 		return -1;
-	size_t parentlen = x->path.len;
 	struct source self = {x, k, PQgetvalue(r, row, 1), 1, r, row, 0, 0};
 	if (k->dir && exp_expand(&self, k->dir, &x->path) < 0)
 		return -1;
@@ -358,37 +385,8 @@ static int export_row(PGresult *r, int row, void *vctx)
 			return -1;
 	}
 
-	for (const char *const *v = k->volatiles; v && *v; v++)
-		om_canon_drop(x->canon, om_canon_root(x->canon), *v);
-	if (tokenize_secrets(x, x->path.p) < 0)
-		return -1;
-	/* Every secret place now holds a clear or redacted token; a sealed
-	 * token left is in a member the model does not call secret, which
-	 * would go out as the store's ciphertext, useless elsewhere and not
-	 * what the manifest says the bundle holds. */
-	if (strstr(PQgetvalue(r, row, 0), OM_SEALED_PREFIX)) {
-		char where[512];
-		if (om_canon_find_prefix(x->canon, OM_SEALED_PREFIX, where, sizeof where) !=
-		    OM_CANON_NONE) {
-			om_err_set(x->err, "%s: %s: sealed token in a member that is not secret",
-				   x->path.p, where);
-			return -1;
-		}
-	}
-	if (k->scripts && x->o->scripts != OM_SCRIPTS_INLINE && extract_scripts(x, parentlen) < 0)
-		return -1;
-	x->out.len = 0;
-	if (om_canon_write(x->canon, &x->out, x->err) < 0)
-		return -1;
-	if (exp_add_record(x, x->path.p, REC_DOC, x->out.p, x->out.len) < 0)
-		return -1;
-	x->counts[k - om_kinds]++;
-	if (x->o->progress) {
-		pthread_mutex_lock(&x->sh->mu);
-		x->o->progress(x->o->progress_ctx, "reading", k->name, ++x->sh->ndocs, 0);
-		pthread_mutex_unlock(&x->sh->mu);
-	}
-	return 0;
+	/* The store's text tells cheaply whether a sealed token is there. */
+	return exp_emit_doc(x, strstr(PQgetvalue(r, row, 0), OM_SEALED_PREFIX) != NULL);
 }
 
 /* ---- the manifest ---- */
@@ -422,18 +420,14 @@ static json_t *name_set(const char *const *names)
 	return a;
 }
 
-static int add_manifest(struct exporter *x)
+/* The manifest, for a server of that version and store format. */
+int exp_add_manifest(struct exporter *x, const char *server_version, long store_format)
 {
 	const struct om_export_opts *o = x->o;
 	json_t *m = NULL, *exp = json_object(), *ign = json_array(), *files = json_array(),
 	       *counts = json_object();
-	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
 	int rc = -1;
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		om_err_set(x->err, "cannot read the server row");
-		goto out;
-	}
 	for (int h = OM_HIST_HISTORY; h <= OM_HIST_CERTIFICATES; h++)
 		if (o->ignore & (1u << h))
 			json_array_append_new(ign, json_string(om_history_name((enum om_history)h)));
@@ -472,7 +466,7 @@ static int add_manifest(struct exporter *x)
 				    o->space ? json_pack("{ss}", OM_MANIFEST_SPACE, o->space)
 					     : json_string("server"));
 	}
-	m = om_manifest_new(PQgetvalue(r, 0, 0), atol(PQgetvalue(r, 0, 1)), exp,
+	m = om_manifest_new(server_version, store_format, exp,
 			    om_manifest_secrets(o->secrets, o->key), counts);
 	exp = counts = NULL;
 	x->out.len = 0;
@@ -486,13 +480,26 @@ out:
 	json_decref(exp);
 	json_decref(counts);
 	json_decref(m);
+	return rc;
+}
+
+/* The manifest of a store's export: the server row gives the versions. */
+static int add_store_manifest(struct exporter *x)
+{
+	PGresult *r = PQexec(x->conn, "SELECT server_version, store_format FROM server");
+	int rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		om_err_set(x->err, "cannot read the server row");
+	else
+		rc = exp_add_manifest(x, PQgetvalue(r, 0, 0), atol(PQgetvalue(r, 0, 1)));
 	PQclear(r);
 	return rc;
 }
 
 /* ---- writing ---- */
 
-static int write_sorted(struct exporter *x, struct om_bundle_writer *w)
+int exp_write_sorted(struct exporter *x, struct om_bundle_writer *w)
 {
 	const char *key;
 	const void *data;
@@ -721,7 +728,7 @@ static int reader_open(struct exporter *r, const struct exporter *x, const char 
 }
 
 /* Free what reader x holds of its own (not its connection). */
-static void reader_release(struct exporter *x)
+void exp_reader_release(struct exporter *x)
 {
 	om_canon_free(x->canon);
 	om_buf_release(&x->out);
@@ -858,10 +865,10 @@ int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_wri
 			x.counts[k] += rd[i].counts[k];
 		x.nrecords += rd[i].nrecords;
 	}
-	if (add_manifest(&x) < 0)
+	if (add_store_manifest(&x) < 0)
 		goto rollback;
 	om_store_exec(conn, "COMMIT", "cannot end the snapshot", err);
-	if (om_sorter_finish(sh.sorter, err) < 0 || write_sorted(&x, w) < 0)
+	if (om_sorter_finish(sh.sorter, err) < 0 || exp_write_sorted(&x, w) < 0)
 		goto out;
 	rc = 0;
 	goto out;
@@ -870,7 +877,7 @@ rollback:
 out:
 	for (int i = 0; i < nrd; i++) {
 		PQfinish(rd[i].conn);
-		reader_release(&rd[i]);
+		exp_reader_release(&rd[i]);
 	}
 	free(rd);
 	free(th);
@@ -881,7 +888,7 @@ out:
 	om_idmap_free(x.names);
 	om_idmap_free(x.collide);
 	om_idmap_free(x.include);
-	reader_release(&x);
+	exp_reader_release(&x);
 	free(x.space_id);
 	return rc;
 }

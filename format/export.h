@@ -80,4 +80,20 @@ struct om_export_opts {
 int om_export(PGconn *conn, const struct om_export_opts *o, struct om_bundle_writer *w,
 	      struct om_err *err);
 
+/*
+ * Write documents held in memory as om_export() writes those it reads from
+ * a store: the same paths, canonical JSON, secret tokens and manifest (with
+ * server_version, and the store format of this om), into w (which the
+ * caller commits or aborts).  Each of docs[0..ndocs) is a document's JSON
+ * text in the store's form: an object whose Id has a kind of the model,
+ * secrets sealed under o->key; every document a path names (owner, space,
+ * the documents named by reference in a path) is among them.  o->key,
+ * o->secrets, o->scripts, o->space, o->tmpdir, o->mem_limit and o->progress
+ * are used; the rest must be zero.  -1 and err on trouble; nothing is added
+ * to w before every document was read.
+ */
+int om_export_docs(const struct om_export_opts *o, const char *server_version,
+		   const char *const *docs, size_t ndocs, struct om_bundle_writer *w,
+		   struct om_err *err);
+
 #endif

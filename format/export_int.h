@@ -5,7 +5,8 @@
  * One reader is one struct exporter (its connection, canonicaliser and
  * buffers); the readers share a struct shared.  The parts own: export.c
  * the driver, the readers and the writing; export_paths.c the bundle
- * paths; export_closure.c the closure of a partial export.  Functions
+ * paths; export_closure.c the closure of a partial export; export_docs.c
+ * the export of documents held in memory (om_export_docs()).  Functions
  * return 0 on success and -1 with x->err set.
  */
 #ifndef OM_EXPORT_INT_H
@@ -23,6 +24,7 @@
 #include "export.h"
 #include "idmap.h"
 #include "model.h"
+#include "bundle.h"
 #include "sorter.h"
 
 #define FORMAT_VERSION 1
@@ -51,6 +53,18 @@ struct unit {
 	const struct om_kind *kind;
 	long from, to;
 	long long size; /* bytes, to read the largest first */
+};
+
+/* What the readers share; mu guards all but what is set before they start
+ * (units, nunits) and failed. */
+struct shared {
+	pthread_mutex_t mu;
+	struct om_sorter *sorter;
+	struct unit *units;
+	size_t nunits, next; /* the units, and the first one not yet taken */
+	unsigned long ndocs; /* documents read, for progress */
+	atomic_int failed;   /* a reader failed: the others stop */
+	struct om_err err;   /* the first failure */
 };
 
 /* One reader: its connection and its own canonicaliser, buffers and
@@ -108,6 +122,23 @@ int exp_buf_append(struct om_buf *b, const void *p, size_t n, struct om_err *err
 int exp_add_record(struct exporter *x, const char *path, char tag, const void *data,
 		   size_t len);
 
+/* The document in x->canon, of kind x->kind, whose path is x->path (a
+ * string): volatile members out, secrets as tokens, scripts where asked
+ * (into scripts/ in the directory of its entry), then into the sort.
+ * may_hold_sealed: look for a sealed token left in a member that is not
+ * secret (refused). */
+int exp_emit_doc(struct exporter *x, int may_hold_sealed);
+
+/* The manifest, for a server of that version and store format, into the
+ * sort. */
+int exp_add_manifest(struct exporter *x, const char *server_version, long store_format);
+
+/* Write the sorted records into w. */
+int exp_write_sorted(struct exporter *x, struct om_bundle_writer *w);
+
+/* Free what reader x holds of its own (not its connection). */
+void exp_reader_release(struct exporter *x);
+
 /* ---- export_paths.c ---- */
 
 /* Load the names that the placeholders of a pattern need from other
@@ -131,6 +162,14 @@ void exp_sql_put(char *sql, size_t cap, size_t *n, const char *fmt, ...)
  * is, so a partial export names a document as a whole export does.
  */
 int exp_load_collisions(struct exporter *x);
+
+/* Does the pattern make a component that starts with {member} and ends
+ * with it or an extension: "channels/{Name}.json", "spaces/{Name}"? */
+int exp_names_component(const char *pat, const char *member);
+
+/* Put into x->names the names of the elements that the inner reference
+ * ref names in doc (a document of a kind that holds them). */
+int exp_note_inner_names(struct exporter *x, const struct om_ref *ref, json_t *doc);
 
 /* The query of unit u of x->kind into sql: the documents, their owners'
  * and space's columns that the kind's patterns need, in scope. */

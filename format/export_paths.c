@@ -53,6 +53,13 @@ static int load_inner_elem(const struct om_hit *hit, void *vctx)
 	return 0;
 }
 
+int exp_note_inner_names(struct exporter *x, const struct om_ref *ref, json_t *doc)
+{
+	struct name_load l = {x, ref};
+
+	return om_path_walk(doc, ref->inner, load_inner_elem, &l, x->err);
+}
+
 static int load_inner(PGresult *r, int row, void *vctx)
 {
 	struct name_load *l = vctx;
@@ -352,9 +359,7 @@ oom:
 	return -1;
 }
 
-/* Does the pattern make a component that starts with {member} and ends
- * with it or an extension: "channels/{Name}.json", "spaces/{Name}"? */
-static int names_component(const char *pat, const char *member)
+int exp_names_component(const char *pat, const char *member)
 {
 	size_t n = strlen(member);
 
@@ -388,7 +393,7 @@ int exp_load_collisions(struct exporter *x)
 		const char *nm = om_kind_name_member(k);
 		size_t n = 0;
 		if (om_ref_of_member(k, nm, strlen(nm)) ||
-		    !(names_component(k->path, nm) || (k->dir && names_component(k->dir, nm))))
+		    !(exp_names_component(k->path, nm) || (k->dir && exp_names_component(k->dir, nm))))
 			continue;
 		/* The partition as one text: each value quoted (NULL apart). */
 		exp_sql_put(sql, sizeof sql, &n, "SELECT id, concat_ws(',', %s",

@@ -408,7 +408,10 @@ int imp_match_kind(struct imp *x, const struct om_kind *k)
 			}
 			strcpy(d->dst_id, k->id_prefix);
 			strcat(d->dst_id, o->dst_id);
-		} else if (alloc) {
+		} else if (alloc && !om_id_is_fixed(d->src_id)) {
+			/* A new Id from the allocator, but for Octopus's fixed
+			 * Ids ("feeds-builtin"), kept below: they are the same
+			 * on every server. */
 			nnew++;
 		} else if (!(d->dst_id = imp_xstrdup(x, d->src_id))) {
 			goto out;

@@ -106,7 +106,7 @@ static int fix_hit(const struct om_ref_hit *h, void *vctx)
 }
 
 /* Rebuild a comma-separated list with each Id resolved (unresolved ones,
- * already reported, left out). */
+ * already reported, left out) and each binding kept as written. */
 static json_t *fix_csv(struct imp *x, const struct om_ref *r, const char *s)
 {
 	struct om_buf out = {0};
@@ -114,10 +114,11 @@ static json_t *fix_csv(struct imp *x, const struct om_ref *r, const char *s)
 
 	const char *end = s + strlen(s), *p;
 	size_t n;
+	int t;
 
-	while (om_ids_next(&s, end, &p, &n)) {
+	while ((t = om_ids_next(&s, end, &p, &n))) {
 		char *id = strndup(p, n);
-		const char *to = id ? imp_resolve(x, r, id) : NULL;
+		const char *to = !id ? NULL : t == OM_IDS_BINDING ? id : imp_resolve(x, r, id);
 		if (to) {
 			if (out.len)
 				om_buf_adds(&out, ",");

@@ -348,7 +348,8 @@ static int cnew_ref(const struct om_cref_hit *h, void *vctx)
 		/* As om_refs_each() and fix_csv() split and join the list. */
 		const char *e = s + len, *p;
 		size_t n;
-		while (om_ids_next(&s, e, &p, &n)) {
+		int it;
+		while ((it = om_ids_next(&s, e, &p, &n))) {
 			const char *t;
 			if (n >= sizeof id) {
 				free(out.p);
@@ -356,7 +357,8 @@ static int cnew_ref(const struct om_cref_hit *h, void *vctx)
 			}
 			memcpy(id, p, n);
 			id[n] = 0;
-			if (!(t = imp_resolve(x, h->ref, id))) {
+			/* A binding stays as written. */
+			if (!(t = it == OM_IDS_BINDING ? id : imp_resolve(x, h->ref, id))) {
 				free(out.p);
 				return CNEW_NO;
 			}

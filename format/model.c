@@ -387,7 +387,7 @@ const struct om_kind om_kinds[] = {
 
 	{"ActionTemplate", "actiontemplates", "ActionTemplates-", NULL, OM_SPACE, {"Name"}, NULL, OM_HIST_NONE,
 	 REFS(refs_actiontemplate), sec_actiontemplate, vol_common, NULL,
-	 NULL, "step-templates/{Name}.json", NULL, NULL, keys_actiontemplate, NULL},
+	 NULL, "step-templates/{Name}.json", NULL, OM_PATH_ROOT, keys_actiontemplate, NULL},
 
 	{"LibraryVariableSet", "libraryvariablesets", "LibraryVariableSets-", NULL, OM_SPACE, {"Name"}, NULL,
 	 OM_HIST_NONE, REFS(refs_libraryvariableset), sec_templates, vol_versioned, NULL,
@@ -530,11 +530,104 @@ const struct om_kind *om_kind_by_table(const char *table)
 	return NULL;
 }
 
+/*
+ * Octopus's fixed Ids: documents the server makes itself, whose Ids are not
+ * prefix + number (from Octopus's documentation, its client libraries and
+ * its Terraform provider; spec/model.md, "Fixed Ids").  A form ending in
+ * '*' stands for a lowercase word ("userroles-projectdeployer"), one ending
+ * in '#' for a space's Id ("teams-spacemanagers-Spaces-1").
+ */
+static const struct {
+	const char *form;
+	const char *kind;
+} fixed_ids[] = {
+	{"feeds-builtin", "Feed"},
+	{"feeds-builtin-releases", "Feed"},
+	{"teams-everyone", "Team"},
+	{"teams-administrators", "Team"},
+	{"teams-managers", "Team"},
+	{"teams-spacemanagers-#", "Team"},
+	{"users-system", "User"},
+	{"userroles-*", "UserRole"},
+};
+
+static const struct om_kind *fixed_kind(const char *id)
+{
+	for (size_t i = 0; i < N(fixed_ids); i++) {
+		const char *f = fixed_ids[i].form;
+		size_t n = strcspn(f, "*#");
+		const char *t = id + n;
+		if (strncmp(id, f, n) != 0)
+			continue;
+		if (f[n] == '*') {
+			while (*t >= 'a' && *t <= 'z')
+				t++;
+			if (t == id + n)
+				continue;
+		} else if (f[n] == '#') {
+			if (strncmp(t, "Spaces-", 7) != 0 || !(t[7] >= '1' && t[7] <= '9'))
+				continue;
+			for (t += 7; *t >= '0' && *t <= '9'; t++)
+				;
+		}
+		if (!*t)
+			return om_kind_by_name(fixed_ids[i].kind);
+	}
+	return NULL;
+}
+
+int om_id_is_fixed(const char *id)
+{
+	return fixed_kind(id) != NULL;
+}
+
+/*
+ * Octopus's DocumentType values (its Export/Import Projects packages) that
+ * are not the name of the kind itself, as seen in a real package
+ * (octopus-formats.md); the others seen there (Project, Channel, Tenant,
+ * ...) are the kinds' own names.
+ */
+static const struct {
+	const char *type;
+	const char *kind;
+} octopus_types[] = {
+	{"StaticDeploymentEnvironment", "Environment"},
+	{"ProjectVariables", "VariableSet"},
+	{"LibraryVariables", "VariableSet"},
+};
+
+const char *om_kind_fixed_id(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(fixed_ids); i++)
+		if (strcmp(fixed_ids[i].kind, k->name) == 0 && n-- == 0)
+			return fixed_ids[i].form;
+	return NULL;
+}
+
+const char *om_kind_octopus_type(const struct om_kind *k, size_t n)
+{
+	for (size_t i = 0; i < N(octopus_types); i++)
+		if (strcmp(octopus_types[i].kind, k->name) == 0 && n-- == 0)
+			return octopus_types[i].type;
+	return NULL;
+}
+
+const struct om_kind *om_kind_of_octopus_type(const char *type)
+{
+	for (size_t i = 0; i < N(octopus_types); i++)
+		if (strcmp(octopus_types[i].type, type) == 0)
+			return om_kind_by_name(octopus_types[i].kind);
+	return om_kind_by_name(type);
+}
+
 const struct om_kind *om_kind_of_id(const char *id)
 {
 	/* The longest matching prefix wins, though no two prefixes nest today. */
-	const struct om_kind *best = NULL;
+	const struct om_kind *best = fixed_kind(id);
 	size_t bestlen = 0;
+
+	if (best)
+		return best;
 
 	for (size_t i = 0; i < om_nkinds; i++) {
 		size_t n = strlen(om_kinds[i].id_prefix);
@@ -652,14 +745,31 @@ const struct om_ref *om_ref_of_member(const struct om_kind *k, const char *membe
 	return NULL;
 }
 
+int om_is_binding(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (s[i] == '#' && s[i + 1] == '{')
+			return 1;
+	return 0;
+}
+
 int om_ids_next(const char **s, const char *end, const char **id, size_t *len)
 {
 	const char *p = *s;
 
 	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *a = p, *e = comma ? comma : end;
-		p = comma ? comma + 1 : end;
+		const char *a = p, *e = p;
+		int depth = 0;
+		/* The item ends at a comma outside every "#{...}". */
+		for (; e < end && (depth || *e != ','); e++) {
+			if (*e == '#' && e + 1 < end && e[1] == '{') {
+				depth++;
+				e++;
+			} else if (*e == '}' && depth) {
+				depth--;
+			}
+		}
+		p = e < end ? e + 1 : end;
 		while (a < e && (*a == ' ' || *a == '\t'))
 			a++;
 		while (e > a && (e[-1] == ' ' || e[-1] == '\t'))
@@ -668,11 +778,11 @@ int om_ids_next(const char **s, const char *end, const char **id, size_t *len)
 			*s = p;
 			*id = a;
 			*len = (size_t)(e - a);
-			return 1;
+			return om_is_binding(a, *len) ? OM_IDS_BINDING : OM_IDS_ID;
 		}
 	}
 	*s = end;
-	return 0;
+	return OM_IDS_END;
 }
 
 size_t om_elemsets(struct om_elemset *out, size_t max)
@@ -1097,6 +1207,8 @@ static int path_check(const char *path, struct om_err *err)
 	struct step s;
 	const char *p = path;
 
+	if (strcmp(path, OM_PATH_ROOT) == 0)
+		return 0;
 	do {
 		if (step_parse(p, &s, err, path) < 0)
 			return -1;
@@ -1124,7 +1236,12 @@ int om_path_walk_kind(json_t *doc, const char *path, const struct om_kind *k, om
 	w->fn = fn;
 	w->ctx = ctx;
 	w->err = err;
-	r = walk_at(w, doc, path, (struct loclen){0, 0});
+	if (strcmp(path, OM_PATH_ROOT) == 0) {
+		struct om_hit hit = {doc, NULL, NULL, w->l.where, w->l.loc};
+		r = fn(&hit, ctx);
+	} else {
+		r = walk_at(w, doc, path, (struct loclen){0, 0});
+	}
 	free(w);
 	return r;
 }
@@ -1233,13 +1350,18 @@ static int refs_hit(const struct om_hit *hit, void *vctx)
 	if (!s || !*s)
 		return 0;
 	if (c->ref->form != OM_REF_CSV) {
+		if (om_is_binding(s, strlen(s)))
+			return 0;
 		rh.id = s;
 		return c->fn(&rh, c->ctx);
 	}
 	/* Comma-separated Ids, as Octopus writes them into step properties. */
 	const char *end = s + strlen(s), *id;
 	size_t n;
-	while (om_ids_next(&s, end, &id, &n)) {
+	int t;
+	while ((t = om_ids_next(&s, end, &id, &n))) {
+		if (t == OM_IDS_BINDING)
+			continue;
 		if (n >= sizeof buf) {
 			om_err_set(c->err, "%s: Id too long", hit->where);
 			return -1;
@@ -1432,7 +1554,12 @@ int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
 	w->fn = fn;
 	w->ctx = ctx;
 	w->err = err;
-	r = cwalk_at(w, root, path, (struct loclen){0, 0});
+	if (strcmp(path, OM_PATH_ROOT) == 0) {
+		struct om_chit hit = {root, NULL, 0, w->l.where, w->l.loc};
+		r = fn(&hit, ctx);
+	} else {
+		r = cwalk_at(w, root, path, (struct loclen){0, 0});
+	}
 	free(w);
 	return r;
 }
@@ -1468,6 +1595,7 @@ int om_canon_secrets_each(const struct om_kind *k, struct om_canon *c, om_chit_f
 }
 
 struct crefs {
+	struct om_canon *c;
 	const struct om_ref *ref;
 	om_cref_fn *fn;
 	void *ctx;
@@ -1477,7 +1605,11 @@ static int cref_hit(const struct om_chit *hit, void *vctx)
 {
 	struct crefs *r = vctx;
 	struct om_cref_hit h = {r->ref, hit};
+	size_t len = hit->keylen;
+	const char *s = hit->key ? hit->key : om_canon_str(r->c, hit->node, &len);
 
+	if (s && r->ref->form != OM_REF_CSV && om_is_binding(s, len))
+		return 0;
 	return r->fn(&h, r->ctx);
 }
 
@@ -1485,7 +1617,7 @@ int om_canon_refs_each(const struct om_kind *k, struct om_canon *c, om_cref_fn *
 		       struct om_err *err)
 {
 	for (size_t i = 0; i < k->nrefs; i++) {
-		struct crefs r = {&k->refs[i], fn, ctx};
+		struct crefs r = {c, &k->refs[i], fn, ctx};
 		int rc = om_canon_path_walk(c, om_canon_root(c), k->refs[i].path, k, cref_hit, &r, err);
 		if (rc)
 			return rc;

@@ -153,8 +153,9 @@ struct om_kind {
 	const char *dir;
 	const char *path;
 	const char *bundle_file;
-	/* The elements that may hold an inline script ("Steps[]/Actions[]"),
-	 * each with its Name, its body at Properties/Octopus.Action.Script.
+	/* The elements that may hold an inline script ("Steps[]/Actions[]";
+	 * OM_PATH_ROOT: the document itself, as a step template), each with
+	 * its Name, its body at Properties/Octopus.Action.Script.
 	 * ScriptBody and its language at .../Octopus.Action.Script.Syntax; a
 	 * bundle can keep the bodies as files beside the document
 	 * (spec/bundle.md, "Script sidecars").  NULL: none. */
@@ -221,12 +222,30 @@ const struct om_kind *om_kind_by_name(const char *name);
 /* The kind whose table has that name, or NULL. */
 const struct om_kind *om_kind_by_table(const char *table);
 
-/* The kind an Id belongs to, told by its prefix, or NULL. */
+/* The kind an Id belongs to, told by its prefix or as one of Octopus's
+ * fixed Ids ("feeds-builtin", "teams-everyone"), or NULL. */
 const struct om_kind *om_kind_of_id(const char *id);
 
 /* The member of k's documents that records the size in bytes of its home
  * file (a package's "PackageSizeBytes"), or NULL when they record none. */
 const char *om_kind_file_size(const struct om_kind *k);
+
+/* Is id one of Octopus's fixed Ids, which a server makes itself rather
+ * than from its allocator? */
+int om_id_is_fixed(const char *id);
+
+/* The n-th (from 0) of the fixed Id forms of kind k ("feeds-builtin";
+ * "userroles-*": a lowercase word; "teams-spacemanagers-#": a space's Id),
+ * or NULL after the last. */
+const char *om_kind_fixed_id(const struct om_kind *k, size_t n);
+
+/* The n-th (from 0) DocumentType of Octopus's packages, other than the
+ * kind's own name, that is a document of kind k, or NULL after the last. */
+const char *om_kind_octopus_type(const struct om_kind *k, size_t n);
+
+/* The kind of an Octopus DocumentType ("StaticDeploymentEnvironment",
+ * "ProjectVariables", "Project"), or NULL when the model has none. */
+const struct om_kind *om_kind_of_octopus_type(const char *type);
 
 /*
  * Could the bundle entry at path be the home-directory file of a document
@@ -250,10 +269,27 @@ int om_ref_targets(const struct om_ref *ref, const struct om_kind **out, int max
 const struct om_ref *om_ref_of_member(const struct om_kind *k, const char *member, size_t len);
 
 /*
- * The next Id of a comma-separated list (OM_REF_CSV) in [*s, end): blanks
- * around the commas are not part of an Id and empty items are skipped.
- * Returns 1 with *id and *len set and *s moved past it, 0 at the end.  The
- * one splitter of such lists, so that every tool sees the same Ids.
+ * Is the value of len bytes at a reference place (a whole value, or one
+ * item of a comma-separated list) a binding expression rather than an Id:
+ * does it hold "#{"?  Octopus lets a reference field hold a variable
+ * binding ("#{Project.Feed}"); such a value names no document.  It is kept
+ * exactly as written: never remapped, never reported, never followed
+ * (spec/model.md, "Binding expressions").  The one place that decides it:
+ * om_refs_each(), om_canon_refs_each() and om_ids_next() ask it.
+ */
+int om_is_binding(const char *s, size_t len);
+
+/* om_ids_next()'s answers. */
+enum { OM_IDS_END = 0, OM_IDS_ID = 1, OM_IDS_BINDING = 2 };
+
+/*
+ * The next item of a comma-separated list (OM_REF_CSV) in [*s, end): blanks
+ * around the commas are not part of an item, empty items are skipped, and
+ * a comma inside a binding's "#{...}" does not end its item.  Returns
+ * OM_IDS_ID for an Id, OM_IDS_BINDING for a binding (om_is_binding(): to
+ * be kept as it is, in its place), with *id and *len set and *s moved past
+ * it; OM_IDS_END (0) at the end.  The one splitter of such lists, so that
+ * every tool sees the same Ids.
  */
 int om_ids_next(const char **s, const char *end, const char **id, size_t *len);
 
@@ -281,6 +317,9 @@ int om_ref_holders(const struct om_kind *k, const struct om_ref *r, const struct
 const char *om_history_name(enum om_history h);
 
 /* ---- walking paths ---- */
+
+/* The path that reaches the document itself (a whole path, not a step). */
+#define OM_PATH_ROOT "."
 
 /* One place a path reaches. */
 struct om_hit {
@@ -360,7 +399,8 @@ int om_canon_path_walk(struct om_canon *c, om_canon_node root, const char *path,
 		       const struct om_kind *k, om_chit_fn *fn, void *ctx, struct om_err *err);
 
 /* One reference place found in a canonical tree: the whole value (a CSV
- * string is one hit; om_ids_next() splits it). */
+ * string is one hit; om_ids_next() splits it).  A single-Id place that
+ * holds a binding (om_is_binding()) is no hit. */
 struct om_cref_hit {
 	const struct om_ref *ref;
 	const struct om_chit *at;

@@ -53,6 +53,11 @@ static struct om_key *key_from(const unsigned char *raw, struct om_err *err)
 	return k;
 }
 
+struct om_key *om_key_from_bytes(const unsigned char raw[32], struct om_err *err)
+{
+	return key_from(raw, err);
+}
+
 struct om_key *om_key_load(const char *path, struct om_err *err)
 {
 	/* Room for the base64 of 32 bytes (44), a line end and a little slack:

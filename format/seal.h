@@ -28,6 +28,10 @@ int om_crypto_init(struct om_err *err);
 /* Read a master key file; NULL and err naming the file when it is not one. */
 struct om_key *om_key_load(const char *path, struct om_err *err);
 
+/* A key made of 32 bytes held in memory (which the caller wipes): for keys
+ * derived rather than read from a file. */
+struct om_key *om_key_from_bytes(const unsigned char raw[32], struct om_err *err);
+
 /* Write a new random master key to path, created O_EXCL with mode 0600. */
 int om_key_create(const char *path, struct om_err *err);
 

@@ -47,6 +47,7 @@ for t in "$@"; do
 	names) dirs="$top/fuzz/regressions/names $top/fixtures/acme-bundle/spaces"; len=1024 ;;
 	bundle) dirs="$top/fuzz/regressions/bundle $top/fixtures/bad $seeds"; len=1300000 ;;
 	dir) dirs="$top/fuzz/regressions/dir $top/fuzz/seeds/dir $dseeds"; len=65536 ;;
+	octopus) dirs="$top/fuzz/regressions/octopus"; len=65536 ;;
 	*) echo "fuzz/run.sh: no target '$t'" >&2; exit 2 ;;
 	esac
 	mkdir -p "$out/corpus/$t"

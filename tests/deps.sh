@@ -6,8 +6,8 @@
 set -u
 
 pkgs="make gcc pkg-config libarchive-dev libsodium-dev libzstd-dev libpq-dev
-      libjansson-dev libutf8proc-dev postgresql postgresql-client git tar zstd procps perl time jq strace
-      bsdutils systemd tmux"
+      libjansson-dev libutf8proc-dev nettle-dev postgresql postgresql-client git tar zstd procps perl time jq strace
+      bsdutils systemd tmux python3 openssl zip"
 [ $# -gt 0 ] && pkgs="$*"
 
 missing=

@@ -325,6 +325,10 @@ static int cmd_model(void)
 		for (size_t j = 0; j < 5 && k->identity[j]; j++)
 			printf(" %s", k->identity[j]);
 		printf("\n");
+		for (size_t j = 0; om_kind_fixed_id(k, j); j++)
+			printf("  fixed %s\n", om_kind_fixed_id(k, j));
+		for (size_t j = 0; om_kind_octopus_type(k, j); j++)
+			printf("  octopus %s\n", om_kind_octopus_type(k, j));
 		if (k->owner)
 			printf("  owner %s\n", k->owner);
 		if (k->history)

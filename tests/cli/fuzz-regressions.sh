@@ -4,7 +4,7 @@
 # reader's seeds (fuzz/seeds/dir/: links, fifos, dot-files, names that
 # leave the tree) go through the dir target.  (jsontestsuite-replay.sh:
 # JSONTestSuite through the canon target.)
-for t in canon names bundle dir; do
+for t in canon names bundle dir octopus; do
 	set -- "$OM_TOP"/fuzz/regressions/$t/*
 	[ -e "$1" ] || set --
 	"$OM_TOP/build/fuzz/replay-$t" "$@"

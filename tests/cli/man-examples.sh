@@ -58,6 +58,16 @@ for page in "$OM_TOP"/docs/om-*.1; do
 			--ignore-history --ignore-deployments | om-encrypt --kdf interactive --password-file pw -o b.tar.zst ;;
 	om-store)
 		cp -R "$OM_FIXTURES/acme-home" acme-home ;;
+	om-octopus)
+		# The real package of shared/testdata, zipped and unzipped.
+		printf 'pass!w0rd\n' >opw
+		mkdir export-dir
+		cp "$OM_TESTDATA"/octopus-export-2024.4/* export-dir/
+		rm export-dir/README.md
+		(cd export-dir && zip -q ../export.zip *)
+		createdb staging
+		om-store init --db dbname=staging --master-key-file staging.key --new-key >/dev/null
+		psql_q -d staging -c "UPDATE server SET maintenance_mode = true" ;;
 	esac
 	mkdir .blocks
 	echo "== $name: $(blocks "$page" .blocks) examples"

@@ -327,6 +327,53 @@ static void test_catalog_answers(void)
 	om_canon_free(c);
 }
 
+/* Binding expressions at reference places are no references: a whole
+ * value, an item of a list (a comma inside "#{...}" is part of it), a key;
+ * the splitter tells them from Ids; the canonical walk skips a single one
+ * and still gives a list holding one (its Ids are remapped). */
+static void test_bindings(void)
+{
+	const char *s = "Teams-2, #{Approvers[a,b]} ,#{X}y,Teams-3,#{unclosed, Teams-4";
+	const char *end = s + strlen(s), *id;
+	char got[512] = "";
+	size_t n;
+	int t;
+
+	CHECK(om_is_binding("#{Feed}", 7));
+	CHECK(om_is_binding("feeds-#{Env}", 12));
+	CHECK(!om_is_binding("Feeds-1", 7));
+	CHECK(!om_is_binding("#", 1));
+	CHECK(!om_is_binding("#{", 1)); /* only len bytes count */
+	while ((t = om_ids_next(&s, end, &id, &n)))
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%c[%.*s]",
+			 t == OM_IDS_BINDING ? 'B' : 'I', (int)n, id);
+	CHECK_STR(got, "I[Teams-2]B[#{Approvers[a,b]}]B[#{X}y]I[Teams-3]B[#{unclosed, Teams-4]");
+
+	CHECK_STR(refs("ActionTemplate",
+		       "{\"Packages\":[{\"FeedId\":\"#{Redgate.Oracle.PackageFeed}\"},"
+		       "{\"FeedId\":\"feeds-builtin\"}],"
+		       "\"Properties\":{\"Octopus.Action.Package.FeedId\":\"#{Feed}\"}}"),
+		  "Packages[1]/FeedId>feeds-builtin");
+	CHECK_STR(refs("DeploymentProcess",
+		       "{\"OwnerId\":\"Projects-1\",\"Steps\":[{\"Actions\":[{"
+		       "\"WorkerPoolId\":\"#{Pool}\",\"Properties\":"
+		       "{\"Octopus.Action.Manual.ResponsibleTeamIds\":\"#{T},Teams-3\"}}]}]}"),
+		  "OwnerId>Projects-1;"
+		  "Steps[0]/Actions[0]/Properties/Octopus.Action.Manual.ResponsibleTeamIds>Teams-3");
+
+	struct om_err err;
+	struct om_canon *c = om_canon_new(&err);
+	const char *doc = "{\"OwnerId\":\"Projects-1\",\"Steps\":[{\"Actions\":[{"
+			  "\"WorkerPoolId\":\"#{Pool}\",\"Properties\":"
+			  "{\"Octopus.Action.Manual.ResponsibleTeamIds\":\"#{T},Teams-3\"}}]}]}";
+	got[0] = 0;
+	CHECK(c && om_canon_parse(c, doc, strlen(doc), &err) == 0);
+	CHECK(c && om_canon_refs_each(om_kind_by_name("DeploymentProcess"), c, count_cref, got,
+				      &err) == 0);
+	CHECK_STR(got, "OwnerId;Steps[0]/Actions[0]/Properties/Octopus.Action.Manual.ResponsibleTeamIds");
+	om_canon_free(c);
+}
+
 int main(void)
 {
 	RUN(test_catalog_is_well_formed);
@@ -336,5 +383,6 @@ int main(void)
 	RUN(test_keyed_locations);
 	RUN(test_may_be_file);
 	RUN(test_catalog_answers);
+	RUN(test_bindings);
 	return T_EXIT();
 }
