@@ -207,6 +207,8 @@ const char *om_import_action_name(enum om_import_action a)
 static void free_bundle(struct bundle *b)
 {
 	om_pw_key_free(b->pwkey);
+	for (int s = 0; s < 3; s++)
+		free(b->early[s]);
 	for (size_t i = 0; i < b->ndocs; i++) {
 		imp_doc_release(&b->docs[i]);
 	}
