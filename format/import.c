@@ -242,7 +242,11 @@ static int begin(struct imp *x, char *version, size_t vsize)
 {
 	PGresult *r;
 
-	if (om_store_exec(x->conn, "BEGIN", "cannot begin", x->err) < 0)
+	/* An answered COMMIT is on disk whatever the server's default: with
+	 * synchronous_commit off a crash would lose an import reported done. */
+	if (om_store_exec(x->conn, "BEGIN", "cannot begin", x->err) < 0 ||
+	    om_store_exec(x->conn, "SET LOCAL synchronous_commit = on", "cannot begin",
+			  x->err) < 0)
 		return -1;
 	r = PQexec(x->conn, "SELECT pg_try_advisory_xact_lock(" IMPORT_LOCK ")");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
