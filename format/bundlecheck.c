@@ -200,6 +200,20 @@ static int check_ref(const struct om_ref_hit *h, void *vctx)
 	return 0;
 }
 
+/* A token at a secret place is of the manifest's state (manifest.h); one
+ * that is not makes the bundle unreadable, as it does for om-import. */
+static int check_secret(const struct om_hit *h, void *vctx)
+{
+	struct check *c = vctx;
+	struct om_err e;
+
+	if (om_token_check_state(c->manifest.state, json_string_value(h->value),
+				 json_string_length(h->value), &e) == 0)
+		return 0;
+	om_err_set(c->err, "'%s': entry '%s': %s: %s", c->bundle, c->entry, h->where, e.msg);
+	return -1;
+}
+
 static int check(const char *entry, const struct om_kind *k, json_t *doc, void *vctx)
 {
 	struct check *c = vctx;
@@ -207,7 +221,10 @@ static int check(const char *entry, const struct om_kind *k, json_t *doc, void *
 	if (!k)
 		return 0;
 	c->entry = entry;
-	return om_refs_each(k, doc, check_ref, c, c->err) < 0 ? -1 : 0;
+	if (om_refs_each(k, doc, check_ref, c, c->err) < 0 ||
+	    om_secrets_each(k, doc, check_secret, c, c->err) != 0)
+		return -1;
+	return 0;
 }
 
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err)

@@ -45,7 +45,9 @@ json_t *om_bundle_doc_load(struct om_canon *c, const char *text, size_t len,
  * no manifest or one of another format, a .json entry (other than a home
  * file: om_model_may_be_file()) that is not strict JSON or over 64 MiB, two
  * documents with one Id, two documents of a kind with one identity (the
- * same name in the same space, say), or anything the bundle reader refuses.
+ * same name in the same space, say), a string at a secret place that is
+ * not a token of the manifest's state (om_token_check_state()), or anything
+ * the bundle reader refuses.
  */
 long om_bundle_check_refs(const char *path, om_problem_fn *fn, void *ctx, struct om_err *err);
 

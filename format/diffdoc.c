@@ -258,6 +258,11 @@ static int secret_hit(const struct om_chit *hit, void *vctx)
 	const char *s = om_canon_str(c, hit->node, &len);
 
 	w->b.len = 0;
+	if (om_token_check_state(d->s[side].state, s, len, d->err) < 0) {
+		om_err_prefix(d->err, "'%s': entry '%s': %s", d->s[side].name, w->path, hit->loc);
+		w->failed = w->bad = 1;
+		return 1;
+	}
 	if (d->hashing && ((d->key[side] && diff_token_class(s, len) == 3) || diff_token_class(s, len) == 1)) {
 		/* Opened, then kept as a keyed hash of the value: a clear
 		 * token that compares by value and is never printed. */

@@ -207,6 +207,8 @@ const char *om_import_action_name(enum om_import_action a)
 static void free_bundle(struct bundle *b)
 {
 	om_pw_key_free(b->pwkey);
+	for (int s = 0; s < 3; s++)
+		free(b->early[s]);
 	for (size_t i = 0; i < b->ndocs; i++) {
 		imp_doc_release(&b->docs[i]);
 	}
@@ -240,7 +242,11 @@ static int begin(struct imp *x, char *version, size_t vsize)
 {
 	PGresult *r;
 
-	if (om_store_exec(x->conn, "BEGIN", "cannot begin", x->err) < 0)
+	/* An answered COMMIT is on disk whatever the server's default: with
+	 * synchronous_commit off a crash would lose an import reported done. */
+	if (om_store_exec(x->conn, "BEGIN", "cannot begin", x->err) < 0 ||
+	    om_store_exec(x->conn, "SET LOCAL synchronous_commit = on", "cannot begin",
+			  x->err) < 0)
 		return -1;
 	r = PQexec(x->conn, "SELECT pg_try_advisory_xact_lock(" IMPORT_LOCK ")");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {

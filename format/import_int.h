@@ -94,6 +94,10 @@ struct bundle {
 	unsigned ignored;    /* history classes the export left out */
 	int have_manifest;
 	int same_key;        /* redacted with the target's master key */
+	int state;           /* the manifest's enum om_secret_state, once read */
+	/* Per state (enum om_secret_state): where the first token of that state
+	 * met before the manifest is, "entry 'P': WHERE" (malloc()ed), or NULL. */
+	char *early[3];
 	struct om_pw_key *pwkey; /* a password bundle's key */
 };
 

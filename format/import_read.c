@@ -166,6 +166,15 @@ static int read_manifest(struct imp *x, struct bundle *b, json_t *json,
 		goto out;
 	}
 	b->ignored = m.ignored;
+	b->state = m.state;
+	/* Tokens met before the manifest are of its state too. */
+	for (int s = 0; s < 3; s++)
+		if (b->early[s] && s != (int)m.state) {
+			om_err_set(x->err, "'%s': %s: a %s token in a bundle whose secrets are %s",
+				   b->name, b->early[s], om_secret_state_name((enum om_secret_state)s),
+				   om_secret_state_name(m.state));
+			goto out;
+		}
 	/* Were the fingerprints of a redacted bundle made with the target's
 	 * master key?  The manifest's KeyId tells (spec/bundle.md). */
 	om_manifest_key_id(x->o->key, key_id);
@@ -175,6 +184,54 @@ static int read_manifest(struct imp *x, struct bundle *b, json_t *json,
 out:
 	om_manifest_release(&m);
 	return rc;
+}
+
+/*
+ * Every string at a secret place of a document is a token of the
+ * manifest's state (manifest.h, om_token_check_state()), whether or not the
+ * import writes the document: a clear token in a password bundle would be
+ * a value that no password vouches for.  Before the manifest the first
+ * token of each state is noted, for read_manifest() to hold against it.
+ */
+struct token_ctx {
+	struct imp *x;
+	struct bundle *b;
+	const char *path;
+	struct om_canon *canon; /* the document's tree, for token_chit() */
+};
+
+static int token_at(struct token_ctx *c, const char *s, size_t len, const char *where)
+{
+	struct bundle *b = c->b;
+	enum om_secret_state st = om_token_state(s, len);
+	char at[1200];
+
+	if (b->have_manifest || st == OM_SECRETS_UNKNOWN) {
+		if (om_token_check_state(b->have_manifest ? (enum om_secret_state)b->state : st, s,
+					 len, c->x->err) == 0)
+			return 0;
+		om_err_prefix(c->x->err, "'%s': entry '%s': %s", b->name, c->path, where);
+		return -1;
+	}
+	if (b->early[st])
+		return 0;
+	snprintf(at, sizeof at, "entry '%s': %s", c->path, where);
+	return (b->early[st] = strdup(at)) ? 0 : imp_oom(c->x);
+}
+
+static int token_hit(const struct om_hit *hit, void *vctx)
+{
+	return token_at(vctx, json_string_value(hit->value), json_string_length(hit->value),
+			hit->where);
+}
+
+static int token_chit(const struct om_chit *hit, void *vctx)
+{
+	struct token_ctx *c = vctx;
+	size_t len;
+	const char *s = om_canon_str(c->canon, hit->node, &len);
+
+	return token_at(c, s, len, hit->where);
 }
 
 /* The script sidecars a document names: om-script-1:scripts/NAME in an
@@ -590,8 +647,11 @@ int imp_read_bundle(struct imp *x, struct bundle *b, const char *server_version)
 		if (om_canon_parse(canon, buf, len, x->err) == 0) {
 			json_error_t je;
 			if (strcmp(e.path, "manifest.json") != 0 && (k = canon_kind(canon))) {
+				struct token_ctx tc = {x, b, e.path, canon};
 				counts[k - om_kinds]++;
-				rc = add_doc_canon(x, b, e.path, canon, k, buf, len);
+				rc = k->secrets && om_canon_secrets_each(k, canon, token_chit, &tc,
+									 x->err) != 0
+					     ? -1 : add_doc_canon(x, b, e.path, canon, k, buf, len);
 				imp_progress(x, "reading", k->name, b->ndocs, 0);
 				free(buf);
 				if (rc < 0)
@@ -639,7 +699,9 @@ int imp_read_bundle(struct imp *x, struct bundle *b, const char *server_version)
 			continue;
 		}
 		counts[k - om_kinds]++;
-		rc = add_doc(x, b, e.path, doc, k, buf, len);
+		struct token_ctx tc = {x, b, e.path, NULL};
+		rc = k->secrets && om_secrets_each(k, doc, token_hit, &tc, x->err) != 0
+			     ? -1 : add_doc(x, b, e.path, doc, k, buf, len);
 		imp_progress(x, "reading", k->name, b->ndocs, 0);
 		json_decref(doc);
 		free(buf);

@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "model.h"
 #include "seal.h"
+#include "token.h"
 
 #define FORMAT "om-bundle"
 #define FORMAT_VERSION 1
@@ -26,6 +27,43 @@ static const char *const state_names[] = {
 const char *om_secret_state_name(enum om_secret_state s)
 {
 	return s <= OM_SECRETS_UNKNOWN ? state_names[s] : "";
+}
+
+enum om_secret_state om_token_state(const char *s, size_t len)
+{
+	switch (om_token_kind(s, len)) {
+	case OM_TOKEN_CLEAR: return OM_SECRETS_CLEAR;
+	case OM_TOKEN_PW: return OM_SECRETS_PASSWORD;
+	case OM_TOKEN_REDACTED: return OM_SECRETS_REDACTED;
+	default: return OM_SECRETS_UNKNOWN;
+	}
+}
+
+int om_token_check_state(enum om_secret_state state, const char *s, size_t len,
+			 struct om_err *err)
+{
+	enum om_token t = om_token_kind(s, len);
+	enum om_secret_state of = om_token_state(s, len);
+
+	if (t == OM_TOKEN_NONE) {
+		om_err_set(err, "not a secret token");
+		return -1;
+	}
+	if (of == OM_SECRETS_UNKNOWN) {
+		om_err_set(err, "a secret token of an unknown kind or version");
+		return -1;
+	}
+	if (state == OM_SECRETS_UNKNOWN) {
+		om_err_set(err, "a %s token in a bundle whose manifest names no secret state",
+			   state_names[of]);
+		return -1;
+	}
+	if (of != state) {
+		om_err_set(err, "a %s token in a bundle whose secrets are %s", state_names[of],
+			   state_names[state]);
+		return -1;
+	}
+	return 0;
 }
 
 static enum om_secret_state state_of(const char *name)

@@ -40,6 +40,24 @@ enum om_secret_state {
 /* "clear", "redacted", "password"; "" for OM_SECRETS_UNKNOWN. */
 const char *om_secret_state_name(enum om_secret_state s);
 
+/* The state whose bundles hold the token s (len bytes) at their secret
+ * places (token.h); OM_SECRETS_UNKNOWN for no token, a store-sealed one or
+ * one of an unknown version. */
+enum om_secret_state om_token_state(const char *s, size_t len);
+
+/*
+ * The one rule of every reader of a bundle (om-import, om-diff, om-store
+ * check-bundle, om-encrypt): the string s (len bytes) at a secret place of
+ * a bundle whose manifest says state is a token of exactly that state
+ * (spec/bundle.md, "Every token of a bundle is of the manifest's state"):
+ * a clear token in a password bundle is a forgery that needs no password.
+ * 0, or -1 with err set to the reason ("a clear token in a bundle whose
+ * secrets are password", "not a secret token", ...), for the caller to
+ * prefix with the bundle, the entry and the member.
+ */
+int om_token_check_state(enum om_secret_state state, const char *s, size_t len,
+			 struct om_err *err);
+
 struct om_manifest {
 	json_t *json;               /* the whole object (owned), or NULL: none read */
 	enum om_secret_state state; /* decoded Secrets.State */

@@ -348,16 +348,12 @@ static int check_stray(struct run *r, const char *path, om_canon_node n, struct 
 static int token_state(struct run *r, const char *path, const char *loc, const char *s,
 		       size_t len, enum om_secret_state *state)
 {
-	switch (om_token_kind(s, len)) {
-	case OM_TOKEN_CLEAR: *state = OM_SECRETS_CLEAR; return 0;
-	case OM_TOKEN_PW: *state = OM_SECRETS_PASSWORD; return 0;
-	case OM_TOKEN_REDACTED: *state = OM_SECRETS_REDACTED; return 0;
-	case OM_TOKEN_NONE:
-		return fail(r, 2, "%s: entry '%s': %s: not a secret token", r->in_name, path, loc);
-	default:
-		return fail(r, 2, "%s: entry '%s': %s: a secret token of an unknown kind or "
-			    "version", r->in_name, path, loc);
-	}
+	struct om_err e;
+
+	if ((*state = om_token_state(s, len)) != OM_SECRETS_UNKNOWN)
+		return 0;
+	om_token_check_state(OM_SECRETS_UNKNOWN, s, len, &e);
+	return fail(r, 2, "%s: entry '%s': %s: %s", r->in_name, path, loc, e.msg);
 }
 
 static const char *state_name(enum om_secret_state s)
@@ -377,14 +373,13 @@ static int open_token(struct run *r, const char *path, const struct hit *h, char
 	int n;
 
 	*clear = NULL;
-	if (token_state(r, path, h->loc, s, len, &kind) < 0)
-		return -1;
 	if (r->have_state) {
-		if (kind != r->state)
-			return fail(r, 2, "%s: entry '%s': %s: a %s token in a bundle whose "
-				    "secrets are %s", r->in_name, path, h->loc, state_name(kind),
-				    state_name(r->state));
+		if (om_token_check_state(r->state, s, len, &e) < 0)
+			return fail(r, 2, "%s: entry '%s': %s: %s", r->in_name, path, h->loc, e.msg);
+		kind = r->state;
 	} else {
+		if (token_state(r, path, h->loc, s, len, &kind) < 0)
+			return -1;
 		r->seen |= 1u << kind;
 	}
 	if (r->o->mode == OM_RECRYPT_ENCRYPT) {

@@ -12,13 +12,12 @@ om-export --db dbname=a --master-key-file "$OM_FIXTURES/acme.key" --allow-clear-
 createdb t0
 om-store init --db dbname=t0 --master-key-file t.key --new-key >/dev/null
 psql_q -d t0 -c "UPDATE server SET maintenance_mode = true"
-# A commit is on disk once answered (the test server does not wait for its
-# WAL by default, and a crash would lose it).
-PGOPTIONS='-c synchronous_commit=on'
+# The test server runs with synchronous_commit off: om-import's own SET
+# LOCAL synchronous_commit = on is what puts an answered COMMIT on disk.
 # LeakSanitizer cannot work under ptrace (a sanitizer build; nothing
 # otherwise).
 ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-export PGOPTIONS ASAN_OPTIONS
+export ASAN_OPTIONS
 # The server must be up for the cases after this one, whatever happens.
 down=0
 trap '[ "$down" = 0 ] || sh "$OM_TOP/tests/pg.sh" --start' EXIT

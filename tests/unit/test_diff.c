@@ -37,7 +37,7 @@ static char dir[] = "/tmp/om-test-diff.XXXXXX";
 static int as_dir;
 
 /* The manifest every bundle() has (om-diff refuses a bundle without). */
-#define MANIFEST "{\"Counts\": {}, \"Format\": \"om-bundle\", \"FormatVersion\": 1}\n"
+#define MANIFEST "{\"Counts\": {}, \"Format\": \"om-bundle\", \"FormatVersion\": 1, \"Secrets\": {\"State\": \"redacted\"}}\n"
 
 /* A bundle of files given as path, text, path, text, ..., NULL, in order,
  * and a manifest. */
