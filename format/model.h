@@ -25,6 +25,8 @@
  * Everything here is static and read-only; nothing is allocated.  No file
  * of libom other than model.c names a kind or an Octopus property: code
  * elsewhere asks this header (tests/cli/model-names.sh checks it).
+ * model.c holds the catalog and its answers; modelwalk.c the path walker,
+ * the reference and secret walkers built on it, and om_model_check().
  */
 #ifndef OM_MODEL_H
 #define OM_MODEL_H
