@@ -115,6 +115,24 @@ int imp_oom(struct imp *x)
 	return -1;
 }
 
+int imp_docs_of_kind(struct imp *x, const struct om_kind *k, size_t **idx, size_t *n)
+{
+	size_t m = 0;
+
+	*idx = NULL;
+	*n = 0;
+	for (size_t i = 0; i < x->b->ndocs; i++)
+		m += x->b->docs[i].kind == k;
+	if (!m)
+		return 0;
+	if (!(*idx = malloc(m * sizeof **idx)))
+		return imp_oom(x);
+	for (size_t i = 0; i < x->b->ndocs; i++)
+		if (x->b->docs[i].kind == k)
+			(*idx)[(*n)++] = i;
+	return 0;
+}
+
 void imp_progress(struct imp *x, const char *phase, const char *kind, unsigned long done,
 		  unsigned long total)
 {

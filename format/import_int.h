@@ -167,6 +167,9 @@ char *imp_xstrdup(struct imp *x, const char *s);
 
 /* Set "out of memory" in x->err; returns -1. */
 int imp_oom(struct imp *x);
+/* The indices of the bundle's documents of kind k, in bundle order: *idx
+ * is malloc'ed (NULL when there are none, *n == 0); 0, or -1 out of memory. */
+int imp_docs_of_kind(struct imp *x, const struct om_kind *k, size_t **idx, size_t *n);
 
 /* Tell the caller's progress callback, when there is one. */
 void imp_progress(struct imp *x, const char *phase, const char *kind, unsigned long done,

@@ -365,16 +365,10 @@ int imp_match_kind(struct imp *x, const struct om_kind *k)
 	size_t *idx = NULL, n = 0, nnew = 0;
 	int alloc = imp_smap_get(&x->alloc_kinds, k->name) != NULL, rc = -1;
 
-	for (size_t i = 0; i < b->ndocs; i++)
-		n += b->docs[i].kind == k;
+	if (imp_docs_of_kind(x, k, &idx, &n) < 0)
+		return -1;
 	if (!n)
 		return 0;
-	if (!(idx = malloc(n * sizeof *idx)))
-		return imp_oom(x);
-	n = 0;
-	for (size_t i = 0; i < b->ndocs; i++)
-		if (b->docs[i].kind == k)
-			idx[n++] = i;
 	if (load_identities(x, k, &target) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

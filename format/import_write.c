@@ -463,16 +463,10 @@ int imp_write_kind(struct imp *x, const struct om_kind *k)
 	char sql[256];
 	int rc = -1;
 
-	for (size_t i = 0; i < b->ndocs; i++)
-		n += b->docs[i].kind == k;
+	if (imp_docs_of_kind(x, k, &idx, &n) < 0)
+		return -1;
 	if (!n)
 		return 0;
-	if (!(idx = malloc(n * sizeof *idx)))
-		return imp_oom(x);
-	n = 0;
-	for (size_t i = 0; i < b->ndocs; i++)
-		if (b->docs[i].kind == k)
-			idx[n++] = i;
 	for (size_t at = 0; at < n; at += CHUNK) {
 		size_t m = n - at < CHUNK ? n - at : CHUNK, nins = 0, nupd = 0;
 		size_t ins_doc[CHUNK], upd_doc[CHUNK];
